@@ -1,0 +1,170 @@
+//! The command line: argument parsing, the pipeline driver, warnings and
+//! exit codes. The only module that prints or uses anyhow.
+
+mod args;
+mod output;
+mod overview;
+mod pipeline;
+mod progress;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use crate::gobin::read_buildinfo;
+use crate::image::{Core, Exe, Image};
+
+pub use self::args::{Args, Command, TreeArgs};
+
+use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_svg, Format, RecordOptions};
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => 0,
+        // A closed pipe (`refgraph ... | head`) is not an error worth a word.
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            eprintln!("refgraph: error: {}", one_line(&e));
+            1
+        }
+    }
+}
+
+/// Joins an error chain into one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn run(args: Args) -> Result<()> {
+    match &args.command {
+        Command::Objref { out, folded, tree } => {
+            let image = open_image(&args)?;
+            let a = pipeline::analyze(&image)?;
+            warn(&a.warnings);
+            let opt = record_options(tree)?;
+            if *folded {
+                let stacks = fold_tree(&a.tree, opt);
+                output::write_output(out, |w| write_folded(&stacks, w))?;
+            } else {
+                output::write_output(out, |w| write_bt(&a.tree, opt, w))?;
+            }
+            summarize(&a, out);
+            Ok(())
+        }
+        Command::Flame { out, input, title, tree } => {
+            let opt = record_options(tree)?;
+            let (stacks, title) = match (&args.core, input) {
+                (Some(core), None) => {
+                    let image = open_image(&args)?;
+                    let a = pipeline::analyze(&image)?;
+                    warn(&a.warnings);
+                    let name = core.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    (fold_tree(&a.tree, opt), title.clone().unwrap_or(name))
+                }
+                (Some(_), Some(_)) => bail!("give either a core or --input, not both"),
+                (None, input) => {
+                    let text = read_input(input.as_deref())?;
+                    let stacks = match detect(&text) {
+                        Format::Bt => collapse_bt(&text),
+                        Format::Folded => {
+                            let (s, bad) = read_folded(&text);
+                            if bad > 0 {
+                                eprintln!("refgraph: warning: skipped {bad} lines that are not folded stacks");
+                            }
+                            s
+                        }
+                    };
+                    (stacks, title.clone().unwrap_or_else(|| "refgraph".to_string()))
+                }
+            };
+            let total: u64 = stacks.values().sum();
+            if total == 0 {
+                bail!("nothing to draw: the stacks hold 0 bytes");
+            }
+            let title = format!("{title}: {} reachable", human_bytes(total));
+            output::write_output(out, |w| write_svg(&stacks, &title, w))
+        }
+        Command::Overview { json } => {
+            let t = std::time::Instant::now();
+            let image = open_image(&args)?;
+            overview::print(&image, t.elapsed(), *json, &mut std::io::stdout().lock())
+        }
+    }
+}
+
+fn record_options(t: &TreeArgs) -> Result<RecordOptions> {
+    if !(0.0..=100.0).contains(&t.minwidth) {
+        bail!("--minwidth is a percentage between 0 and 100, not {}", t.minwidth);
+    }
+    Ok(RecordOptions { min_width: t.minwidth, print_addr: t.printaddr, max_depth: t.maxdepth })
+}
+
+/// One line on stderr about what was written.
+fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
+    let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };
+    eprintln!(
+        "refgraph: wrote {}: {} of {} heap objects reached ({} of {}, {:.2}%); {} named by a recorded type",
+        out.display(),
+        a.reached_objects,
+        a.heap_objects,
+        human_bytes(a.reached_bytes),
+        human_bytes(a.heap_bytes),
+        pct(a.reached_bytes, a.heap_bytes),
+        a.typed_objects
+    );
+}
+
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("refgraph: warning: {w}");
+    }
+}
+
+fn read_input(path: Option<&std::path::Path>) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        }
+        _ => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                bail!("no input: give a core, --input FILE, or pipe .bt or folded stacks in");
+            }
+            std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+        }
+    }
+    Ok(text)
+}
+
+/// `12.3 MiB`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Opens the core and executable named on the command line.
+fn open_image(args: &Args) -> Result<Image> {
+    let Some(core) = &args.core else { bail!("this command needs a core file: refgraph CORE --exe BIN ...") };
+    let Some(exe) = &args.exe else { bail!("this command needs the executable: refgraph CORE --exe BIN ...") };
+    let exe_file = progress::phase("reading the executable", || Exe::open(exe)).with_context(|| format!("executable {}", exe.display()))?;
+    // Say "not a Go program" before "does not match the core".
+    read_buildinfo(exe_file.bytes()).with_context(|| format!("executable {}", exe.display()))?;
+    let core_file = progress::phase("reading the core", || Core::open(core)).with_context(|| format!("core {}", core.display()))?;
+    Ok(progress::phase("checking the executable against the core", || Image::join(core_file, exe_file))?)
+}

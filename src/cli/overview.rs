@@ -1,0 +1,152 @@
+//! `refgraph CORE --exe BIN overview`: what the core and executable are.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::json;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::progress::phase;
+use crate::gobin::go_build_id;
+use crate::heap::Heap;
+use crate::image::{Backing, ExeCheck, Image};
+use crate::graph::{build_tree, NodeKind};
+use crate::infer::RecordedTypes;
+use crate::runtime::{read_goroutines, Process};
+
+/// Prints the overview as text or JSON.
+pub fn print(image: &Image, opened: Duration, as_json: bool, out: &mut dyn Write) -> Result<()> {
+    let t = Instant::now();
+    let process = phase("reading Go metadata", || Process::new(image))?;
+    let t_meta = t.elapsed();
+    let t = Instant::now();
+    let heap = phase("walking the heap", || Heap::build(&process))?;
+    let t_heap = t.elapsed();
+    let t = Instant::now();
+    let goroutines = phase("reading goroutines", || read_goroutines(&process))?;
+    let t_gs = t.elapsed();
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    for g in &goroutines {
+        *by_status.entry(g.status.name()).or_default() += 1;
+    }
+    let live_goroutines = goroutines.iter().filter(|g| g.status.is_live()).count();
+    let t = Instant::now();
+    let (roots, root_warnings) = phase("finding roots", || super::pipeline::collect_roots(&process, &heap))?;
+    let t_roots = t.elapsed();
+    let t = Instant::now();
+    let mut namer = RecordedTypes::new(&process, &heap);
+    let tree = phase("building the reference tree", || build_tree(&heap, &roots, &mut namer));
+    let t_tree = t.elapsed();
+    let reached_objects = tree.kind.iter().filter(|k| matches!(k, NodeKind::Object(_))).count();
+    let reached_bytes = tree.grand_total();
+    let coverage = if heap.bytes() > 0 { 100.0 * reached_bytes as f64 / heap.bytes() as f64 } else { 100.0 };
+    let info = &process.info;
+    let mut warnings = process.warnings.clone();
+    warnings.extend(heap.warnings.iter().cloned());
+    warnings.extend(root_warnings);
+    let build_id = go_build_id(&image.exe.notes);
+    let (mut core_bytes, mut exe_bytes) = (0u64, 0u64);
+    for r in image.ranges() {
+        match r.backing {
+            Backing::Core => core_bytes += r.end - r.start,
+            Backing::Exe => exe_bytes += r.end - r.start,
+        }
+    }
+    let verified = match image.check {
+        ExeCheck::Verified { bytes } => Some(bytes),
+        ExeCheck::Unverified => None,
+    };
+    let exe_in_core = image.core.files.iter().find(|f| f.offset == 0 && f.start == image.bias.wrapping_add(lowest_load(image))).map(|f| f.path.clone());
+    if as_json {
+        let v = json!({
+            "go_version": info.version.raw,
+            "go_release": info.version.release(),
+            "experiments": info.version.experiments,
+            "arch": image.core.arch.name(),
+            "core": image.core.path().display().to_string(),
+            "exe": image.exe.path().display().to_string(),
+            "exe_path_in_core": exe_in_core,
+            "pie": image.exe.pie,
+            "load_bias": image.bias,
+            "go_build_id": build_id,
+            "gnu_build_id": image.exe.gnu_build_id(),
+            "exe_verified_bytes": verified,
+            "threads": image.core.threads.len(),
+            "core_segments": image.core.loads.len(),
+            "core_bytes": core_bytes,
+            "exe_fill_bytes": exe_bytes,
+            "dwarf": process.dwarf.is_some(),
+            "symbols": !process.symbols.is_empty(),
+            "heap_arenas": heap.arenas,
+            "heap_spans": heap.spans,
+            "heap_objects": heap.len(),
+            "heap_bytes": heap.bytes(),
+            "pointer_slots": heap.pointer_slots,
+            "heap_edges": heap.edges.len(),
+            "goroutines": live_goroutines,
+            "roots": roots.len(),
+            "reached_objects": reached_objects,
+            "reached_bytes": reached_bytes,
+            "reached_percent": coverage,
+            "goroutines_by_status": by_status,
+            "warnings": warnings,
+            "seconds": {
+                "open": opened.as_secs_f64(),
+                "metadata": t_meta.as_secs_f64(),
+                "heap": t_heap.as_secs_f64(),
+                "goroutines": t_gs.as_secs_f64(),
+                "roots": t_roots.as_secs_f64(),
+                "tree": t_tree.as_secs_f64(),
+            },
+        });
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "Go version      {}", info.version.raw)?;
+    writeln!(out, "core            {} ({} segments, {} threads, {} MiB of memory)", image.core.path().display(), image.core.loads.len(), image.core.threads.len(), core_bytes >> 20)?;
+    if let Some(cmd) = &image.core.args {
+        writeln!(out, "command line    {cmd}")?;
+    }
+    writeln!(out, "executable      {}{}", image.exe.path().display(), if image.exe.pie { " (PIE)" } else { "" })?;
+    if let Some(p) = exe_in_core {
+        writeln!(out, "  mapped from   {p}")?;
+    }
+    if image.exe.pie {
+        writeln!(out, "  load bias     {:#x}", image.bias)?;
+    }
+    writeln!(out, "  Go build ID   {}", build_id.as_deref().unwrap_or("(none)"))?;
+    match verified {
+        Some(b) => writeln!(out, "  matches core  yes ({b} bytes of read-only segments compared)")?,
+        None => writeln!(out, "  matches core  unverified (the core holds none of its read-only bytes)")?,
+    }
+    writeln!(out, "  filled in     {} MiB of segments the core left out", exe_bytes >> 20)?;
+    writeln!(out, "  metadata      {}{}", if process.dwarf.is_some() { "DWARF" } else { "no DWARF (recorded layout tables)" }, if process.symbols.is_empty() { ", no symbols" } else { ", symbols" })?;
+    writeln!(out, "heap            {} arenas, {} spans in use", heap.arenas, heap.spans)?;
+    writeln!(out, "  objects       {}", heap.len())?;
+    writeln!(out, "  bytes         {} ({:.1} MiB)", heap.bytes(), heap.bytes() as f64 / 1048576.0)?;
+    writeln!(out, "  pointer slots {} ({} point into heap objects)", heap.pointer_slots, heap.edges.len())?;
+    let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    writeln!(out, "goroutines      {live_goroutines} ({})", statuses.join(", "))?;
+    writeln!(out, "roots           {}", roots.len())?;
+    writeln!(out, "reached         {reached_objects} objects, {reached_bytes} bytes: {coverage:.2}% of the heap's bytes")?;
+    writeln!(
+        out,
+        "time            open {:.2}s, metadata {:.2}s, heap {:.2}s, goroutines {:.2}s, roots {:.2}s, tree {:.2}s",
+        opened.as_secs_f64(),
+        t_meta.as_secs_f64(),
+        t_heap.as_secs_f64(),
+        t_gs.as_secs_f64(),
+        t_roots.as_secs_f64(),
+        t_tree.as_secs_f64()
+    )?;
+    for w in &warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
+}
+
+fn lowest_load(image: &Image) -> u64 {
+    image.exe.loads.iter().map(|l| l.vaddr).min().unwrap_or(0) & !0xfff
+}

@@ -1,0 +1,527 @@
+//! DWARF, read once at load: an index of named types, typed package-level
+//! constants and global variables, and struct layouts looked up by name.
+//!
+//! Go emits DWARF for every type the program uses, including the runtime's
+//! own structures; refgraph reads runtime layouts from here by field name
+//! instead of hard-coding offsets.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gimli::{AttributeValue, DebuggingInformationEntry, EndianArcSlice, LittleEndian, UnitOffset};
+use object::{Object, ObjectSection};
+
+type R = EndianArcSlice<LittleEndian>;
+
+/// Where a DIE lives: unit index and offset within the unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DieRef {
+    unit: usize,
+    offset: UnitOffset<usize>,
+}
+
+/// One member of a struct.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Field name.
+    pub name: String,
+    /// Byte offset in the struct.
+    pub offset: u64,
+    /// Byte size of the field's type, if known.
+    pub size: Option<u64>,
+    /// The field's type.
+    pub ty: Option<DieRef>,
+}
+
+/// A struct's size and members.
+#[derive(Clone, Debug)]
+pub struct StructLayout {
+    /// Byte size.
+    pub size: u64,
+    /// Members in declaration order.
+    pub members: Vec<Member>,
+}
+
+impl StructLayout {
+    /// The member with this name.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+}
+
+/// A type's kind, as far as layouts need it.
+#[derive(Clone, Copy, Debug)]
+pub enum Shape {
+    /// A struct (its DIE).
+    Struct(DieRef),
+    /// An array: element type and element count.
+    Array { elem: DieRef, count: u64 },
+    /// A pointer (to the pointee, if typed).
+    Pointer(Option<DieRef>),
+    /// Anything else (base types, funcs, …).
+    Other(DieRef),
+}
+
+/// A package-level variable with a static address.
+#[derive(Clone, Debug)]
+pub struct Variable {
+    /// Full name, `main.registry`.
+    pub name: String,
+    /// Link-time address.
+    pub addr: u64,
+    /// Its type.
+    pub ty: Option<DieRef>,
+}
+
+/// The DWARF of one executable.
+pub struct Dwarf {
+    dwarf: gimli::Dwarf<R>,
+    units: Vec<gimli::Unit<R>>,
+    types: HashMap<String, DieRef>,
+    constants: HashMap<String, i64>,
+    variables: Vec<Variable>,
+}
+
+/// Why DWARF could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("DWARF: {0}")]
+pub struct DwarfError(String);
+
+impl From<gimli::Error> for DwarfError {
+    fn from(e: gimli::Error) -> Self {
+        DwarfError(e.to_string())
+    }
+}
+
+impl Dwarf {
+    /// Loads the DWARF of an executable; `Ok(None)` when it has none
+    /// (`-ldflags=-w` or `-s`).
+    pub fn load(exe: &[u8]) -> Result<Option<Dwarf>, DwarfError> {
+        let file = object::File::parse(exe).map_err(|e| DwarfError(e.to_string()))?;
+        if file.section_by_name(".debug_info").is_none() {
+            return Ok(None);
+        }
+        let load = |id: gimli::SectionId| -> Result<R, DwarfError> {
+            let data = match file.section_by_name(id.name()) {
+                Some(s) => s.uncompressed_data().map_err(|e| DwarfError(format!("{}: {e}", id.name())))?,
+                None => std::borrow::Cow::Borrowed(&[][..]),
+            };
+            Ok(EndianArcSlice::new(Arc::from(&*data), LittleEndian))
+        };
+        let dwarf = gimli::Dwarf::load(load)?;
+        let mut units = Vec::new();
+        let mut headers = dwarf.units();
+        while let Some(h) = headers.next()? {
+            units.push(dwarf.unit(h)?);
+        }
+        let mut d = Dwarf { dwarf, units, types: HashMap::new(), constants: HashMap::new(), variables: Vec::new() };
+        d.index()?;
+        Ok(Some(d))
+    }
+
+    fn index(&mut self) -> Result<(), DwarfError> {
+        for (ui, unit) in self.units.iter().enumerate() {
+            let mut entries = unit.entries();
+            while let Some(entry) = entries.next_dfs()? {
+                let tag = entry.tag();
+                let is_type = matches!(
+                    tag,
+                    gimli::DW_TAG_structure_type
+                        | gimli::DW_TAG_typedef
+                        | gimli::DW_TAG_base_type
+                        | gimli::DW_TAG_pointer_type
+                        | gimli::DW_TAG_array_type
+                        | gimli::DW_TAG_subroutine_type
+                        | gimli::DW_TAG_interface_type
+                        | gimli::DW_TAG_unspecified_type
+                );
+                if !is_type && tag != gimli::DW_TAG_constant && tag != gimli::DW_TAG_variable {
+                    continue;
+                }
+                let Some(name) = self.name_of(unit, entry) else { continue };
+                let here = DieRef { unit: ui, offset: entry.offset() };
+                if is_type {
+                    // A struct and its same-named typedef: prefer the struct.
+                    let prefer = tag == gimli::DW_TAG_structure_type;
+                    if prefer {
+                        self.types.insert(name, here);
+                    } else {
+                        self.types.entry(name).or_insert(here);
+                    }
+                } else if tag == gimli::DW_TAG_constant {
+                    if let Some(v) = entry.attr_value(gimli::DW_AT_const_value).and_then(|v| v.sdata_value().or(v.udata_value().map(|u| u as i64))) {
+                        self.constants.insert(name, v);
+                    }
+                } else if let Some(addr) = static_address(unit, entry) {
+                    // Only package-level variables have a DW_OP_addr location.
+                    let ty = self.type_ref(ui, entry);
+                    self.variables.push(Variable { name, addr, ty });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn name_of(&self, unit: &gimli::Unit<R>, entry: &DebuggingInformationEntry<R>) -> Option<String> {
+        let v = entry.attr_value(gimli::DW_AT_name)?;
+        let s = self.dwarf.attr_string(unit, v).ok()?;
+        Some(String::from_utf8_lossy(&s).into_owned())
+    }
+
+    fn type_ref(&self, unit: usize, entry: &DebuggingInformationEntry<R>) -> Option<DieRef> {
+        match entry.attr_value(gimli::DW_AT_type)? {
+            AttributeValue::UnitRef(off) => Some(DieRef { unit, offset: off }),
+            AttributeValue::DebugInfoRef(off) => self.resolve(off),
+            _ => None,
+        }
+    }
+
+    fn resolve(&self, off: gimli::DebugInfoOffset<usize>) -> Option<DieRef> {
+        let i = self.units.partition_point(|u| u.header.offset().0 <= off.0);
+        let ui = i.checked_sub(1)?;
+        let uoff = off.to_unit_offset(&self.units[ui].header)?;
+        Some(DieRef { unit: ui, offset: uoff })
+    }
+
+    fn with_entry<T>(&self, r: DieRef, f: impl FnOnce(&gimli::Unit<R>, &DebuggingInformationEntry<R>) -> Option<T>) -> Option<T> {
+        let unit = self.units.get(r.unit)?;
+        let entry = unit.entry(r.offset).ok()?;
+        f(unit, &entry)
+    }
+
+    /// The named type (struct preferred over its typedef).
+    pub fn type_named(&self, name: &str) -> Option<DieRef> {
+        self.types.get(name).copied()
+    }
+
+    /// A type's byte size, following typedefs.
+    pub fn size_of(&self, mut r: DieRef) -> Option<u64> {
+        for _ in 0..16 {
+            let (size, next) = self.with_entry(r, |_, e| {
+                if e.tag() == gimli::DW_TAG_pointer_type {
+                    return Some((Some(8), None));
+                }
+                let size = e.attr_value(gimli::DW_AT_byte_size).and_then(|v| v.udata_value());
+                Some((size, self.type_ref(r.unit, e)))
+            })?;
+            if let Some(s) = size {
+                return Some(s);
+            }
+            r = next?;
+        }
+        None
+    }
+
+    /// A named type's byte size.
+    pub fn type_size(&self, name: &str) -> Option<u64> {
+        self.size_of(self.type_named(name)?)
+    }
+
+    /// A struct's layout, by struct name (`runtime.mspan`).
+    pub fn struct_layout(&self, name: &str) -> Option<StructLayout> {
+        self.struct_layout_of(self.type_named(name)?)
+    }
+
+    /// The layout of the struct DIE `r`.
+    pub fn struct_layout_of(&self, r: DieRef) -> Option<StructLayout> {
+        let unit = self.units.get(r.unit)?;
+        let mut tree = unit.entries_tree(Some(r.offset)).ok()?;
+        let root = tree.root().ok()?;
+        if root.entry().tag() != gimli::DW_TAG_structure_type {
+            return None;
+        }
+        let size = root.entry().attr_value(gimli::DW_AT_byte_size).and_then(|v| v.udata_value())?;
+        let mut members = Vec::new();
+        let mut children = root.children();
+        while let Ok(Some(child)) = children.next() {
+            let e = child.entry();
+            if e.tag() != gimli::DW_TAG_member {
+                continue;
+            }
+            let Some(name) = self.name_of(unit, e) else { continue };
+            let offset = e.attr_value(gimli::DW_AT_data_member_location).and_then(|v| v.udata_value()).unwrap_or(0);
+            let ty = self.type_ref(r.unit, e);
+            let size = ty.and_then(|t| self.size_of(t));
+            members.push(Member { name, offset, size, ty });
+        }
+        Some(StructLayout { size, members })
+    }
+
+    /// What kind of type `r` is, with typedefs followed.
+    pub fn shape(&self, mut r: DieRef) -> Option<Shape> {
+        for _ in 0..16 {
+            let (tag, next, count) = self.with_entry(r, |u, e| {
+                let mut count = None;
+                if e.tag() == gimli::DW_TAG_array_type {
+                    // Go writes one DW_TAG_subrange_type child with DW_AT_count.
+                    let mut tree = u.entries_tree(Some(e.offset())).ok()?;
+                    let root = tree.root().ok()?;
+                    let mut ch = root.children();
+                    while let Ok(Some(c)) = ch.next() {
+                        if c.entry().tag() == gimli::DW_TAG_subrange_type {
+                            count = c
+                                .entry()
+                                .attr_value(gimli::DW_AT_count)
+                                .or_else(|| c.entry().attr_value(gimli::DW_AT_upper_bound))
+                                .and_then(|v| v.udata_value());
+                        }
+                    }
+                }
+                Some((e.tag(), self.type_ref(r.unit, e), count))
+            })?;
+            match tag {
+                gimli::DW_TAG_typedef => r = next?,
+                gimli::DW_TAG_structure_type => return Some(Shape::Struct(r)),
+                gimli::DW_TAG_array_type => return Some(Shape::Array { elem: next?, count: count.unwrap_or(0) }),
+                gimli::DW_TAG_pointer_type => return Some(Shape::Pointer(next)),
+                _ => return Some(Shape::Other(r)),
+            }
+        }
+        None
+    }
+
+    /// A typed package-level constant (`runtime.mSpanInUse`).
+    pub fn constant(&self, name: &str) -> Option<i64> {
+        self.constants.get(name).copied()
+    }
+
+    /// Package-level variables with static addresses.
+    pub fn variables(&self) -> &[Variable] {
+        &self.variables
+    }
+
+    /// The name of a type DIE.
+    pub fn type_name(&self, r: DieRef) -> Option<String> {
+        self.with_entry(r, |u, e| self.name_of(u, e))
+    }
+}
+
+/// The address of a variable whose location is a single DW_OP_addr.
+fn static_address(unit: &gimli::Unit<R>, entry: &DebuggingInformationEntry<R>) -> Option<u64> {
+    let AttributeValue::Exprloc(expr) = entry.attr_value(gimli::DW_AT_location)? else { return None };
+    let mut ops = expr.operations(unit.encoding());
+    match ops.next().ok()? {
+        Some(gimli::Operation::Address { address }) => Some(address),
+        _ => None,
+    }
+}
+
+/// A local variable or parameter (or one piece of one) that lives at a
+/// fixed offset from the frame's canonical frame address (on amd64 the
+/// caller's SP: the frame's `fp`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameVar {
+    /// Variable name as the compiler wrote it (`buf`, `~r0`, `&x`).
+    pub name: String,
+    /// Offset of the (piece of the) variable from the CFA.
+    pub cfa_offset: i64,
+    /// Bytes at that offset.
+    pub size: u64,
+}
+
+/// Nesting bound when walking a subprogram's lexical blocks.
+const MAX_SCOPE_DEPTH: u32 = 64;
+
+impl Dwarf {
+    /// Every subprogram with code (a DW_AT_low_pc), by name. Build it once
+    /// and pass its values to [`Dwarf::frame_vars_of`].
+    pub fn subprograms(&self) -> HashMap<String, DieRef> {
+        let mut out = HashMap::new();
+        for (ui, unit) in self.units.iter().enumerate() {
+            let mut entries = unit.entries();
+            while let Ok(Some(entry)) = entries.next_dfs() {
+                if entry.tag() != gimli::DW_TAG_subprogram || entry.attr_value(gimli::DW_AT_low_pc).is_none() {
+                    continue;
+                }
+                if let Some(name) = self.name_of(unit, entry) {
+                    out.entry(name).or_insert(DieRef { unit: ui, offset: entry.offset() });
+                }
+            }
+        }
+        out
+    }
+
+    /// Locals and parameters of the subprogram named `func` whose location
+    /// is a single frame-relative expression (DW_OP_fbreg, or
+    /// DW_OP_call_frame_cfa plus a constant). Variables described by
+    /// location lists are left out: see [`Dwarf::frame_vars_of`] for those.
+    pub fn frame_vars(&self, func: &str) -> Vec<FrameVar> {
+        for (ui, unit) in self.units.iter().enumerate() {
+            let mut entries = unit.entries();
+            while let Ok(Some(entry)) = entries.next_dfs() {
+                if entry.tag() == gimli::DW_TAG_subprogram
+                    && entry.attr_value(gimli::DW_AT_low_pc).is_some()
+                    && self.name_of(unit, entry).as_deref() == Some(func)
+                {
+                    return self.frame_vars_of(DieRef { unit: ui, offset: entry.offset() }, None);
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Locals and parameters (including those of functions inlined into it)
+    /// of subprogram `sub` that live in its frame. With `pc` (a link-time
+    /// address inside the function), location-list entries covering `pc`
+    /// count too; without, only single-expression locations do. Pieces of
+    /// composite locations (a slice's pointer word, say) come out
+    /// separately, each under the variable's name.
+    pub fn frame_vars_of(&self, sub: DieRef, pc: Option<u64>) -> Vec<FrameVar> {
+        let mut out = Vec::new();
+        let Some(unit) = self.units.get(sub.unit) else { return out };
+        let Ok(mut tree) = unit.entries_tree(Some(sub.offset)) else { return out };
+        let Ok(root) = tree.root() else { return out };
+        if root.entry().tag() != gimli::DW_TAG_subprogram {
+            return out;
+        }
+        // Go always uses the CFA as frame base; anything else is not ours.
+        let cfa_base = match root.entry().attr_value(gimli::DW_AT_frame_base) {
+            Some(AttributeValue::Exprloc(e)) => {
+                let mut ops = e.operations(unit.encoding());
+                matches!(ops.next(), Ok(Some(gimli::Operation::CallFrameCFA))) && matches!(ops.next(), Ok(None))
+            }
+            _ => false,
+        };
+        self.collect_vars(sub.unit, unit, root, pc, cfa_base, 0, &mut out);
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn collect_vars(
+        &self,
+        ui: usize,
+        unit: &gimli::Unit<R>,
+        node: gimli::EntriesTreeNode<'_, '_, R>,
+        pc: Option<u64>,
+        cfa_base: bool,
+        depth: u32,
+        out: &mut Vec<FrameVar>,
+    ) {
+        if depth > MAX_SCOPE_DEPTH {
+            return;
+        }
+        let mut children = node.children();
+        while let Ok(Some(child)) = children.next() {
+            let e = child.entry();
+            match e.tag() {
+                gimli::DW_TAG_variable | gimli::DW_TAG_formal_parameter => self.var_pieces(ui, unit, e, pc, cfa_base, out),
+                gimli::DW_TAG_lexical_block | gimli::DW_TAG_inlined_subroutine
+                    if pc.map_or(true, |pc| self.scope_covers(unit, e, pc)) =>
+                {
+                    self.collect_vars(ui, unit, child, pc, cfa_base, depth + 1, out)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether a lexical block or inlined call covers `pc`; true when it
+    /// states no ranges at all.
+    fn scope_covers(&self, unit: &gimli::Unit<R>, e: &DebuggingInformationEntry<R>, pc: u64) -> bool {
+        let Ok(mut ranges) = self.dwarf.die_ranges(unit, e) else { return true };
+        let mut any = false;
+        for _ in 0..(1 << 16) {
+            match ranges.next() {
+                Ok(Some(r)) => {
+                    if r.begin <= pc && pc < r.end {
+                        return true;
+                    }
+                    any = true;
+                }
+                _ => break,
+            }
+        }
+        !any
+    }
+
+    /// The variable's DIE or, for an inlined or concrete instance, its
+    /// abstract origin: (name, type).
+    fn var_name_type(&self, ui: usize, unit: &gimli::Unit<R>, e: &DebuggingInformationEntry<R>) -> Option<(String, Option<DieRef>)> {
+        if let Some(name) = self.name_of(unit, e) {
+            return Some((name, self.type_ref(ui, e)));
+        }
+        let origin = match e.attr_value(gimli::DW_AT_abstract_origin)? {
+            AttributeValue::UnitRef(off) => DieRef { unit: ui, offset: off },
+            AttributeValue::DebugInfoRef(off) => self.resolve(off)?,
+            _ => return None,
+        };
+        self.with_entry(origin, |u, oe| Some((self.name_of(u, oe)?, self.type_ref(origin.unit, oe))))
+    }
+
+    fn var_pieces(
+        &self,
+        ui: usize,
+        unit: &gimli::Unit<R>,
+        e: &DebuggingInformationEntry<R>,
+        pc: Option<u64>,
+        cfa_base: bool,
+        out: &mut Vec<FrameVar>,
+    ) {
+        let Some(loc) = e.attr_value(gimli::DW_AT_location) else { return };
+        let Some((name, ty)) = self.var_name_type(ui, unit, e) else { return };
+        let expr = match loc {
+            AttributeValue::Exprloc(expr) => expr,
+            other => {
+                let Some(pc) = pc else { return };
+                let Ok(Some(mut list)) = self.dwarf.attr_locations(unit, other) else { return };
+                let mut found = None;
+                for _ in 0..(1 << 16) {
+                    match list.next() {
+                        Ok(Some(entry)) if entry.range.begin <= pc && pc < entry.range.end => {
+                            found = Some(entry.data);
+                            break;
+                        }
+                        Ok(Some(_)) => {}
+                        _ => break,
+                    }
+                }
+                let Some(expr) = found else { return };
+                expr
+            }
+        };
+        let whole = || ty.and_then(|t| self.size_of(t)).unwrap_or(8);
+        let mut ops = expr.operations(unit.encoding());
+        let mut cur: Vec<gimli::Operation<R>> = Vec::new();
+        let mut pieces = 0;
+        for _ in 0..1024 {
+            match ops.next() {
+                Ok(Some(gimli::Operation::Piece { size_in_bits, bit_offset: None })) => {
+                    pieces += 1;
+                    let size = size_in_bits / 8;
+                    if let Some(off) = cfa_offset(&cur, cfa_base) {
+                        out.push(FrameVar { name: name.clone(), cfa_offset: off, size });
+                    }
+                    cur.clear();
+                }
+                Ok(Some(gimli::Operation::Piece { .. })) => return,
+                Ok(Some(op)) => cur.push(op),
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        if pieces == 0 {
+            if let Some(off) = cfa_offset(&cur, cfa_base) {
+                out.push(FrameVar { name, cfa_offset: off, size: whole() });
+            }
+        }
+    }
+}
+
+/// The CFA offset a location expression denotes, if it is one of the simple
+/// frame-relative forms Go emits.
+fn cfa_offset(ops: &[gimli::Operation<R>], cfa_base: bool) -> Option<i64> {
+    use gimli::Operation as Op;
+    let konst = |op: &Op<R>| match *op {
+        Op::SignedConstant { value } => Some(value),
+        Op::UnsignedConstant { value } => Some(value as i64),
+        _ => None,
+    };
+    match ops {
+        [Op::FrameOffset { offset }] if cfa_base => Some(*offset),
+        [Op::CallFrameCFA] => Some(0),
+        [Op::CallFrameCFA, Op::PlusConstant { value }] => Some(*value as i64),
+        [Op::CallFrameCFA, k, Op::Plus] => konst(k),
+        [Op::CallFrameCFA, k, Op::Minus] => konst(k).map(|v| v.wrapping_neg()),
+        _ => None,
+    }
+}

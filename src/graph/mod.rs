@@ -1,0 +1,8 @@
+//! Layer 7: the reference tree — breadth-first from all roots together,
+//! each object claimed once at its shortest path; subtree sizes in bytes.
+
+mod bfs;
+mod tree;
+
+pub use self::bfs::{build_tree, Namer};
+pub use self::tree::{LabelId, Labels, NodeKind, Tree, NO_LINK};

@@ -1,0 +1,244 @@
+//! Layer 4: the heap as data — a dense, address-sorted object table and the
+//! pointer slots of every object, resolved to object indices in a CSR edge
+//! array.
+//!
+//! Built in two parallel passes over the spans: the first lists allocated
+//! slots; the second reads each object's pointer words and resolves every
+//! non-nil one that lands inside an allocated object (interior pointers
+//! resolve to the object's start).
+
+use rayon::prelude::*;
+
+use crate::image::Memory;
+use crate::runtime::{read_spans, PointerFinder, Process, Span, Spans};
+
+/// A bound on the allocation bitmap of one span (the runtime's
+/// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
+const MAX_SPAN_OBJECTS: u64 = 1 << 16;
+
+/// Why the heap could not be walked.
+pub type Error = crate::runtime::Error;
+
+/// Where each span's objects sit in the object table.
+#[derive(Clone, Copy, Debug)]
+struct SpanObjects {
+    span: Span,
+    end: u64,
+    first: u32,
+    count: u32,
+}
+
+/// The heap: objects sorted by address and the pointers between them.
+pub struct Heap {
+    /// Object start addresses, ascending.
+    pub addrs: Vec<u64>,
+    /// Slot size of each object (size-class rounding included).
+    pub sizes: Vec<u64>,
+    /// CSR: edges of object i are `edges[edge_start[i]..edge_start[i+1]]`.
+    pub edge_start: Vec<u64>,
+    /// Target object of each edge.
+    pub edges: Vec<u32>,
+    /// Byte offset of each edge's pointer word within its source object.
+    pub edge_offsets: Vec<u32>,
+    /// All pointer words of all objects (nil, heap and non-heap targets).
+    pub pointer_slots: u64,
+    /// Heap arenas: (base address, heapArena metadata address), by base.
+    pub arena_list: Vec<(u64, u64)>,
+    /// Number of heap arenas.
+    pub arenas: usize,
+    /// In-use spans.
+    pub spans: usize,
+    /// Problems met and skipped.
+    pub warnings: Vec<String>,
+    index: Vec<SpanObjects>,
+}
+
+impl Heap {
+    /// Walks the heap of `p`.
+    pub fn build(p: &Process) -> Result<Heap, Error> {
+        let Spans { arenas, spans, bad_spans } = read_spans(p)?;
+        let mut warnings = Vec::new();
+        if bad_spans > 0 {
+            warnings.push(format!("{bad_spans} spans had unreadable or impossible fields and were skipped"));
+        }
+        let page = p.layout.page_size;
+
+        // Pass 1: allocated slots per span.
+        let per_span: Vec<Result<Vec<u64>, String>> = spans.par_iter().map(|s| allocated(p, s)).collect();
+        let mut addrs = Vec::new();
+        let mut sizes = Vec::new();
+        let mut index = Vec::with_capacity(spans.len());
+        for (s, objs) in spans.iter().zip(per_span) {
+            let objs = match objs {
+                Ok(o) => o,
+                Err(e) => {
+                    warnings.push(e);
+                    continue;
+                }
+            };
+            let first = u32::try_from(addrs.len()).map_err(|_| Error::Corrupt("more than 4G objects".into()))?;
+            index.push(SpanObjects { span: *s, end: s.end(page), first, count: objs.len() as u32 });
+            sizes.extend(std::iter::repeat_n(s.elemsize, objs.len()));
+            addrs.extend(objs);
+        }
+
+        let mut heap = Heap {
+            addrs,
+            sizes,
+            edge_start: Vec::new(),
+            edges: Vec::new(),
+            edge_offsets: Vec::new(),
+            pointer_slots: 0,
+            arenas: arenas.len(),
+            arena_list: Vec::new(),
+            spans: index.len(),
+            warnings,
+            index,
+        };
+
+        // Pass 2: pointer words, resolved to objects.
+        struct Out {
+            counts: Vec<u32>,
+            edges: Vec<(u32, u32)>,
+            slots: u64,
+            error: Option<String>,
+        }
+        let results: Vec<Out> = heap
+            .index
+            .par_iter()
+            .map_init(
+                || PointerFinder::new(p, &arenas),
+                |finder, so| {
+                    let mut out = Out { counts: Vec::with_capacity(so.count as usize), edges: Vec::new(), slots: 0, error: None };
+                    for i in so.first..so.first + so.count {
+                        let base = heap.addrs[i as usize];
+                        let before = out.edges.len();
+                        let size = so.span.elemsize;
+                        let bytes = p.image.slice(base, size as usize).ok();
+                        let mut slots = 0u64;
+                        let mut unreadable = false;
+                        let r = finder.pointers(&so.span, base, &mut |a| {
+                            slots += 1;
+                            let v = match bytes {
+                                Some(b) => u64::from_le_bytes(b[(a - base) as usize..][..8].try_into().unwrap()),
+                                None => match p.image.u64(a) {
+                                    Ok(v) => v,
+                                    Err(_) => {
+                                        unreadable = true;
+                                        return;
+                                    }
+                                },
+                            };
+                            if v == 0 {
+                                return;
+                            }
+                            if let Some(t) = heap.find(v) {
+                                out.edges.push(((a - base) as u32, t));
+                            }
+                        });
+                        out.slots += slots;
+                        if let Err(e) = r {
+                            out.error.get_or_insert_with(|| format!("object {base:#x}: {e}"));
+                        } else if unreadable {
+                            out.error.get_or_insert_with(|| format!("object {base:#x}: memory not in the core"));
+                        }
+                        out.counts.push((out.edges.len() - before) as u32);
+                    }
+                    out
+                },
+            )
+            .collect();
+
+        let total: usize = results.iter().map(|o| o.edges.len()).sum();
+        let mut edge_start = Vec::with_capacity(heap.addrs.len() + 1);
+        let mut edges = Vec::with_capacity(total);
+        let mut offsets = Vec::with_capacity(total);
+        let mut errors = 0u64;
+        let mut first_error = None;
+        edge_start.push(0u64);
+        for o in results {
+            heap.pointer_slots += o.slots;
+            let mut acc = *edge_start.last().unwrap();
+            for c in o.counts {
+                acc += u64::from(c);
+                edge_start.push(acc);
+            }
+            for (off, t) in o.edges {
+                offsets.push(off);
+                edges.push(t);
+            }
+            if let Some(e) = o.error {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            heap.warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
+        }
+        heap.arena_list = arenas;
+        heap.edge_start = edge_start;
+        heap.edges = edges;
+        heap.edge_offsets = offsets;
+        Ok(heap)
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// Whether the heap has no objects.
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// Total bytes of all objects.
+    pub fn bytes(&self) -> u64 {
+        self.sizes.iter().sum()
+    }
+
+    /// The object containing `addr`, if `addr` lies inside an allocated slot.
+    pub fn find(&self, addr: u64) -> Option<u32> {
+        let i = self.index.partition_point(|s| s.span.start <= addr).checked_sub(1)?;
+        let so = &self.index[i];
+        if addr >= so.end || so.count == 0 {
+            return None;
+        }
+        let slot_base = so.span.start + (addr - so.span.start) / so.span.elemsize * so.span.elemsize;
+        let objs = &self.addrs[so.first as usize..(so.first + so.count) as usize];
+        let j = objs.binary_search(&slot_base).ok()?;
+        Some(so.first + j as u32)
+    }
+
+    /// Every span that holds objects, by address.
+    pub fn span_list(&self) -> impl Iterator<Item = &Span> {
+        self.index.iter().map(|s| &s.span)
+    }
+
+    /// The span holding object `i`.
+    pub fn span_of(&self, i: u32) -> &Span {
+        let k = self.index.partition_point(|s| s.first <= i) - 1;
+        &self.index[k].span
+    }
+
+    /// Targets of object `i`'s pointers, with the byte offset of each slot.
+    pub fn edges_of(&self, i: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let (a, b) = (self.edge_start[i as usize] as usize, self.edge_start[i as usize + 1] as usize);
+        self.edge_offsets[a..b].iter().copied().zip(self.edges[a..b].iter().copied())
+    }
+}
+
+/// Addresses of the allocated slots of a span.
+fn allocated(p: &Process, s: &Span) -> Result<Vec<u64>, String> {
+    if s.nelems > MAX_SPAN_OBJECTS {
+        return Err(format!("span {:#x} claims {} objects; skipped", s.start, s.nelems));
+    }
+    let bits = p
+        .image
+        .slice(s.alloc_bits, s.nelems.div_ceil(8) as usize)
+        .map_err(|e| format!("span {:#x}: allocation bits unreadable ({e}); skipped", s.start))?;
+    Ok((0..s.nelems)
+        .filter(|&i| i < s.freeindex || bits[(i / 8) as usize] >> (i % 8) & 1 != 0)
+        .map(|i| s.start + i * s.elemsize)
+        .collect())
+}

@@ -1,0 +1,16 @@
+//! Layer 8: renderers — stap-style .bt, folded stacks, SVG flame graphs —
+//! each a function of the tree (or of folded stacks) and a writer.
+
+mod bt;
+mod collapse;
+mod folded;
+mod records;
+mod sanitize;
+mod svg;
+
+pub use self::bt::write_bt;
+pub use self::collapse::{collapse_bt, detect, read_folded, Format};
+pub use self::folded::{fold_tree, write_folded};
+pub use self::records::{for_each_record, RecordOptions, DEFAULT_MAX_DEPTH};
+pub use self::sanitize::frame;
+pub use self::svg::write_svg;

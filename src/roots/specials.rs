@@ -1,0 +1,80 @@
+//! Finalizer and cleanup roots, from every span's specials list, and each
+//! P's current tiny-allocator block.
+//!
+//! An object with a finalizer is not itself kept alive by it, but everything
+//! it points to is (the finalizer will need it), and so is the finalizer
+//! func. A cleanup keeps its func (and argument) alive.
+
+use crate::heap::Heap;
+use crate::image::Memory;
+use crate::runtime::{Error, Process};
+
+use super::{Group, Root};
+
+/// Bound on one span's specials list.
+const MAX_SPECIALS: usize = 1 << 20;
+
+/// Roots for finalizers and cleanups attached to heap objects.
+pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
+    let l = &p.layout;
+    let mut roots = Vec::new();
+    for span in heap.span_list() {
+        let mut s = span.specials;
+        for _ in 0..MAX_SPECIALS {
+            if s == 0 {
+                break;
+            }
+            let kind = p.read_field(s, l.special_kind)?;
+            let offset = p.read_field(s, l.special_offset)?;
+            let obj_addr = span.start + offset / span.elemsize * span.elemsize;
+            if kind == l.kind_finalizer {
+                let mut targets = Vec::new();
+                if let Some(o) = heap.find(obj_addr) {
+                    targets.extend(heap.edges_of(o).map(|(_, t)| (None, t)));
+                }
+                let f = p.ptr(s + l.special_finalizer_fn.off)?;
+                if let Some(o) = heap.find(f) {
+                    targets.push((Some(".fn".to_string()), o));
+                }
+                roots.push(Root { group: Group::Finalizers, name: format!("finalizer for {obj_addr:#x}"), addr: obj_addr, tag: String::new(), targets });
+            } else if Some(kind) == l.kind_cleanup {
+                if let Some(f) = l.special_cleanup_fn {
+                    let mut targets = Vec::new();
+                    for w in 0..(f.size / 8).max(1) {
+                        if let Some(o) = heap.find(p.ptr(s + f.off + 8 * w)?) {
+                            targets.push((None, o));
+                        }
+                    }
+                    roots.push(Root { group: Group::Finalizers, name: format!("cleanup for {obj_addr:#x}"), addr: obj_addr, tag: String::new(), targets });
+                }
+            }
+            s = p.read_field(s, l.special_next)?;
+        }
+    }
+    Ok(roots)
+}
+
+/// Each P's current tiny block (its remaining space is still being handed
+/// out, so the runtime keeps it alive).
+pub fn tiny_block_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
+    let Some(allp) = p.symbols.get("runtime.allp") else { return Ok(Vec::new()) };
+    let (arr, n) = p.slice_header(allp.addr.wrapping_add(p.image.bias))?;
+    let mut targets = Vec::new();
+    for i in 0..n.min(1 << 16) {
+        let pp = p.image.u64(arr + 8 * i)?;
+        if pp == 0 {
+            continue;
+        }
+        let mc = p.ptr(pp + p.layout.p_mcache.off)?;
+        if mc == 0 {
+            continue;
+        }
+        if let Some(o) = heap.find(p.ptr(mc + p.layout.mcache_tiny.off)?) {
+            targets.push((None, o));
+        }
+    }
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Root { group: Group::Other, name: "tiny allocator blocks".into(), addr: 0, tag: String::new(), targets }])
+}

@@ -1,0 +1,48 @@
+//! Layer 3: the Go runtime's own structures in the image — mheap, arenas,
+//! spans, type descriptors, goroutines — read through a [`Layout`] chosen
+//! once per binary.
+
+mod goroutines;
+mod layout;
+mod locate;
+pub mod moduledata;
+mod process;
+mod ptrmap;
+mod spans;
+mod stack;
+pub mod tables;
+mod types;
+
+pub use self::goroutines::{read_goroutines, Goroutine, GoroutineStatus};
+pub use self::layout::{Field, Layout, LayoutError, LayoutSource, PointerMaps};
+pub use self::process::Process;
+pub use self::ptrmap::PointerFinder;
+pub use self::spans::{read_spans, Span, Spans};
+pub use self::stack::{walk_goroutine, Frame, FrameSlot, StackWalker};
+pub use self::types::{read_type, type_mask, type_name, TypeDesc};
+
+use crate::image::ReadError;
+
+/// Why the runtime's structures could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Go metadata missing or damaged.
+    #[error(transparent)]
+    Go(#[from] crate::gobin::Error),
+    /// DWARF unreadable.
+    #[error(transparent)]
+    Dwarf(#[from] crate::gobin::DwarfError),
+    /// A needed runtime struct or field is unknown.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// Memory the runtime structures point to is not in the image.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Runtime structures hold impossible values.
+    #[error("corrupt runtime data: {0}")]
+    Corrupt(String),
+    /// A runtime global could not be found.
+    #[error("cannot find {0}")]
+    NotFound(String),
+}

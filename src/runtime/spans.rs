@@ -1,0 +1,152 @@
+//! The heap's spans: mheap_.allArenas → heapArena.spans → every in-use
+//! mspan, read into plain values.
+
+use crate::image::Memory;
+
+use super::process::Process;
+use super::Error;
+
+/// The most arenas a 64-bit Go heap can have (2^22 L2 entries); a larger
+/// allArenas length is corrupt.
+const MAX_ARENAS: u64 = 1 << 22;
+
+/// One in-use span.
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    /// Address of the span's first byte.
+    pub start: u64,
+    /// Length in pages.
+    pub npages: u64,
+    /// Slots in the span.
+    pub nelems: u64,
+    /// Slots below this index are allocated.
+    pub freeindex: u64,
+    /// Address of the allocation bitmap (bit i = slot i allocated).
+    pub alloc_bits: u64,
+    /// sizeclass << 1 | noscan.
+    pub spanclass: u8,
+    /// Slot size.
+    pub elemsize: u64,
+    /// End of the allocated part (large objects: base + requested size).
+    pub limit: u64,
+    /// The type of a large object (1.22+), 0 if none.
+    pub large_type: u64,
+    /// Head of the span's specials list (finalizers, cleanups, …), 0 if none.
+    pub specials: u64,
+}
+
+impl Span {
+    /// Whether the span's objects hold no pointers.
+    pub fn noscan(&self) -> bool {
+        self.spanclass & 1 != 0
+    }
+
+    /// The size class (0 = one large object).
+    pub fn sizeclass(&self) -> u8 {
+        self.spanclass >> 1
+    }
+
+    /// One past the span's last byte.
+    pub fn end(&self, page_size: u64) -> u64 {
+        self.start + self.npages * page_size
+    }
+}
+
+/// The heap's arenas and in-use spans.
+pub struct Spans {
+    /// Arena base addresses with their heapArena metadata address.
+    pub arenas: Vec<(u64, u64)>,
+    /// In-use spans sorted by start address.
+    pub spans: Vec<Span>,
+    /// Spans skipped because their fields made no sense.
+    pub bad_spans: u64,
+}
+
+/// Reads every in-use span of the heap.
+pub fn read_spans(p: &Process) -> Result<Spans, Error> {
+    let l = &p.layout;
+    let mem = p.image;
+    let (arr, n) = p.slice_header(p.mheap + l.mheap_all_arenas.off)?;
+    if n > MAX_ARENAS {
+        return Err(Error::Corrupt(format!("mheap_.allArenas has {n} entries")));
+    }
+    // arenas is [1 << arenaL1Bits]*[1 << arenaL2Bits]*heapArena; L1 has one
+    // entry on every 64-bit Linux target.
+    let l2 = p.ptr(p.mheap + l.mheap_arenas.off)?;
+    let l2_len = 1u64 << l.arena_l2_bits;
+    let mut arenas = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let idx = mem.u64(arr + 8 * i)?;
+        if idx >= l2_len {
+            return Err(Error::Corrupt(format!("arena index {idx:#x} out of range")));
+        }
+        let ha = p.ptr(l2 + 8 * idx)?;
+        if ha == 0 {
+            continue;
+        }
+        let base = (idx * l.arena_bytes).wrapping_add(l.arena_base_offset);
+        arenas.push((base, ha));
+    }
+    arenas.sort_unstable();
+    let pages = l.arena_bytes / l.page_size;
+    let mut spans = Vec::new();
+    let mut bad = 0;
+    for &(base, ha) in &arenas {
+        let table = mem.slice(ha + l.arena_spans.off, (pages * 8) as usize)?;
+        for (page, w) in table.chunks_exact(8).enumerate() {
+            let s = u64::from_le_bytes(w.try_into().unwrap());
+            if s == 0 {
+                continue;
+            }
+            let page_addr = base + page as u64 * l.page_size;
+            // Each span is listed on every page it covers: keep it once, at
+            // its first page.
+            let Ok(start) = p.read_field(s, l.span_start) else {
+                bad += 1;
+                continue;
+            };
+            if start != page_addr {
+                continue;
+            }
+            match read_span(p, s) {
+                Ok(Some(span)) => spans.push(span),
+                Ok(None) => {}
+                Err(_) => bad += 1,
+            }
+        }
+    }
+    spans.sort_unstable_by_key(|s| s.start);
+    Ok(Spans { arenas, spans, bad_spans: bad })
+}
+
+/// Reads one mspan; None if it is not in use.
+fn read_span(p: &Process, s: u64) -> Result<Option<Span>, Error> {
+    let l = &p.layout;
+    if p.read_field(s, l.span_state)? != l.span_in_use {
+        return Ok(None);
+    }
+    let span = Span {
+        start: p.read_field(s, l.span_start)?,
+        npages: p.read_field(s, l.span_npages)?,
+        nelems: p.read_field(s, l.span_nelems)?,
+        freeindex: p.read_field(s, l.span_freeindex)?,
+        alloc_bits: p.read_field(s, l.span_alloc_bits)?,
+        spanclass: p.read_field(s, l.span_class)? as u8,
+        elemsize: p.read_field(s, l.span_elemsize)?,
+        limit: p.read_field(s, l.span_limit)?,
+        large_type: match l.span_large_type {
+            Some(f) => p.read_field(s, f)?,
+            None => 0,
+        },
+        specials: p.read_field(s, l.span_specials)?,
+    };
+    let bytes = span.npages.checked_mul(l.page_size);
+    let sane = span.npages > 0
+        && span.elemsize > 0
+        && bytes.is_some_and(|b| span.nelems.checked_mul(span.elemsize).is_some_and(|u| u <= b))
+        && span.freeindex <= span.nelems;
+    if !sane {
+        return Err(Error::Corrupt(format!("span at {:#x} has impossible fields", span.start)));
+    }
+    Ok(Some(span))
+}

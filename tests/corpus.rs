@@ -1,0 +1,67 @@
+//! The fixture corpus itself, read through the image and buildinfo layers:
+//! every core's notes and program headers, every executable's build ID and
+//! Go version, checked against what the program reported at dump time.
+
+use refgraph::gobin::{go_build_id, read_buildinfo};
+use refgraph::image::{ExeCheck, Image};
+
+use crate::util::{each, fixtures};
+
+#[test]
+fn every_fixture_core_and_exe_are_readable_and_versions_match_truth() {
+    let fx = fixtures();
+    each(&fx, |f| {
+        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let core = &image.core;
+        if core.loads.is_empty() {
+            return Err("core has no PT_LOAD segments".into());
+        }
+        if core.threads.is_empty() {
+            return Err("core has no NT_PRSTATUS threads".into());
+        }
+        if core.threads.iter().any(|t| t.lwp == 0 || t.sp == 0 || t.pc == 0) {
+            return Err("a thread has a zero LWP, SP or PC".into());
+        }
+        if core.files.is_empty() {
+            return Err("core has no NT_FILE note".into());
+        }
+        // NT_FILE maps the executable's first page where its lowest
+        // segment was loaded.
+        let low = image.exe.loads.iter().map(|l| l.vaddr).min().ok_or("exe has no PT_LOAD")? & !0xfff;
+        let at = low.wrapping_add(image.bias);
+        if !core.files.iter().any(|m| m.start == at && m.offset == 0) {
+            return Err(format!("NT_FILE maps no file at the executable's load address {at:#x}"));
+        }
+        if !matches!(image.check, ExeCheck::Verified { .. }) {
+            return Err("could not verify the executable against the core".into());
+        }
+        if image.exe.pie != (f.variant() == "pie") {
+            return Err(format!("exe PIE = {} for variant {}", image.exe.pie, f.variant()));
+        }
+        let id = go_build_id(&image.exe.notes).ok_or("no Go build ID note")?;
+        if id.split('/').count() < 2 {
+            return Err(format!("odd Go build ID {id:?}"));
+        }
+        let info = read_buildinfo(image.exe.bytes()).map_err(|e| e.to_string())?;
+        let want = f.str("go_version");
+        if info.version.raw != want {
+            return Err(format!("build info says {:?}, the program reported {want:?}", info.version.raw));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn corpus_covers_every_go_minor_from_1_19_to_1_27() {
+    let fx = fixtures();
+    for minor in 19..=27 {
+        for (program, variant) in [("retain", "plain"), ("shapes", "plain"), ("retain", "stripped")] {
+            assert!(
+                fx.iter().any(|f| f.minor() == minor && f.program() == program && f.variant() == variant),
+                "no {program} {variant} fixture for go1.{minor}"
+            );
+        }
+    }
+    assert!(fx.iter().any(|f| f.variant() == "pie"), "no PIE fixture");
+    assert!(fx.iter().any(|f| f.str("dump") == "kernel"), "no kernel-written core");
+}

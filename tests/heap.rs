@@ -1,0 +1,87 @@
+//! The heap walk against the programs' own runtime.MemStats at dump time.
+
+use refgraph::heap::Heap;
+use refgraph::image::{Image, Memory};
+use refgraph::runtime::{read_goroutines, PointerFinder, Process};
+
+use crate::util::{each, fixtures, Fixture};
+
+fn open(f: &Fixture) -> Result<Image, String> {
+    Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn objects_and_bytes_equal_memstats_exactly() {
+    let fx = fixtures();
+    each(&fx, |f| {
+        let image = open(f)?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let heap = Heap::build(&p).map_err(|e| e.to_string())?;
+        let (objects, bytes) = (heap.len() as u64, heap.bytes());
+        let (want_objects, want_bytes) = (f.num("heap_objects"), f.num("heap_alloc"));
+        println!("{}: {objects} objects / {bytes} bytes (MemStats: {want_objects} / {want_bytes})", f.name);
+        if objects != want_objects || bytes != want_bytes {
+            return Err(format!("walked {objects} objects / {bytes} bytes, MemStats says {want_objects} / {want_bytes}"));
+        }
+        if !heap.warnings.is_empty() {
+            return Err(format!("warnings: {:?}", heap.warnings));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn every_pointer_slot_holds_nil_or_a_mapped_address() {
+    let fx = fixtures();
+    each(&fx, |f| {
+        let image = open(f)?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let heap = Heap::build(&p).map_err(|e| e.to_string())?;
+        let mut finder = PointerFinder::new(&p, &heap.arena_list);
+        let (mut slots, mut bad, mut first_bad) = (0u64, 0u64, None);
+        for i in 0..heap.len() as u32 {
+            let span = *heap.span_of(i);
+            let base = heap.addrs[i as usize];
+            finder
+                .pointers(&span, base, &mut |a| {
+                    slots += 1;
+                    let v = image.u64(a).unwrap();
+                    if v != 0 && image.tail(v).is_none() {
+                        bad += 1;
+                        first_bad.get_or_insert((base, a - base, v));
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        if slots != heap.pointer_slots {
+            return Err(format!("{slots} slots now, {} during the walk", heap.pointer_slots));
+        }
+        if slots == 0 {
+            return Err("no pointer slots at all".into());
+        }
+        if let Some((base, off, v)) = first_bad {
+            return Err(format!("{bad} of {slots} pointer slots hold unmapped values; first: object {base:#x} +{off} = {v:#x}"));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn goroutines_include_the_programs_own() {
+    let fx = fixtures();
+    each(&fx, |f| {
+        let image = open(f)?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let gs = read_goroutines(&p).map_err(|e| e.to_string())?;
+        let live = gs.iter().filter(|g| g.status.is_live()).count() as u64;
+        // NumGoroutine counts user goroutines; the runtime's own (GC
+        // workers, finalizer, …) come on top.
+        if live < f.num("num_goroutine") {
+            return Err(format!("{live} live goroutines, the program counted {}", f.num("num_goroutine")));
+        }
+        if !gs.iter().any(|g| g.goid == 1 && g.status.is_live()) {
+            return Err("no live goroutine 1 (main)".into());
+        }
+        Ok(())
+    });
+}

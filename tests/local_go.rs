@@ -1,0 +1,48 @@
+//! The newest Go on this machine, right now: build the retain fixture with
+//! the local `go`, dump it with gcore, and check the walk against what the
+//! program reported. Skipped, with the reason printed, when go, gcore or
+//! zstd are missing.
+
+use std::process::Command;
+
+use refgraph::gobin::read_buildinfo;
+use refgraph::heap::Heap;
+use refgraph::image::Image;
+use refgraph::runtime::Process;
+
+use crate::util::{load, root};
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn fixture_built_and_dumped_with_the_local_go() {
+    let missing: Vec<&str> = ["go", "gcore", "zstd"].into_iter().filter(|c| !have(c)).collect();
+    if !missing.is_empty() {
+        println!("skipped: {} not on PATH", missing.join(", "));
+        return;
+    }
+    let go_version = Command::new("go").args(["env", "GOVERSION"]).output().unwrap();
+    let go_version = String::from_utf8_lossy(&go_version.stdout).trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("retain-local");
+    let status = Command::new("bash")
+        .arg(root().join("fixtures/capture.sh"))
+        .args(["retain", "local", "plain"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "capture.sh failed");
+    let f = load(&out);
+    println!("local Go: {go_version}");
+    assert_eq!(f.str("go_version").split_whitespace().next().unwrap(), go_version.split_whitespace().next().unwrap());
+
+    let image = Image::open(&f.core(), &f.exe()).unwrap();
+    let info = read_buildinfo(image.exe.bytes()).unwrap();
+    assert_eq!(info.version.raw, f.str("go_version"));
+    let p = Process::new(&image).unwrap();
+    let heap = Heap::build(&p).unwrap();
+    assert_eq!(heap.len() as u64, f.num("heap_objects"), "objects vs MemStats.HeapObjects");
+    assert_eq!(heap.bytes(), f.num("heap_alloc"), "bytes vs MemStats.HeapAlloc");
+}

@@ -1,0 +1,159 @@
+//! Goroutine stacks: every goroutine's frames unwind to the end, and the
+//! stack maps find the pointer the retain program keeps in a local variable.
+//!
+//! Set REFGRAPH_STACK_FIXTURES to a directory of fixture directories to run
+//! these tests against cores outside the corpus.
+
+use std::path::PathBuf;
+
+use refgraph::heap::Heap;
+use refgraph::image::{Image, Memory};
+use refgraph::runtime::{read_goroutines, Frame, GoroutineStatus, Process, StackWalker};
+
+use crate::util::{each, fixtures, load, Fixture};
+
+fn corpus() -> Vec<Fixture> {
+    match std::env::var_os("REFGRAPH_STACK_FIXTURES") {
+        Some(dir) => {
+            let mut out: Vec<Fixture> = std::fs::read_dir(PathBuf::from(dir))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.join("truth.json").exists())
+                .map(|p| load(&p))
+                .collect();
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            out
+        }
+        None => fixtures(),
+    }
+}
+
+fn describe(frames: &[Frame]) -> String {
+    frames.iter().map(|f| format!("{}{}", f.func, f.warning.as_ref().map(|w| format!(" [{w}]")).unwrap_or_default())).collect::<Vec<_>>().join(" <- ")
+}
+
+#[test]
+fn worker_local_buffer_is_a_live_stack_slot() {
+    let fx: Vec<_> = corpus().into_iter().filter(|f| f.program() == "retain").collect();
+    assert!(!fx.is_empty(), "no retain fixtures");
+    each(&fx, |f| {
+        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let (want_func, want_addr) = (f.str("stack_local_func"), f.num("stack_local_addr"));
+        let walker = StackWalker::new(&p).map_err(|e| e.to_string())?;
+        let gs = read_goroutines(&p).map_err(|e| e.to_string())?;
+        let mut found = Vec::new();
+        let mut funcs_seen = false;
+        for g in &gs {
+            let frames = walker.walk(g).map_err(|e| format!("goroutine {}: {e}", g.goid))?;
+            for fr in frames.iter().filter(|fr| fr.func == want_func) {
+                funcs_seen = true;
+                found.extend(fr.slots.iter().filter(|s| s.value == want_addr).map(|s| (g.goid, fr.conservative, s.clone())));
+            }
+        }
+        if !funcs_seen {
+            return Err(format!("no goroutine has a {want_func} frame"));
+        }
+        let Some((goid, conservative, slot)) = found.first() else {
+            return Err(format!("no live slot of {want_func} holds {want_addr:#x}"));
+        };
+        if *conservative {
+            return Err(format!("goroutine {goid}: {want_func} frame was scanned conservatively"));
+        }
+        // The program's source names the local `buf`; DWARF should say so.
+        if p.dwarf.is_some() && slot.var.as_deref() != Some("buf") {
+            return Err(format!("slot {:#x} of {want_func} is named {:?}, not buf", slot.addr, slot.var));
+        }
+        // The slot holds the start of the 1 MiB heap object.
+        let heap = Heap::build(&p).map_err(|e| e.to_string())?;
+        let Some(i) = heap.find(want_addr) else { return Err(format!("{want_addr:#x} is not in a heap object")) };
+        if heap.addrs[i as usize] != want_addr {
+            return Err(format!("{want_addr:#x} is inside the object at {:#x}, not its start", heap.addrs[i as usize]));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn parked_goroutines_unwind_to_goexit() {
+    let fx = corpus();
+    each(&fx, |f| {
+        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let walker = StackWalker::new(&p).map_err(|e| e.to_string())?;
+        let gs = read_goroutines(&p).map_err(|e| e.to_string())?;
+        let mut walked = 0;
+        let (mut slots, mut unmapped) = (0u64, Vec::new());
+        for g in gs.iter().filter(|g| matches!(g.status, GoroutineStatus::Waiting | GoroutineStatus::Runnable | GoroutineStatus::Syscall)) {
+            let frames = walker.walk(g).map_err(|e| format!("goroutine {}: {e}", g.goid))?;
+            let (lo, hi) = g.stack;
+            let Some(last) = frames.last() else { return Err(format!("goroutine {}: no frames", g.goid)) };
+            if frames.iter().any(|fr| fr.warning.is_some()) || !(last.func == "runtime.goexit" || last.fp == hi) {
+                return Err(format!("goroutine {} ({}) does not unwind cleanly: {}", g.goid, g.status.name(), describe(&frames)));
+            }
+            for (a, b) in frames.iter().zip(frames.iter().skip(1)) {
+                if b.sp != a.fp || a.sp > a.fp {
+                    return Err(format!("goroutine {}: frames {} and {} do not chain", g.goid, a.func, b.func));
+                }
+            }
+            for fr in &frames {
+                for s in &fr.slots {
+                    if s.addr < lo || s.addr >= hi {
+                        return Err(format!("goroutine {}: slot {:#x} of {} is outside its stack", g.goid, s.addr, fr.func));
+                    }
+                    // At a safe point every live pointer slot holds nil or
+                    // a pointer into mapped memory.
+                    slots += 1;
+                    if !fr.conservative && image.tail(s.value).is_none() {
+                        unmapped.push(format!("g{} {} {:#x}={:#x}", g.goid, fr.func, s.addr, s.value));
+                    }
+                }
+            }
+            walked += 1;
+        }
+        println!("{}: {walked} goroutines, {slots} live slots", f.name);
+        if walked == 0 {
+            return Err("no parked goroutines".into());
+        }
+        if !unmapped.is_empty() {
+            return Err(format!("{} of {slots} precise slots hold unmapped values: {}", unmapped.len(), unmapped.join(", ")));
+        }
+        Ok(())
+    });
+}
+
+/// Prints every goroutine's frames and slots (a debugging aid):
+/// `REFGRAPH_STACK_FIXTURES=dir cargo test --test tests stack::print -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn print_frames() {
+    for f in corpus() {
+        let image = Image::open(&f.core(), &f.exe()).unwrap();
+        let p = Process::new(&image).unwrap();
+        let walker = StackWalker::new(&p).unwrap();
+        println!("==== {}", f.name);
+        for g in read_goroutines(&p).unwrap() {
+            let frames = match walker.walk(&g) {
+                Ok(fr) => fr,
+                Err(e) => {
+                    println!("goroutine {} [{}]: {e}", g.goid, g.status.name());
+                    continue;
+                }
+            };
+            if frames.is_empty() {
+                continue;
+            }
+            println!("goroutine {} [{}] stack [{:#x}, {:#x})", g.goid, g.status.name(), g.stack.0, g.stack.1);
+            for fr in &frames {
+                let c = if fr.conservative { " conservative" } else { "" };
+                println!("  {} pc={:#x} sp={:#x} fp={:#x}{c}", fr.func, fr.pc, fr.sp, fr.fp);
+                if let Some(w) = &fr.warning {
+                    println!("    warning: {w}");
+                }
+                for s in &fr.slots {
+                    println!("    {:#x} (fp{:+}) = {:#x} {}", s.addr, s.addr as i64 - fr.fp as i64, s.value, s.var.as_deref().unwrap_or(""));
+                }
+            }
+        }
+    }
+}

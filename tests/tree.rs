@@ -1,0 +1,185 @@
+//! The reference tree and its renderings, through the command line: the
+//! roots reach the whole heap, the .bt and folded outputs agree with each
+//! other and with the totals, and each pattern the retain program built is
+//! found under the root that holds it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use refgraph::render::{collapse_bt, read_folded};
+use serde_json::Value;
+
+use crate::util::{each, fixtures, Fixture};
+
+/// Runs refgraph on a fixture; returns stdout or the error text.
+fn run(f: &Fixture, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_refgraph"))
+        .arg(f.core())
+        .arg("--exe")
+        .arg(f.exe())
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn overview(f: &Fixture) -> Result<serde_json::Map<String, Value>, String> {
+    match serde_json::from_str(&run(f, &["overview", "--json"])?) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err("overview --json is not a JSON object".into()),
+    }
+}
+
+fn num(m: &serde_json::Map<String, Value>, k: &str) -> Result<u64, String> {
+    m.get(k).and_then(Value::as_u64).ok_or_else(|| format!("overview --json has no {k}"))
+}
+
+#[test]
+fn roots_reach_at_least_999_per_mille_of_the_heap() {
+    let fx = fixtures();
+    each(&fx, |f| {
+        let o = overview(f)?;
+        let (reached, heap) = (num(&o, "reached_bytes")?, num(&o, "heap_bytes")?);
+        // heap_bytes itself equals MemStats.HeapAlloc (tests/heap.rs).
+        if heap != f.num("heap_alloc") {
+            return Err(format!("heap_bytes {heap} != HeapAlloc {}", f.num("heap_alloc")));
+        }
+        println!("{}: reached {reached} of {heap} bytes ({:.3}%)", f.name, 100.0 * reached as f64 / heap as f64);
+        if (reached as f64) < 0.999 * heap as f64 || reached > heap {
+            return Err(format!("reached {reached} of {heap} bytes"));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn bt_and_folded_outputs_agree_and_sum_to_the_reached_total() {
+    let fx = fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    each(&fx, |f| {
+        let reached = num(&overview(f)?, "reached_bytes")?;
+        let bt_path = dir.path().join(format!("{}.bt", f.name));
+        let folded_path = dir.path().join(format!("{}.folded", f.name));
+        run(f, &["objref", bt_path.to_str().unwrap()])?;
+        run(f, &["objref", "--folded", folded_path.to_str().unwrap()])?;
+        let bt = std::fs::read_to_string(&bt_path).map_err(|e| e.to_string())?;
+        let folded = std::fs::read_to_string(&folded_path).map_err(|e| e.to_string())?;
+        // Every count line is a TAB and digits, as stackcollapse-stap.pl
+        // expects, and no frame line is all digits.
+        let mut bt_sum = 0u64;
+        for line in bt.lines() {
+            if let Some(c) = line.strip_prefix('\t') {
+                bt_sum += c.parse::<u64>().map_err(|_| format!("bad count line {line:?}"))?;
+            } else if line.trim().bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("frame line {line:?} would read as a count"));
+            }
+        }
+        let (from_folded, bad) = read_folded(&folded);
+        if bad > 0 {
+            return Err(format!("{bad} malformed folded lines"));
+        }
+        let folded_sum: u64 = from_folded.values().sum();
+        if bt_sum != reached || folded_sum != reached {
+            return Err(format!(".bt sums to {bt_sum}, folded to {folded_sum}, reached is {reached}"));
+        }
+        let collapsed: BTreeMap<String, u64> = collapse_bt(&bt);
+        if collapsed != from_folded {
+            return Err("the .bt collapsed as stackcollapse-stap.pl would differs from the folded output".into());
+        }
+        Ok(())
+    });
+}
+
+/// Bytes under each stack prefix of the folded output (root first).
+fn under(folded: &BTreeMap<String, u64>, prefix: &str) -> u64 {
+    folded.iter().filter(|(s, _)| *s == prefix || s.starts_with(&format!("{prefix};"))).map(|(_, c)| c).sum()
+}
+
+/// An upper bound on what `objects` allocations totalling `bytes` occupy
+/// once rounded up to Go's size classes (runtime/sizeclasses.go: classes
+/// step by at most 16 bytes up to 128 B and by at most 12.5% above), plus
+/// an 8-byte malloc header each (Go 1.22+, objects over 512 B).
+fn rounded_max(bytes: u64, objects: u64) -> u64 {
+    bytes + bytes / 8 + objects * (16 + 8)
+}
+
+#[test]
+fn retain_patterns_sit_under_the_roots_that_hold_them() {
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.program() == "retain").collect();
+    let dir = tempfile::tempdir().unwrap();
+    each(&fx, |f| {
+        let path = dir.path().join("out.folded");
+        // Bytes folded away by width or depth stay in an ancestor record,
+        // so the bytes under a root prefix do not depend on them.
+        run(f, &["objref", "--folded", "--minwidth", "0", path.to_str().unwrap()])?;
+        let (folded, _) = read_folded(&std::fs::read_to_string(&path).map_err(|e| e.to_string())?);
+        let stripped = f.variant() == "stripped";
+        let worker = if stripped { f.str("stack_local_func") } else { format!("{}.buf", f.str("stack_local_func")) };
+        let checks: Vec<(&str, String, bool)> = vec![
+            ("list", "globals;main.listHead".to_string(), true),
+            ("chan", "globals;main.queue".to_string(), true),
+            ("iface", "globals;main.held".to_string(), true),
+            ("closure", "globals;main.hook".to_string(), true),
+            ("stack_local", format!("goroutines;{worker}"), true),
+            ("map_big", "globals;main.registry".to_string(), false),
+            ("map_small", "globals;main.small".to_string(), false),
+        ];
+        for (pattern, prefix, tight) in checks {
+            // Stripped binaries have no DWARF names for globals.
+            if stripped && prefix.starts_with("globals;") {
+                continue;
+            }
+            let got = under(&folded, &prefix);
+            let built = f.num(&format!("{pattern}_bytes"));
+            // Map internals (header, groups, buckets) are not in the
+            // program's count: only a lower bound and a loose upper one.
+            let max = if tight { rounded_max(built, f.num(&format!("{pattern}_objects"))) } else { 4 * built };
+            if got < built || got > max {
+                return Err(format!("{pattern}: {got} bytes under {prefix:?}, built {built} (allowed up to {max})"));
+            }
+        }
+        // The finalizer keeps the FinObj's 64 KiB payload (the FinObj itself
+        // is held by the global finKeep).
+        let fin = format!("finalizers;finalizer for {:#x}", f.num("finalizer_addr"));
+        let got = under(&folded, &fin);
+        let payload = f.num("finalizer_bytes") - 24;
+        if got < payload || got > rounded_max(payload, 1) {
+            return Err(format!("finalizer: {got} bytes under {fin:?}, payload {payload}"));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn flame_svg_from_a_core_and_from_bt_input() {
+    let f = fixtures().into_iter().find(|f| f.program() == "retain" && f.variant() == "plain").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("core.svg");
+    run(&f, &["flame", svg.to_str().unwrap()]).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<?xml"), "not XML");
+    assert!(text.contains("core.zst"), "title lacks the core's name");
+    assert!(text.contains("bytes"), "no byte counts");
+    for root in ["main.listHead", "main.worker", "main.registry"] {
+        assert!(text.contains(root), "SVG lacks {root}");
+    }
+    assert!(text.trim_end().ends_with("</svg>"));
+    // Well-formed: every opened element is closed.
+    assert_eq!(text.matches("<g").count(), text.matches("</g>").count());
+
+    let bt = dir.path().join("out.bt");
+    run(&f, &["objref", bt.to_str().unwrap()]).unwrap();
+    let from_bt = dir.path().join("bt.svg");
+    let status = Command::new(env!("CARGO_BIN_EXE_refgraph"))
+        .args(["flame", from_bt.to_str().unwrap(), "--input", bt.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&from_bt).unwrap();
+    assert!(text.contains("main.listHead") && text.trim_end().ends_with("</svg>"));
+    assert!(!Path::new(&dir.path().join("missing.svg")).exists());
+}

@@ -1,0 +1,93 @@
+//! Helpers shared by the integration tests: the fixture corpus and its
+//! ground truth.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// One fixture: a core, its executable and what the program said about itself.
+pub struct Fixture {
+    pub name: String,
+    pub dir: PathBuf,
+    pub truth: serde_json::Map<String, Value>,
+}
+
+impl Fixture {
+    pub fn core(&self) -> PathBuf {
+        self.dir.join("core.zst")
+    }
+
+    pub fn exe(&self) -> PathBuf {
+        self.dir.join("exe.zst")
+    }
+
+    /// A numeric truth value.
+    pub fn num(&self, key: &str) -> u64 {
+        self.truth.get(key).and_then(Value::as_u64).unwrap_or_else(|| panic!("{}: truth.json has no number {key}", self.name))
+    }
+
+    /// A numeric truth value, if present.
+    pub fn opt_num(&self, key: &str) -> Option<u64> {
+        self.truth.get(key).and_then(Value::as_u64)
+    }
+
+    /// A string truth value.
+    pub fn str(&self, key: &str) -> String {
+        match self.truth.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => panic!("{}: truth.json has no {key}", self.name),
+        }
+    }
+
+    pub fn program(&self) -> String {
+        self.str("program")
+    }
+
+    pub fn variant(&self) -> String {
+        self.str("variant")
+    }
+
+    /// Go minor version from the truth file (22 for go1.22.12).
+    pub fn minor(&self) -> u32 {
+        let v = self.str("go_version");
+        v.trim_start_matches("go1.").split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Loads one fixture directory.
+pub fn load(dir: &Path) -> Fixture {
+    let text = std::fs::read_to_string(dir.join("truth.json")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let Value::Object(truth) = serde_json::from_str(&text).unwrap() else { panic!("{}: truth.json is not an object", dir.display()) };
+    Fixture { name: dir.file_name().unwrap().to_string_lossy().into_owned(), dir: dir.to_path_buf(), truth }
+}
+
+/// Every fixture under fixtures/cores, sorted by name.
+pub fn fixtures() -> Vec<Fixture> {
+    let dir = root().join("fixtures/cores");
+    let mut out: Vec<Fixture> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("truth.json").exists())
+        .map(|p| load(&p))
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(!out.is_empty(), "no fixtures under {}", dir.display());
+    out
+}
+
+/// Runs `f` on every fixture in parallel-free order, collecting failures so
+/// one bad fixture does not hide the others.
+pub fn each(fixtures: &[Fixture], mut f: impl FnMut(&Fixture) -> Result<(), String>) {
+    let mut failures = Vec::new();
+    for fx in fixtures {
+        if let Err(e) = f(fx) {
+            failures.push(format!("{}: {e}", fx.name));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), fixtures.len(), failures.join("\n"));
+}
