@@ -168,8 +168,7 @@ fn flame_svg_from_a_core_and_from_bt_input() {
         assert!(text.contains(root), "SVG lacks {root}");
     }
     assert!(text.trim_end().ends_with("</svg>"));
-    // Well-formed: every opened element is closed.
-    assert_eq!(text.matches("<g").count(), text.matches("</g>").count());
+    assert_well_formed(&text);
 
     let bt = dir.path().join("out.bt");
     run(&f, &["objref", bt.to_str().unwrap()]).unwrap();
@@ -180,6 +179,54 @@ fn flame_svg_from_a_core_and_from_bt_input() {
         .unwrap();
     assert!(status.success());
     let text = std::fs::read_to_string(&from_bt).unwrap();
-    assert!(text.contains("main.listHead") && text.trim_end().ends_with("</svg>"));
+    assert!(text.contains("main.listHead"));
+    assert_well_formed(&text);
     assert!(!Path::new(&dir.path().join("missing.svg")).exists());
+}
+
+/// Parses the whole document with an XML parser: every element closed,
+/// every attribute quoted, every entity valid.
+fn assert_well_formed(svg: &str) {
+    let mut reader = quick_xml::Reader::from_str(svg);
+    reader.config_mut().check_end_names = true;
+    let mut depth = 0i64;
+    let mut elements = 0u64;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(e)) => {
+                depth += 1;
+                elements += 1;
+                for a in e.attributes() {
+                    a.expect("malformed attribute").unescape_value().expect("bad entity in attribute");
+                }
+            }
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::Empty(_)) => elements += 1,
+            Ok(quick_xml::events::Event::Text(t)) => {
+                t.decode().expect("bad text");
+            }
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("SVG is not well-formed XML at {}: {e}", reader.buffer_position()),
+        }
+    }
+    assert_eq!(depth, 0, "unclosed elements");
+    assert!(elements > 10, "only {elements} elements");
+}
+
+#[test]
+fn printaddr_tags_objects_with_addresses_and_goroutine_roots_with_ids() {
+    let f = fixtures().into_iter().find(|f| f.program() == "retain" && f.variant() == "plain").unwrap();
+    let out = run(&f, &["objref", "--printaddr", "-"]).unwrap();
+    let list_addr = format!("{:#x}", f.num("list_addr"));
+    // The list's first node, under main.listHead, carries its address.
+    assert!(out.lines().any(|l| l.ends_with(&list_addr)), "no frame ends with the list head's address {list_addr}");
+    // The worker's buffer is under its goroutine, tagged with the id (the
+    // space before a trailing number becomes `_`: see the README's
+    // sanitizing rules).
+    let prefix = format!("{}.buf goroutine_", f.str("stack_local_func"));
+    let worker = out.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no tagged main.worker.buf root frame"));
+    assert!(worker[prefix.len()..].bytes().all(|b| b.is_ascii_digit()), "{worker:?}");
+    // Count lines stay pure: TAB and digits.
+    assert!(out.lines().filter(|l| l.starts_with('\t')).all(|l| l[1..].bytes().all(|b| b.is_ascii_digit())));
 }
