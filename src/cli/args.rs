@@ -12,7 +12,14 @@ use clap::{Parser, Subcommand};
 /// kernel write one when the process crashes: `ulimit -c unlimited` and
 /// `GOTRACEBACK=crash`. Cores and executables may be zstd-compressed (.zst).
 #[derive(Debug, Parser)]
-#[command(name = "refgraph", version, about, long_about, subcommand_precedence_over_arg = true)]
+#[command(
+    name = "refgraph",
+    version,
+    about,
+    long_about,
+    subcommand_precedence_over_arg = true,
+    after_help = "Examples:\n  refgraph core.1234 --exe ./server overview\n  refgraph core.1234 --exe ./server objref out.bt\n  refgraph core.1234 --exe ./server flame out.svg\n  refgraph flame out.svg < out.bt"
+)]
 pub struct Args {
     /// The core file (ELF core, optionally zstd-compressed).
     pub core: Option<PathBuf>,
