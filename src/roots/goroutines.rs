@@ -5,9 +5,10 @@
 //! A slot is named `<func>.<var>` when DWARF says which local holds it, else
 //! `<func>`, so that many goroutines running the same code add up to one
 //! bar; the goroutine id is the root's tag (shown with `--printaddr`).
+//! The general registers of threads running a goroutine are roots too.
 
 use crate::heap::Heap;
-use crate::runtime::{read_goroutines, Error, Process, StackWalker};
+use crate::runtime::{read_goroutines, Error, GoroutineStatus, Process, StackWalker};
 
 use super::{Group, Root};
 
@@ -19,7 +20,13 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     let walker = StackWalker::new(p)?;
     let mut roots: Vec<Root> = Vec::new();
     let mut warnings = Vec::new();
+    let mut running_lwps = Vec::new();
     for g in read_goroutines(p)?.into_iter().filter(|g| g.status.is_live()) {
+        if g.status == GoroutineStatus::Running {
+            if let Some(procid) = p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok()) {
+                running_lwps.push(procid);
+            }
+        }
         let tag = format!("goroutine {}", g.goid);
         let frames = match walker.walk(&g) {
             Ok(f) => f,
@@ -69,6 +76,15 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
         if !extra.is_empty() {
             let func = frames.last().map_or("goroutine", |f| f.func.as_str()).to_string();
             roots.push(Root { group: Group::Goroutines, name: format!("{func} (g)"), addr: g.addr, tag, targets: extra });
+        }
+    }
+    // Registers of the threads running goroutines: a thread stopped in Go
+    // code may hold the only copy of a pointer in a register. (Threads
+    // parked in the scheduler or a system call hold stale values.)
+    for t in p.image.core.threads.iter().filter(|t| running_lwps.contains(&u64::from(t.lwp))) {
+        let targets: Vec<_> = t.regs.iter().filter_map(|&v| heap.find(v)).map(|o| (Some(".reg".to_string()), o)).collect();
+        if !targets.is_empty() {
+            roots.push(Root { group: Group::Goroutines, name: "thread registers".into(), addr: 0, tag: format!("lwp {}", t.lwp), targets });
         }
     }
     Ok((roots, warnings))
