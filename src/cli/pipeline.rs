@@ -8,7 +8,7 @@ use crate::graph::{build_tree, Tree};
 use crate::heap::Heap;
 use crate::image::Image;
 use crate::infer::RecordedTypes;
-use crate::roots::{global_roots, goroutine_roots, special_roots, tiny_block_roots, Root};
+use crate::roots::{global_roots, goroutine_roots, queued_finalizer_roots, special_roots, tiny_block_roots, Root};
 use crate::runtime::Process;
 
 /// What the pipeline found, for the caller to render and report.
@@ -56,6 +56,7 @@ pub fn collect_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<String>
     let (gs, warnings) = goroutine_roots(p, heap)?;
     roots.extend(gs);
     roots.extend(special_roots(p, heap)?);
+    roots.extend(queued_finalizer_roots(p, heap)?);
     roots.extend(tiny_block_roots(p, heap)?);
     Ok((roots, warnings))
 }

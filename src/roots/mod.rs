@@ -8,7 +8,7 @@ mod specials;
 
 pub use self::globals::{field_path, global_roots};
 pub use self::goroutines::goroutine_roots;
-pub use self::specials::{special_roots, tiny_block_roots};
+pub use self::specials::{queued_finalizer_roots, special_roots, tiny_block_roots};
 
 /// The four root groups, in the order they appear at the top of the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

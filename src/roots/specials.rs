@@ -54,6 +54,36 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
     Ok(roots)
 }
 
+/// Finalizers queued to run (their objects are already unreachable but are
+/// kept for the finalizer): every entry of every block on runtime.allfin.
+/// Needs the symbol; a stripped binary gives none.
+pub fn queued_finalizer_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
+    let l = &p.layout;
+    let Some(allfin) = p.symbols.get("runtime.allfin") else { return Ok(Vec::new()) };
+    let mut block = p.ptr(allfin.addr.wrapping_add(p.image.bias))?;
+    let per_block = (l.finblock_fin.size / l.finalizer_size.max(1)).max(1);
+    let mut targets = Vec::new();
+    for _ in 0..MAX_SPECIALS {
+        if block == 0 {
+            break;
+        }
+        let cnt = p.read_field(block, l.finblock_cnt)?.min(per_block);
+        for i in 0..cnt {
+            let e = block + l.finblock_fin.off + i * l.finalizer_size;
+            for (what, f) in [(".fn", l.finalizer_fn), (".arg", l.finalizer_arg)] {
+                if let Some(o) = heap.find(p.ptr(e + f.off)?) {
+                    targets.push((Some(what.to_string()), o));
+                }
+            }
+        }
+        block = p.ptr(block + l.finblock_alllink.off)?;
+    }
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Root { group: Group::Finalizers, name: "queued finalizers".into(), addr: 0, tag: String::new(), targets }])
+}
+
 /// Each P's current tiny block (its remaining space is still being handed
 /// out, so the runtime keeps it alive).
 pub fn tiny_block_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {

@@ -124,6 +124,14 @@ pub struct Layout {
     /// Special kinds: finalizer, cleanup (1.24+).
     pub kind_finalizer: u64,
     pub kind_cleanup: Option<u64>,
+    /// finblock / finBlock (queued finalizers): alllink, cnt, fin[].
+    pub finblock_alllink: Field,
+    pub finblock_cnt: Field,
+    pub finblock_fin: Field,
+    /// runtime.finalizer: size, fn, arg.
+    pub finalizer_size: u64,
+    pub finalizer_fn: Field,
+    pub finalizer_arg: Field,
     /// p.mcache and mcache.tiny (each P's current tiny block is a root).
     pub p_mcache: Field,
     pub mcache_tiny: Field,
@@ -267,6 +275,12 @@ impl Layout {
             special_cleanup_fn: a.opt_field(&[("runtime.specialCleanup", "fn"), ("runtime.specialCleanup", "cleanup")]),
             kind_finalizer: a.constant(&["runtime._KindSpecialFinalizer"], None)? as u64,
             kind_cleanup: a.src.constant("runtime._KindSpecialCleanup").map(|v| v as u64),
+            finblock_alllink: a.field(&[("runtime.finblock", "alllink"), ("runtime.finBlock", "alllink")])?,
+            finblock_cnt: a.field(&[("runtime.finblock", "cnt"), ("runtime.finBlock", "cnt")])?,
+            finblock_fin: a.field(&[("runtime.finblock", "fin"), ("runtime.finBlock", "fin")])?,
+            finalizer_size: src.size("runtime.finalizer").ok_or_else(|| a.missing("runtime.finalizer".into()))?,
+            finalizer_fn: a.field(&[("runtime.finalizer", "fn")])?,
+            finalizer_arg: a.field(&[("runtime.finalizer", "arg")])?,
             p_mcache: a.field(&[("runtime.p", "mcache")])?,
             mcache_tiny: a.field(&[("runtime.mcache", "tiny")])?,
             type_size: ty("Size_", "size")?,
