@@ -1,0 +1,3 @@
+module refgraph.bench/heapgen
+
+go 1.21
