@@ -10,3 +10,4 @@ mod shapes;
 mod stack;
 mod stripped;
 mod tree;
+mod types;

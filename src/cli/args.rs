@@ -71,6 +71,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Count heap objects and bytes by inferred type, largest total first:
+    /// one line per type (`unk<size>` for objects whose type is unknown).
+    Histogram {
+        /// Print only the N types with the most bytes.
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+    },
 }
 
 /// How the reference tree is cut and named.

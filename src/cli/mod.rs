@@ -2,6 +2,7 @@
 //! exit codes. The only module that prints or uses anyhow.
 
 mod args;
+mod histogram;
 mod output;
 mod overview;
 mod pipeline;
@@ -94,6 +95,10 @@ fn run(args: Args) -> Result<()> {
             let image = open_image(&args)?;
             overview::print(&image, t.elapsed(), *json, &mut std::io::stdout().lock())
         }
+        Command::Histogram { top } => {
+            let image = open_image(&args)?;
+            histogram::print(&image, *top, &mut std::io::stdout().lock())
+        }
     }
 }
 
@@ -108,14 +113,15 @@ fn record_options(t: &TreeArgs) -> Result<RecordOptions> {
 fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
     let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };
     eprintln!(
-        "refgraph: wrote {}: {} of {} heap objects reached ({} of {}, {:.2}%); {} named by a recorded type",
+        "refgraph: wrote {}: {} of {} heap objects reached ({} of {}, {:.2}%); typed {:.2}% of them ({:.2}% of their bytes)",
         out.display(),
         a.reached_objects,
         a.heap_objects,
         human_bytes(a.reached_bytes),
         human_bytes(a.heap_bytes),
         pct(a.reached_bytes, a.heap_bytes),
-        a.typed_objects
+        pct(a.typed_objects, a.reached_objects),
+        pct(a.typed_bytes, a.reached_bytes)
     );
 }
 

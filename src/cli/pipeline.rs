@@ -7,7 +7,7 @@ use super::progress::phase;
 use crate::graph::{build_tree, Tree};
 use crate::heap::Heap;
 use crate::image::Image;
-use crate::infer::RecordedTypes;
+use crate::infer::{Inference, TypeNamer};
 use crate::roots::{global_roots, goroutine_roots, queued_finalizer_roots, special_roots, tiny_block_roots, Root};
 use crate::runtime::Process;
 
@@ -21,8 +21,9 @@ pub struct Analysis {
     /// Objects reached from the roots, and their bytes.
     pub reached_objects: u64,
     pub reached_bytes: u64,
-    /// Reached objects named by a known type.
+    /// Reached objects named by an inferred type, and their bytes.
     pub typed_objects: u64,
+    pub typed_bytes: u64,
     /// Warnings gathered on the way.
     pub warnings: Vec<String>,
 }
@@ -32,7 +33,8 @@ pub fn analyze(image: &Image) -> Result<Analysis> {
     let p = phase("reading Go metadata", || Process::new(image))?;
     let heap = phase("walking the heap", || Heap::build(&p))?;
     let (roots, root_warnings) = phase("finding roots", || collect_roots(&p, &heap))?;
-    let mut namer = RecordedTypes::new(&p, &heap);
+    let inference = phase("inferring types", || Inference::run(&p, &heap, &roots));
+    let mut namer = TypeNamer::new(&inference);
     let tree = phase("building the reference tree", || build_tree(&heap, &roots, &mut namer));
     let reached_objects = tree.kind.iter().filter(|k| matches!(k, crate::graph::NodeKind::Object(_))).count() as u64;
     let reached_bytes = tree.grand_total();
@@ -44,7 +46,8 @@ pub fn analyze(image: &Image) -> Result<Analysis> {
         heap_bytes: heap.bytes(),
         reached_objects,
         reached_bytes,
-        typed_objects: namer.typed,
+        typed_objects: namer.typed_objects,
+        typed_bytes: namer.typed_bytes,
         tree,
         warnings,
     })

@@ -367,6 +367,12 @@ impl Dwarf {
     /// composite locations (a slice's pointer word, say) come out
     /// separately, each under the variable's name.
     pub fn frame_vars_of(&self, sub: DieRef, pc: Option<u64>) -> Vec<FrameVar> {
+        self.typed_frame_vars_of(sub, pc).into_iter().map(|v| FrameVar { name: v.name, cfa_offset: v.cfa_offset, size: v.size }).collect()
+    }
+
+    /// [`Dwarf::frame_vars_of`] with each piece's type and place in its
+    /// variable.
+    pub fn typed_frame_vars_of(&self, sub: DieRef, pc: Option<u64>) -> Vec<TypedFrameVar> {
         let mut out = Vec::new();
         let Some(unit) = self.units.get(sub.unit) else { return out };
         let Ok(mut tree) = unit.entries_tree(Some(sub.offset)) else { return out };
@@ -395,7 +401,7 @@ impl Dwarf {
         pc: Option<u64>,
         cfa_base: bool,
         depth: u32,
-        out: &mut Vec<FrameVar>,
+        out: &mut Vec<TypedFrameVar>,
     ) {
         if depth > MAX_SCOPE_DEPTH {
             return;
@@ -455,7 +461,7 @@ impl Dwarf {
         e: &DebuggingInformationEntry<R>,
         pc: Option<u64>,
         cfa_base: bool,
-        out: &mut Vec<FrameVar>,
+        out: &mut Vec<TypedFrameVar>,
     ) {
         let Some(loc) = e.attr_value(gimli::DW_AT_location) else { return };
         let Some((name, ty)) = self.var_name_type(ui, unit, e) else { return };
@@ -483,14 +489,16 @@ impl Dwarf {
         let mut ops = expr.operations(unit.encoding());
         let mut cur: Vec<gimli::Operation<R>> = Vec::new();
         let mut pieces = 0;
+        let mut var_offset = 0u64;
         for _ in 0..1024 {
             match ops.next() {
                 Ok(Some(gimli::Operation::Piece { size_in_bits, bit_offset: None })) => {
                     pieces += 1;
                     let size = size_in_bits / 8;
                     if let Some(off) = cfa_offset(&cur, cfa_base) {
-                        out.push(FrameVar { name: name.clone(), cfa_offset: off, size });
+                        out.push(TypedFrameVar { name: name.clone(), cfa_offset: off, size, ty, var_offset, whole: false });
                     }
+                    var_offset += size;
                     cur.clear();
                 }
                 Ok(Some(gimli::Operation::Piece { .. })) => return,
@@ -501,7 +509,7 @@ impl Dwarf {
         }
         if pieces == 0 {
             if let Some(off) = cfa_offset(&cur, cfa_base) {
-                out.push(FrameVar { name, cfa_offset: off, size: whole() });
+                out.push(TypedFrameVar { name, cfa_offset: off, size: whole(), ty, var_offset: 0, whole: true });
             }
         }
     }
@@ -523,5 +531,165 @@ fn cfa_offset(ops: &[gimli::Operation<R>], cfa_base: bool) -> Option<i64> {
         [Op::CallFrameCFA, k, Op::Plus] => konst(k),
         [Op::CallFrameCFA, k, Op::Minus] => konst(k).map(|v| v.wrapping_neg()),
         _ => None,
+    }
+}
+
+/// A piece of a local variable or parameter in a frame, with the
+/// variable's type (see [`Dwarf::typed_frame_vars_of`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypedFrameVar {
+    /// Variable name as the compiler wrote it.
+    pub name: String,
+    /// Offset of the piece from the CFA.
+    pub cfa_offset: i64,
+    /// Bytes of the piece.
+    pub size: u64,
+    /// The variable's type.
+    pub ty: Option<DieRef>,
+    /// Where the piece sits in the variable.
+    pub var_offset: u64,
+    /// The variable lives whole at `cfa_offset` (no pieces).
+    pub whole: bool,
+}
+
+/// A variable a closure captured: its place in the closure object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosureVar {
+    /// Variable name.
+    pub name: String,
+    /// Byte offset in the closure object (after the code pointer).
+    pub offset: u64,
+    /// Its type.
+    pub ty: Option<DieRef>,
+}
+
+/// DW_AT_go_runtime_type: the type's descriptor, as an offset from
+/// moduledata.types.
+const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
+/// DW_AT_go_closure_offset (Go 1.23+): a captured variable's offset in the
+/// closure object.
+const DW_AT_GO_CLOSURE_OFFSET: gimli::DwAt = gimli::DwAt(0x2907);
+/// Bound on the variables listed for one closure.
+const MAX_CLOSURE_VARS: usize = 4096;
+
+impl Dwarf {
+    /// The runtime type descriptor of type DIE `r` as an offset from
+    /// moduledata.types (DW_AT_go_runtime_type). Typedefs are not
+    /// followed: the attribute sits on the DIE that has a descriptor. The
+    /// linker writes 0 for types without one (many slices, arrays and
+    /// pointers): None.
+    pub fn go_runtime_type(&self, r: DieRef) -> Option<u64> {
+        self.with_entry(r, |_, e| match e.attr_value(DW_AT_GO_RUNTIME_TYPE)? {
+            AttributeValue::Addr(a) => Some(a),
+            v => v.udata_value(),
+        })
+        .filter(|&o| o != 0)
+    }
+
+    /// Whether type `r` is an interface: `Some(true)` for the empty
+    /// interface (runtime.eface: type word, data word), `Some(false)` for
+    /// one with methods (runtime.iface: itab word, data word).
+    pub fn interface_kind(&self, mut r: DieRef) -> Option<bool> {
+        for _ in 0..16 {
+            let (tag, name, next) = self.with_entry(r, |u, e| Some((e.tag(), self.name_of(u, e), self.type_ref(r.unit, e))))?;
+            match name.as_deref() {
+                Some("runtime.eface") => return Some(true),
+                Some("runtime.iface") => return Some(false),
+                _ => {}
+            }
+            if tag != gimli::DW_TAG_typedef {
+                return None;
+            }
+            r = next?;
+        }
+        None
+    }
+
+    /// The captured variables of the closure function `sub` that DWARF
+    /// places in the closure object (DW_AT_go_closure_offset, Go 1.23+),
+    /// by offset. Empty for older releases and for plain functions.
+    pub fn closure_vars(&self, sub: DieRef) -> Vec<ClosureVar> {
+        let mut out = Vec::new();
+        let Some(unit) = self.units.get(sub.unit) else { return out };
+        let Ok(mut tree) = unit.entries_tree(Some(sub.offset)) else { return out };
+        let Ok(root) = tree.root() else { return out };
+        if root.entry().tag() != gimli::DW_TAG_subprogram {
+            return out;
+        }
+        let mut children = root.children();
+        while let Ok(Some(child)) = children.next() {
+            if out.len() >= MAX_CLOSURE_VARS {
+                break;
+            }
+            let e = child.entry();
+            if e.tag() != gimli::DW_TAG_variable && e.tag() != gimli::DW_TAG_formal_parameter {
+                continue;
+            }
+            let Some(offset) = e.attr_value(DW_AT_GO_CLOSURE_OFFSET).and_then(|v| v.udata_value()) else { continue };
+            let Some((name, ty)) = self.var_name_type(sub.unit, unit, e) else { continue };
+            out.push(ClosureVar { name, offset, ty });
+        }
+        // A variable captured by reference is listed twice at its offset:
+        // `x` and `&x`; the closure holds the pointer.
+        out.sort_by_key(|v| (v.offset, !v.name.starts_with('&')));
+        out.dedup_by_key(|v| v.offset);
+        // Drop a variable that would run into the next one (or whose size is
+        // unknown): the layout is not what it seems.
+        let ends: Vec<Option<u64>> = out.iter().map(|v| v.ty.and_then(|t| self.size_of(t)).map(|s| v.offset.saturating_add(s))).collect();
+        let starts: Vec<u64> = out.iter().map(|v| v.offset).collect();
+        let mut i = 0;
+        out.retain(|_| {
+            let ok = ends[i].is_some_and(|e| starts.get(i + 1).map_or(true, |&next| e <= next));
+            i += 1;
+            ok
+        });
+        out
+    }
+}
+
+/// DW_AT_go_kind: the Go kind of a type DIE (reflect.Kind numbering).
+const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
+/// DW_AT_go_elem: the element type of a slice, array, map, chan or pointer.
+const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
+
+impl Dwarf {
+    /// The Go kind of type DIE `r` (DW_AT_go_kind: 23 slice, 24 string, …).
+    pub fn go_kind(&self, r: DieRef) -> Option<u8> {
+        self.with_entry(r, |_, e| e.attr_value(DW_AT_GO_KIND)?.udata_value().map(|k| k as u8))
+    }
+
+    /// The element type of a slice (or other container) DIE (DW_AT_go_elem).
+    pub fn go_elem(&self, r: DieRef) -> Option<DieRef> {
+        let v = self.with_entry(r, |_, e| e.attr_value(DW_AT_GO_ELEM))?;
+        match v {
+            AttributeValue::UnitRef(off) => Some(DieRef { unit: r.unit, offset: off }),
+            AttributeValue::DebugInfoRef(off) => self.resolve(off),
+            _ => None,
+        }
+    }
+}
+
+impl Dwarf {
+    /// Every type DIE with a runtime type descriptor, by the descriptor's
+    /// offset from moduledata.types (the first DIE of each offset).
+    pub fn runtime_type_index(&self) -> HashMap<u64, DieRef> {
+        let mut out = HashMap::new();
+        for (ui, unit) in self.units.iter().enumerate() {
+            let mut entries = unit.entries();
+            while let Ok(Some(e)) = entries.next_dfs() {
+                let off = match e.attr_value(DW_AT_GO_RUNTIME_TYPE) {
+                    Some(AttributeValue::Addr(a)) => a,
+                    Some(v) => match v.udata_value() {
+                        Some(v) => v,
+                        None => continue,
+                    },
+                    None => continue,
+                };
+                if off != 0 {
+                    out.entry(off).or_insert(DieRef { unit: ui, offset: e.offset() });
+                }
+            }
+        }
+        out
     }
 }

@@ -10,7 +10,7 @@ mod symbols;
 pub use self::buildinfo::{go_build_id, read_buildinfo, BuildInfo, GoVersion};
 pub use self::symbols::{Symbol, Symbols};
 pub use self::dwarf::{DieRef, Dwarf, DwarfError, Member, Shape, StructLayout, Variable};
-pub use self::dwarf::FrameVar;
+pub use self::dwarf::{ClosureVar, FrameVar, TypedFrameVar};
 pub use self::funcdata::{
     parse_stack_objects, read_varint, run_gc_prog, FuncInfo, FuncTable, StackMap, StackObject, ARGS_SIZE_UNKNOWN,
     FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_ASM, FUNC_FLAG_SPWRITE,

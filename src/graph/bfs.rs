@@ -45,11 +45,12 @@ pub fn build_tree(heap: &Heap, roots: &[Root], namer: &mut dyn Namer) -> Tree {
     }
     // Level 1: every root's direct targets.
     for (rnode, r) in root_nodes {
-        for (link, obj) in &r.targets {
-            if claim(*obj) {
-                let label = namer.object(&mut tree.labels, *obj);
-                let link = link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
-                tree.push(rnode, NodeKind::Object(*obj), label, link, heap.addrs[*obj as usize], heap.sizes[*obj as usize]);
+        for t in &r.targets {
+            let obj = t.obj;
+            if claim(obj) {
+                let label = namer.object(&mut tree.labels, obj);
+                let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
+                tree.push(rnode, NodeKind::Object(obj), label, link, heap.addrs[obj as usize], heap.sizes[obj as usize]);
             }
         }
     }

@@ -1,66 +1,814 @@
-//! Layer 6: type inference — one Go type per heap object where it can be
-//! known. So far: the exact types Go 1.22+ records itself (malloc headers
-//! of 513 B–32 KiB objects, span.largeType of large ones). Everything else
-//! is named by its size, `unk<size>`.
+//! Layer 6: type inference — a Go type for every heap object it can be
+//! known for, and a name for every pointer between objects.
+//!
+//! Facts come from:
+//! - the exact types Go 1.22+ records itself (malloc headers of 513 B–32 KiB
+//!   objects with pointers, span.largeType of large ones);
+//! - typed roots: DWARF types of globals and stack variables, mapped to the
+//!   runtime's type descriptors through DW_AT_go_runtime_type;
+//! - propagation: a typed object types what its pointer words point at, by
+//!   the runtime descriptors (pointer elements, slice backing arrays, string
+//!   bytes, struct fields, arrays, map headers, buckets, groups, tables and
+//!   directories, channel buffers, interface values through their type word
+//!   or itab, closures through their code pointer and, Go 1.23+, DWARF's
+//!   layout of their captured variables).
+//!
+//! Propagation is a worklist over objects, level by level (large levels in
+//! parallel, merged in a fixed order), never recursion over the heap. Each
+//! object keeps one fact: a type, the offset in the object where a value of
+//! it starts, and whether the object holds an array of it. A new fact
+//! replaces the old one only if it is better, compared in this order: it
+//! starts where the object's data starts; it fills the object (but for
+//! size-class rounding); it is a single value rather than an array; it
+//! covers more bytes; its type is larger; it is refgraph's model of a
+//! runtime structure (map table, channel header) rather than the runtime's
+//! plain descriptor of it; and finally a fixed order of type keys, so the
+//! result never depends on thread timing. Facts that cannot be true are
+//! dropped: a value that does not fit the object, or a type with pointers
+//! in an object the allocator marked pointer-free (and the reverse).
+//! Recorded types are replaced only by such a model of the same object (a
+//! map directory recorded as `[]*maps.table`).
+//!
+//! Beyond the runtime's descriptors, a few runtime and standard-library
+//! structures are modeled by hand: hash-trie maps (sync.Map, unique: a
+//! `node` is an `entry` or an `indirect` by its first byte), atomic.Pointer
+//! (its unsafe.Pointer is a `*T`), sync.Pool's per-P arrays, classic map
+//! buckets' overflow pointer, and the runtime's own eface/iface structs.
+//!
+//! Names: an object holding one value is named by the type (`main.Entry`,
+//! `map.group[string]*main.Entry`, `hchan<*main.Item>`, `closure for
+//! main.main.func1`), one holding an array of them as a slice of it
+//! (`[]uint8`, `[]main.Item`: the backing array of a slice, however long),
+//! the bytes of strings `string.bytes`, and one holding a single slice
+//! header (boxed in an interface, say) `[]T header`. An object with no
+//! fact, or whose fact starts elsewhere than at its data, is `unk<size>`.
+//! Long anonymous struct names are shortened (`struct{…5 fields}`).
+//!
+//! Links: the path from a typed object to the pointer word (`.Payload`,
+//! `.A[3].Next`, `[7]` into an array, `.data` for an interface's data
+//! word); in map buckets and groups `$key` and `$val`.
 
+mod types;
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
 use std::collections::HashMap;
 
-use crate::graph::{LabelId, Labels, Namer};
-use crate::heap::Heap;
-use crate::runtime::{read_type, type_name, PointerMaps, Process};
+use rayon::prelude::*;
 
-/// Names objects by their recorded type, or by size.
-pub struct RecordedTypes<'p, 'a> {
-    p: &'p Process<'a>,
-    heap: &'p Heap,
-    names: HashMap<u64, LabelId>,
-    /// Objects named by a recorded type.
-    pub typed: u64,
+use crate::graph::{LabelId, Labels, Namer, NO_LINK};
+use crate::heap::Heap;
+use crate::image::Memory;
+use crate::roots::Root;
+use crate::runtime::{PointerMaps, Process, Span};
+
+pub use self::types::{Field, Key, Leaf, Shape, Target, TypeId, TypeInfo, TypeTable};
+
+/// An array fact, in [`Inference`]'s per-object state word.
+const ARRAY_BIT: u64 = 1 << 56;
+/// Type ids take 24 bits of the state word.
+const TYPE_MASK: u64 = (1 << 24) - 1;
+/// Where the object flags sit in the state word.
+const FLAG_SHIFT: u32 = 57;
+/// The flag bits of the state word.
+const FLAG_MASK: u64 = 0x7f << FLAG_SHIFT;
+/// Marks an array in a name key ([`name_key`]).
+const NAME_ARRAY: u32 = 1 << 31;
+/// Object flag: an 8-byte malloc header precedes the data.
+const HEADER: u8 = 1;
+/// Object flag: the allocator marked the object pointer-free.
+const NOSCAN: u8 = 2;
+/// Object flag: a 16-byte pointer-free object, possibly a tiny-allocator
+/// block holding several small values.
+const TINY: u8 = 4;
+/// Object flag: a large object (its own span).
+const LARGE: u8 = 8;
+/// Levels at least this large are expanded in parallel.
+const PAR_MIN: usize = 4096;
+/// Edges per parallel work unit (a large array is split).
+const BLOCK_EDGES: u64 = 4096;
+/// Edges expanded between two merges: bounds the proposals held at once.
+const BATCH_EDGES: u64 = 1 << 18;
+/// Names longer than this get their anonymous structs shortened.
+const LONG_NAME: usize = 64;
+
+/// What is known about one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// The type.
+    pub ty: TypeId,
+    /// Where in the object the (first) value starts.
+    pub off: u64,
+    /// The object holds an array of values from `off` on.
+    pub array: bool,
 }
 
-impl<'p, 'a> RecordedTypes<'p, 'a> {
-    /// A namer over `heap`.
-    pub fn new(p: &'p Process<'a>, heap: &'p Heap) -> Self {
-        RecordedTypes { p, heap, names: HashMap::new(), typed: 0 }
+/// A proposed fact for an object, from one pointer to it.
+#[derive(Clone, Copy, Debug)]
+enum Cand {
+    /// A value (or array) of `key` at `off`.
+    Fact { key: Key, off: u64, array: bool },
+    /// The object is what a direct-interface value of descriptor
+    /// `concrete` points at; the interface's data word is at `word`.
+    Direct { concrete: u64, word: u64 },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Proposal {
+    obj: u32,
+    cand: Cand,
+}
+
+/// How good a fact is; larger is better: starts at the object's data,
+/// fills it (but for size-class rounding), one value rather than an array,
+/// bytes covered, type size, refgraph's own model of a runtime structure
+/// (a map table, a channel header) rather than the runtime's plain
+/// descriptor of it, and a fixed order of keys.
+type Score = (bool, bool, bool, u64, u64, bool, Reverse<Key>);
+
+/// The typing of a heap.
+pub struct Inference<'p, 'a> {
+    p: &'p Process<'a>,
+    heap: &'p Heap,
+    /// The types facts refer to.
+    pub types: TypeTable<'p, 'a>,
+    /// Per object, one word (one cache line touched per object): where
+    /// the value starts (low 32 bits), the type id (0 = unknown, bits
+    /// 32–55), [`ARRAY_BIT`] and the object's [`HEADER`], [`NOSCAN`],
+    /// [`TINY`], [`LARGE`] flags (from bit [`FLAG_SHIFT`]).
+    state: Vec<u64>,
+    /// Per object: the type was recorded by the runtime (fixed).
+    fixed: Vec<u64>,
+    /// Propagation levels run.
+    pub rounds: u64,
+    /// Facts set or replaced.
+    pub updates: u64,
+}
+
+impl<'p, 'a> Inference<'p, 'a> {
+    /// Types the objects of `heap`, starting from recorded types and the
+    /// typed slots of `roots`.
+    pub fn run(p: &'p Process<'a>, heap: &'p Heap, roots: &[Root]) -> Self {
+        let n = heap.len();
+        let mut inf = Inference {
+            p,
+            heap,
+            types: TypeTable::new(p),
+            state: object_flags(p, heap),
+            fixed: vec![0; n.div_ceil(64)],
+            rounds: 0,
+            updates: 0,
+        };
+        let mut queued = vec![0u64; n.div_ceil(64)];
+        let mut frontier = inf.seed_recorded();
+        for &o in &frontier {
+            set_bit(&mut queued, o);
+        }
+        let mut props = inf.root_proposals(roots);
+        inf.merge(&mut props, &mut frontier, &mut queued);
+        // Every update strictly improves one object's fact, so this ends;
+        // the budget guards against pathological inputs.
+        let mut budget = 16 * n as u64 + (1 << 20);
+        let mut props = Vec::new();
+        while !frontier.is_empty() && budget > 0 {
+            let before = inf.updates;
+            inf.rounds += 1;
+            if frontier.len() >= PAR_MIN {
+                // A wide level: expand it in parallel against the facts as
+                // they stand, merging in frontier order every batch of
+                // edges (which bounds the proposals held at once).
+                for &o in &frontier {
+                    clear_bit(&mut queued, o);
+                }
+                let mut next = Vec::new();
+                let mut units = Vec::new();
+                let mut pending = 0;
+                for &o in &frontier {
+                    let (mut a, b) = inf.edge_range(o);
+                    while a < b {
+                        let e = (a + BLOCK_EDGES).min(b);
+                        units.push((o, a, e));
+                        pending += e - a;
+                        a = e;
+                        if pending >= BATCH_EDGES {
+                            inf.run_units(&mut units, &mut next, &mut queued);
+                            pending = 0;
+                        }
+                    }
+                }
+                inf.run_units(&mut units, &mut next, &mut queued);
+                frontier = next;
+            } else {
+                // Narrow (a linked list, say): one object at a time, first
+                // in first out, until the queue widens again.
+                let mut head = 0;
+                while head < frontier.len() && frontier.len() - head < 4 * PAR_MIN && inf.updates - before < budget {
+                    let o = frontier[head];
+                    head += 1;
+                    clear_bit(&mut queued, o);
+                    let (mut a, b) = inf.edge_range(o);
+                    while a < b {
+                        let e = (a + BATCH_EDGES).min(b);
+                        inf.expand(o, a, e, &mut props);
+                        inf.merge(&mut props, &mut frontier, &mut queued);
+                        a = e;
+                    }
+                    if head >= 1 << 16 && head * 2 >= frontier.len() {
+                        frontier.drain(..head);
+                        head = 0;
+                    }
+                }
+                frontier.drain(..head);
+            }
+            budget = budget.saturating_sub(inf.updates - before);
+        }
+        inf
     }
 
-    /// The type descriptor address the runtime recorded for object `i`.
-    fn recorded_type(&self, i: u32) -> Option<u64> {
+    /// Expands the work units (object, edge range) in parallel and merges
+    /// their proposals in unit order.
+    fn run_units(&mut self, units: &mut Vec<(u32, u64, u64)>, next: &mut Vec<u32>, queued: &mut [u64]) {
+        let this = &*self;
+        let out: Vec<Vec<Proposal>> = units
+            .par_chunks(16)
+            .map(|c| {
+                let mut v = Vec::new();
+                for &(o, a, b) in c {
+                    this.expand(o, a, b, &mut v);
+                }
+                v
+            })
+            .collect();
+        units.clear();
+        for mut v in out {
+            self.merge(&mut v, next, queued);
+        }
+    }
+
+    /// The indices of object `o`'s edges in the heap's edge arrays.
+    fn edge_range(&self, o: u32) -> (u64, u64) {
+        (self.heap.edge_start[o as usize], self.heap.edge_start[o as usize + 1])
+    }
+
+    /// Objects whose type the runtime recorded (Go 1.22+): fixed facts.
+    fn seed_recorded(&mut self) -> Vec<u32> {
         if self.p.layout.pointer_maps != PointerMaps::AllocHeaders {
+            return Vec::new();
+        }
+        let found: Vec<(u32, u64)> =
+            (0..self.heap.len() as u32).into_par_iter().filter_map(|i| self.recorded_type(i).map(|t| (i, t))).collect();
+        let mut descs: Vec<u64> = found.iter().map(|&(_, t)| t).collect();
+        descs.sort_unstable();
+        descs.dedup();
+        let ids: HashMap<u64, Option<TypeId>> = descs.into_iter().map(|d| (d, self.types.intern(Key::Desc(d)))).collect();
+        let mut seeded = Vec::new();
+        for (i, t) in found {
+            let Some(id) = ids[&t] else { continue };
+            let start = self.data_start(i);
+            let size = self.types.info(id).size;
+            let room = self.heap.sizes[i as usize].saturating_sub(start);
+            if size == 0 || size > room {
+                continue;
+            }
+            let array = room >= 2 * size;
+            self.set(i, Fact { ty: id, off: start, array });
+            set_bit(&mut self.fixed, i);
+            seeded.push(i);
+        }
+        seeded
+    }
+
+    /// The type descriptor the runtime recorded for object `i`.
+    fn recorded_type(&self, i: u32) -> Option<u64> {
+        let flags = self.flags(i);
+        if flags & NOSCAN != 0 {
             return None;
         }
-        let span = self.heap.span_of(i);
-        if span.noscan() {
-            return None;
-        }
-        if span.sizeclass() == 0 {
+        if flags & LARGE != 0 {
+            let span = self.heap.span_of(i);
             return (span.large_type != 0).then_some(span.large_type);
         }
-        if span.elemsize > self.p.layout.malloc_header_min {
+        if flags & HEADER != 0 {
             return self.p.ptr(self.heap.addrs[i as usize]).ok().filter(|&t| t != 0);
         }
         None
     }
-}
 
-impl Namer for RecordedTypes<'_, '_> {
-    fn object(&mut self, labels: &mut Labels, obj: u32) -> LabelId {
-        if let Some(t) = self.recorded_type(obj) {
-            if let Some(&id) = self.names.get(&t) {
-                self.typed += 1;
-                return id;
-            }
-            if let Ok(name) = read_type(self.p, t).and_then(|d| type_name(self.p, &d)) {
-                let id = labels.intern(&name);
-                self.names.insert(t, id);
-                self.typed += 1;
-                return id;
-            }
+    /// Where object `obj`'s data starts in its slot: after the 8-byte
+    /// malloc header of 1.22+ objects with pointers of 513 B–32 KiB, else
+    /// at 0.
+    fn data_start(&self, obj: u32) -> u64 {
+        if self.flags(obj) & HEADER != 0 {
+            8
+        } else {
+            0
         }
-        labels.intern(&format!("unk<{}>", self.heap.sizes[obj as usize]))
     }
 
-    fn link(&mut self, _labels: &mut Labels, _src: u32, _offset: u32) -> LabelId {
-        crate::graph::NO_LINK
+    /// Proposals from the roots' typed slots, in root order.
+    fn root_proposals(&mut self, roots: &[Root]) -> Vec<Proposal> {
+        let mut out = Vec::new();
+        for t in roots.iter().flat_map(|r| &r.targets) {
+            let Some(slot) = t.slot else { continue };
+            let Some(id) = self.types.intern(types::slot_key(slot.ty)) else { continue };
+            let Some(leaf) = self.types.resolve(id, slot.off) else { continue };
+            if let Some(cand) = self.candidate(leaf, slot.base.wrapping_add(slot.off), t.obj) {
+                out.push(Proposal { obj: t.obj, cand });
+            }
+        }
+        out
+    }
+
+    /// What the pointer word at `word`, of kind `leaf`, says about object
+    /// `obj` (which it points into).
+    fn candidate(&self, leaf: Leaf, word: u64, obj: u32) -> Option<Cand> {
+        self.candidate_in(leaf, word, obj, None)
+    }
+
+    /// [`Inference::candidate`], reading words of the object holding the
+    /// pointer from `src` (its bytes and address) when it covers them.
+    fn candidate_in(&self, leaf: Leaf, word: u64, obj: u32, src: Option<(&[u8], u64)>) -> Option<Cand> {
+        let mem = self.p.image;
+        let read = |a: u64| -> Option<u64> {
+            if let Some((bytes, base)) = src {
+                let at = a.checked_sub(base).and_then(|o| usize::try_from(o).ok());
+                if let Some(b) = at.and_then(|o| bytes.get(o..o.checked_add(8)?)) {
+                    return Some(u64::from_le_bytes(b.try_into().unwrap()));
+                }
+            }
+            mem.u64(a).ok()
+        };
+        let v = read(word)?;
+        let off = v.checked_sub(self.heap.addrs[obj as usize])?;
+        let fact = |key, array| Some(Cand::Fact { key, off, array });
+        match leaf {
+            Leaf::Word(Target::Value(k)) => fact(k, false),
+            Leaf::Word(Target::Elems(k)) => fact(k, true),
+            Leaf::Word(Target::Func) => {
+                let entry = self.types.func_entry(mem.u64(v).ok()?)?;
+                fact(Key::Closure(entry), false)
+            }
+            Leaf::Word(Target::MapDir(m)) => {
+                let l = &self.p.layout.types;
+                let dir_len = read(word.wrapping_sub(l.smap_dir_ptr).wrapping_add(l.smap_dir_len))?;
+                if dir_len == 0 {
+                    fact(Key::Desc(self.types.map_bucket(m)?), false)
+                } else {
+                    fact(Key::TablePtr(m), true)
+                }
+            }
+            Leaf::IfaceData { empty } => {
+                let concrete = self.types.concrete(empty, read(word.checked_sub(8)?)?)?;
+                if self.types.direct_iface(concrete)? {
+                    Some(Cand::Direct { concrete, word })
+                } else {
+                    fact(Key::Desc(concrete), false)
+                }
+            }
+        }
+    }
+
+    /// Proposals for what object `o`'s pointer words point at: its edges
+    /// `a..b` (indices into the heap's edge arrays).
+    fn expand(&self, o: u32, a: u64, b: u64, out: &mut Vec<Proposal>) {
+        let Some(f) = self.fact(o) else { return };
+        let size = self.types.info(f.ty).size;
+        if size == 0 {
+            return;
+        }
+        let base = self.heap.addrs[o as usize];
+        let bytes = self.p.image.slice(base, self.heap.sizes[o as usize] as usize).ok();
+        for i in a as usize..b as usize {
+            let (e, t) = (u64::from(self.heap.edge_offsets[i]), self.heap.edges[i]);
+            let Some(mut rel) = e.checked_sub(f.off) else { continue };
+            if f.array {
+                rel %= size;
+            } else if rel >= size {
+                continue;
+            }
+            let Some(leaf) = self.types.resolve(f.ty, rel) else { continue };
+            if let Some(cand) = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base))) {
+                out.push(Proposal { obj: t, cand });
+            }
+        }
+    }
+
+    /// Applies proposals in order; objects whose fact improved are queued
+    /// on `next` (once).
+    fn merge(&mut self, props: &mut Vec<Proposal>, next: &mut Vec<u32>, queued: &mut [u64]) {
+        // Runs of proposals share a type (a list, an array's elements).
+        let mut last: Option<(Key, Option<TypeId>)> = None;
+        for pr in props.drain(..) {
+            let (key, off, array) = match pr.cand {
+                Cand::Fact { key, off, array } => (key, off, array),
+                Cand::Direct { concrete, word } => {
+                    let Some(id) = self.types.intern(Key::Desc(concrete)) else { continue };
+                    let Some(leaf) = self.types.resolve(id, 0) else { continue };
+                    match self.candidate(leaf, word, pr.obj) {
+                        Some(Cand::Fact { key, off, array }) => (key, off, array),
+                        _ => continue,
+                    }
+                }
+            };
+            // A recorded type stays, unless refgraph models the runtime
+            // structure it describes (a map directory recorded as
+            // []*maps.table).
+            if get_bit(&self.fixed, pr.obj) && !key.structural() {
+                continue;
+            }
+            let id = match last {
+                Some((k, id)) if k == key => id,
+                _ => {
+                    let id = self.types.intern(key);
+                    last = Some((key, id));
+                    id
+                }
+            };
+            let Some(mut id) = id else { continue };
+            if let (Some((entry, indirect)), false) = (self.types.info(id).downcast, array) {
+                let at = self.heap.addrs[pr.obj as usize].wrapping_add(off);
+                let Ok(flag) = self.p.image.u8(at) else { continue };
+                let Some(real) = self.types.intern(if flag != 0 { entry } else { indirect }) else { continue };
+                id = real;
+            }
+            let Some((score, off)) = self.evaluate(pr.obj, id, off, array) else { continue };
+            if let Some(cur) = self.fact(pr.obj) {
+                match self.evaluate(pr.obj, cur.ty, cur.off, cur.array) {
+                    Some((old, _)) if old >= score => continue,
+                    // Only a modeled structure that fills the object
+                    // replaces a recorded type.
+                    Some((old, _)) if get_bit(&self.fixed, pr.obj) && (!score.1 || old.5) => continue,
+                    _ => {}
+                }
+            }
+            self.set(pr.obj, Fact { ty: id, off, array });
+            self.updates += 1;
+            if !get_bit(queued, pr.obj) {
+                set_bit(queued, pr.obj);
+                next.push(pr.obj);
+            }
+        }
+    }
+
+    /// The score of typing object `obj` as `ty` at `off`, with the offset
+    /// normalized (an array starts at the first element in the object's
+    /// data); None if that typing cannot be true.
+    fn evaluate(&self, obj: u32, ty: TypeId, off: u64, array: bool) -> Option<(Score, u64)> {
+        let info = self.types.info(ty);
+        let flags = self.flags(obj);
+        if let Some(pointers) = info.pointers {
+            if pointers == (flags & NOSCAN != 0) {
+                return None;
+            }
+        }
+        let slot = self.heap.sizes[obj as usize];
+        let start = self.data_start(obj);
+        let size = info.size;
+        if size == 0 || off >= slot || off > u64::from(u32::MAX) {
+            return None;
+        }
+        let (off, covered) = if array {
+            let off = if off >= start && (off - start) % size == 0 { start } else { off };
+            let n = (slot - off) / size;
+            if n == 0 {
+                return None;
+            }
+            (off, n * size)
+        } else {
+            if size > slot - off {
+                return None;
+            }
+            (off, size)
+        };
+        let at_start = off == start || flags & TINY != 0;
+        // Size classes round up by at most 12.5% or 16 bytes; large
+        // objects by less than a page.
+        let room = slot - start;
+        let fills = at_start && covered <= room && room - covered <= (covered / 8 + 16).max(if flags & LARGE != 0 { 8191 } else { 0 });
+        Some(((at_start, fills, !array, covered, size, info.key.structural(), Reverse(info.key)), off))
+    }
+
+    fn set(&mut self, obj: u32, f: Fact) {
+        let w = &mut self.state[obj as usize];
+        *w = (*w & FLAG_MASK) | u64::from(f.ty) << 32 | if f.array { ARRAY_BIT } else { 0 } | (f.off & 0xffff_ffff);
+    }
+
+    /// What is known about object `obj`.
+    pub fn fact(&self, obj: u32) -> Option<Fact> {
+        let w = self.state[obj as usize];
+        let ty = (w >> 32 & TYPE_MASK) as TypeId;
+        (ty != 0).then_some(Fact { ty, off: w & 0xffff_ffff, array: w & ARRAY_BIT != 0 })
+    }
+
+    /// Object `obj`'s [`HEADER`], [`NOSCAN`], [`TINY`], [`LARGE`] flags.
+    fn flags(&self, obj: u32) -> u8 {
+        (self.state[obj as usize] >> FLAG_SHIFT) as u8
+    }
+
+    /// The fact of `obj` if it types the object from the start of its data
+    /// (anywhere in a 16-byte pointer-free block, which the tiny allocator
+    /// shares between small values).
+    pub fn typed_fact(&self, obj: u32) -> Option<Fact> {
+        let f = self.fact(obj)?;
+        (f.off == self.data_start(obj) || self.flags(obj) & TINY != 0).then_some(f)
+    }
+
+    /// Whether the runtime recorded the object's type.
+    pub fn recorded(&self, obj: u32) -> bool {
+        get_bit(&self.fixed, obj)
+    }
+
+    /// The name of object `obj`: its type's, or `unk<size>`.
+    pub fn name(&self, obj: u32) -> Cow<'_, str> {
+        match self.typed_fact(obj) {
+            Some(f) => Cow::Owned(self.fact_name(f)),
+            None => Cow::Owned(format!("unk<{}>", self.heap.sizes[obj as usize])),
+        }
+    }
+
+    /// The name of a (typed) fact.
+    pub fn fact_name(&self, f: Fact) -> String {
+        let info = self.types.info(f.ty);
+        let name = if f.array { &info.array_name } else { &info.name };
+        shorten(name).into_owned()
+    }
+
+    /// The link label of the pointer at byte `offset` of object `src`
+    /// (`.Payload`, `[3]`, `$val`), if its type says.
+    pub fn link(&self, src: u32, offset: u64) -> Option<String> {
+        use std::fmt::Write;
+        let f = self.fact(src)?;
+        let info = self.types.info(f.ty);
+        let mut rel = offset.checked_sub(f.off)?;
+        let mut path = String::new();
+        if f.array {
+            if info.size == 0 {
+                return None;
+            }
+            if !info.map_slots {
+                let _ = write!(path, "[{}]", rel / info.size);
+            }
+            rel %= info.size;
+        } else if rel >= info.size {
+            return None;
+        }
+        let at = path.len();
+        if !self.types.path(f.ty, rel, &mut path) {
+            return None;
+        }
+        if info.map_slots {
+            path = map_slot(&path[at..]);
+        }
+        (!path.is_empty()).then_some(path)
+    }
+
+    /// Typed objects and their bytes, over all objects.
+    pub fn typed_totals(&self) -> (u64, u64) {
+        (0..self.heap.len() as u32)
+            .into_par_iter()
+            .filter(|&i| self.typed_fact(i).is_some())
+            .map(|i| (1, self.heap.sizes[i as usize]))
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// Objects and bytes per name over all objects, largest total first
+    /// (ties by name).
+    pub fn histogram(&self) -> Vec<HistogramRow> {
+        let n = self.heap.len() as u32;
+        // Group by fact type (or size, untyped) first, names after.
+        let groups: HashMap<(u32, u64), (u64, u64)> = (0..n)
+            .into_par_iter()
+            .fold(HashMap::new, |mut m: HashMap<(u32, u64), (u64, u64)>, i| {
+                let size = self.heap.sizes[i as usize];
+                let k = match self.typed_fact(i) {
+                    Some(f) => (name_key(f), 0),
+                    None => (0, size),
+                };
+                let e = m.entry(k).or_default();
+                e.0 += 1;
+                e.1 += size;
+                m
+            })
+            .reduce(HashMap::new, |mut a, b| {
+                for (k, v) in b {
+                    let e = a.entry(k).or_default();
+                    e.0 += v.0;
+                    e.1 += v.1;
+                }
+                a
+            });
+        let mut by_name: HashMap<String, (u64, u64)> = HashMap::new();
+        for ((t, size), (count, bytes)) in groups {
+            let name = if t == 0 {
+                format!("unk<{size}>")
+            } else {
+                self.fact_name(Fact { ty: t & !NAME_ARRAY, off: 0, array: t & NAME_ARRAY != 0 })
+            };
+            let e = by_name.entry(name).or_default();
+            e.0 += count;
+            e.1 += bytes;
+        }
+        let mut rows: Vec<HistogramRow> = by_name.into_iter().map(|(name, (count, bytes))| HistogramRow { name, count, bytes }).collect();
+        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+        rows
+    }
+}
+
+/// One line of [`Inference::histogram`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistogramRow {
+    /// Type name, or `unk<size>`.
+    pub name: String,
+    /// Objects.
+    pub count: u64,
+    /// Their bytes (slot sizes).
+    pub bytes: u64,
+}
+
+/// Names objects and links by inferred types while the tree is built, and
+/// counts what it named.
+pub struct TypeNamer<'i, 'p, 'a> {
+    inf: &'i Inference<'p, 'a>,
+    names: HashMap<u32, LabelId>,
+    unknown: HashMap<u64, LabelId>,
+    /// Reached objects named by a type.
+    pub typed_objects: u64,
+    /// Their bytes.
+    pub typed_bytes: u64,
+}
+
+impl<'i, 'p, 'a> TypeNamer<'i, 'p, 'a> {
+    /// A namer over the facts of `inf`.
+    pub fn new(inf: &'i Inference<'p, 'a>) -> Self {
+        TypeNamer { inf, names: HashMap::new(), unknown: HashMap::new(), typed_objects: 0, typed_bytes: 0 }
+    }
+}
+
+impl Namer for TypeNamer<'_, '_, '_> {
+    fn object(&mut self, labels: &mut Labels, obj: u32) -> LabelId {
+        let size = self.inf.heap.sizes[obj as usize];
+        match self.inf.typed_fact(obj) {
+            Some(f) => {
+                self.typed_objects += 1;
+                self.typed_bytes += size;
+                let k = name_key(f);
+                if let Some(&id) = self.names.get(&k) {
+                    return id;
+                }
+                let id = labels.intern(&self.inf.fact_name(f));
+                self.names.insert(k, id);
+                id
+            }
+            None => *self.unknown.entry(size).or_insert_with(|| labels.intern(&format!("unk<{size}>"))),
+        }
+    }
+
+    fn link(&mut self, labels: &mut Labels, src: u32, offset: u32) -> LabelId {
+        match self.inf.link(src, u64::from(offset)) {
+            Some(l) => labels.intern(&l),
+            None => NO_LINK,
+        }
+    }
+}
+
+/// `$key` / `$val` for a path inside a map bucket or group
+/// (`.keys[3]`, `.elems[3]`, `.slots[3].key`, `.slots[3].elem`), keeping
+/// what follows (`$val.Name`).
+fn map_slot(path: &str) -> String {
+    let rest = |s: &str| -> String {
+        // Skip an index, then what remains is inside the key or value.
+        match s.strip_prefix('[').and_then(|s| s.find(']').map(|i| &s[i + 1..])) {
+            Some(r) => r.to_string(),
+            None => s.to_string(),
+        }
+    };
+    if let Some(r) = path.strip_prefix(".keys") {
+        return format!("$key{}", rest(r));
+    }
+    if let Some(r) = path.strip_prefix(".elems") {
+        return format!("$val{}", rest(r));
+    }
+    if let Some(r) = path.strip_prefix(".slots") {
+        let r = rest(r);
+        if let Some(k) = r.strip_prefix(".key") {
+            return format!("$key{k}");
+        }
+        if let Some(v) = r.strip_prefix(".elem") {
+            return format!("$val{v}");
+        }
+    }
+    path.to_string()
+}
+
+/// What an object is named by: its fact's type and whether it is an array.
+fn name_key(f: Fact) -> u32 {
+    f.ty | if f.array { NAME_ARRAY } else { 0 }
+}
+
+/// The initial state words: [`HEADER`], [`NOSCAN`], [`TINY`] and
+/// [`LARGE`] of every object, from its span, and no fact.
+fn object_flags(p: &Process, heap: &Heap) -> Vec<u64> {
+    let l = &p.layout;
+    let spans: Vec<&Span> = heap.span_list().collect();
+    let per_span: Vec<(usize, usize, u8)> = spans
+        .par_iter()
+        .map(|s| {
+            let end = s.end(l.page_size);
+            let first = heap.addrs.partition_point(|&a| a < s.start);
+            let last = heap.addrs.partition_point(|&a| a < end);
+            let mut f = 0;
+            if s.noscan() {
+                f |= NOSCAN;
+                if s.elemsize == 16 {
+                    f |= TINY;
+                }
+            } else if l.pointer_maps == PointerMaps::AllocHeaders && s.sizeclass() != 0 && s.elemsize > l.malloc_header_min {
+                f |= HEADER;
+            }
+            if s.sizeclass() == 0 {
+                f |= LARGE;
+            }
+            (first, last, f)
+        })
+        .collect();
+    let mut state = vec![0u64; heap.len()];
+    for (first, last, f) in per_span {
+        state[first..last].fill(u64::from(f) << FLAG_SHIFT);
+    }
+    state
+}
+
+/// Long names with anonymous structs shortened: each outermost
+/// `struct { A int; B string }` becomes `struct{…2 fields}`.
+pub fn shorten(name: &str) -> Cow<'_, str> {
+    if name.len() <= LONG_NAME || !name.contains("struct {") {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(LONG_NAME);
+    let mut rest = name;
+    while let Some(i) = rest.find("struct {") {
+        out.push_str(&rest[..i]);
+        let body = &rest[i + "struct {".len()..];
+        let (mut depth, mut fields, mut end) = (1usize, 1usize, None);
+        for (j, c) in body.char_indices() {
+            match c {
+                '{' | '[' | '(' => depth += 1,
+                '}' | ']' | ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(j);
+                        break;
+                    }
+                }
+                ';' if depth == 1 => fields += 1,
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            out.push_str(&rest[i..]);
+            return Cow::Owned(out);
+        };
+        if body[..end].trim().is_empty() {
+            fields = 0;
+        }
+        out.push_str(&format!("struct{{…{fields} field{}}}", if fields == 1 { "" } else { "s" }));
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+fn get_bit(bits: &[u64], i: u32) -> bool {
+    bits[(i / 64) as usize] >> (i % 64) & 1 != 0
+}
+
+fn set_bit(bits: &mut [u64], i: u32) {
+    bits[(i / 64) as usize] |= 1 << (i % 64);
+}
+
+fn clear_bit(bits: &mut [u64], i: u32) {
+    bits[(i / 64) as usize] &= !(1 << (i % 64));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_structs_shorten() {
+        assert_eq!(shorten("main.Entry"), "main.Entry");
+        let long = "struct { A *int; B string; C []uint8; D map[string]struct { X int; Y int } }";
+        assert_eq!(shorten(long), "struct{…4 fields}");
+        let nested = "[]struct { Name string; Payload []uint8; Next *main.Entry; Extra int64 }";
+        assert_eq!(shorten(nested), "[]struct{…4 fields}");
+    }
+
+    #[test]
+    fn map_slots_name_keys_and_values() {
+        assert_eq!(map_slot(".keys[3]"), "$key");
+        assert_eq!(map_slot(".elems[7]"), "$val");
+        assert_eq!(map_slot(".slots[2].key"), "$key");
+        assert_eq!(map_slot(".slots[2].elem.Name"), "$val.Name");
+        assert_eq!(map_slot(".overflow"), ".overflow");
     }
 }

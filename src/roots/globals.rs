@@ -8,7 +8,8 @@ use crate::heap::Heap;
 use crate::image::Memory;
 use crate::runtime::{Error, Process};
 
-use super::{Group, Root};
+use super::slots::runtime_slot;
+use super::{Group, Root, Target, TypedSlot};
 
 /// A bound on the module chain (plugins add modules; real programs have few).
 const MAX_MODULES: usize = 256;
@@ -27,6 +28,7 @@ struct Var<'d> {
 pub fn global_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
     let l = &p.layout;
     let vars = placed_vars(p);
+    let types = p.read_field(p.firstmoduledata, l.md_types)?;
     let mut roots: Vec<Root> = Vec::new();
     let mut md = p.firstmoduledata;
     for _ in 0..MAX_MODULES {
@@ -56,10 +58,10 @@ pub fn global_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                 let v = u64::from_le_bytes(words[(i * 8) as usize..][..8].try_into().unwrap());
                 let Some(obj) = heap.find(v) else { continue };
                 let slot = start + i * 8;
-                let name = name_slot(p, &vars, section, start, slot);
+                let (name, target) = name_slot(p, &vars, types, section, start, slot, obj);
                 match roots.last_mut() {
-                    Some(r) if r.name == name => r.targets.push((None, obj)),
-                    _ => roots.push(Root { group: Group::Globals, name, addr: slot, tag: format!("{slot:#x}"), targets: vec![(None, obj)] }),
+                    Some(r) if r.name == name => r.targets.push(target),
+                    _ => roots.push(Root { group: Group::Globals, name, addr: slot, tag: format!("{slot:#x}"), targets: vec![target] }),
                 }
             }
         }
@@ -84,27 +86,50 @@ fn placed_vars<'d>(p: &'d Process) -> Vec<Var<'d>> {
     vars
 }
 
-fn name_slot(p: &Process, vars: &[Var], section: &str, section_start: u64, slot: u64) -> String {
+/// The root name of the global word at `slot` (the variable and the field
+/// path inside it), and its target with the slot's type when DWARF knows it.
+fn name_slot(p: &Process, vars: &[Var], types: u64, section: &str, section_start: u64, slot: u64, obj: u32) -> (String, Target) {
     let i = vars.partition_point(|v| v.start <= slot);
     if let Some(v) = i.checked_sub(1).map(|i| &vars[i]).filter(|v| slot < v.end) {
+        let mut target = Target::plain(obj);
         let path = match (&p.dwarf, v.ty) {
-            (Some(d), Some(t)) => field_path(d, t, slot - v.start),
+            (Some(d), Some(t)) => {
+                let off = slot - v.start;
+                let (path, iface_data) = field_path_ex(d, t, off);
+                target.slot = runtime_slot(d, t, off, types).map(|(ty, rel)| TypedSlot { ty, base: slot - rel, off: rel });
+                if iface_data {
+                    target.link = Some(".data".to_string());
+                }
+                path
+            }
             _ => String::new(),
         };
-        return format!("{}{path}", v.name);
+        return (format!("{}{path}", v.name), target);
     }
     let link = slot.wrapping_sub(p.image.bias);
-    if let Some((sym, off)) = p.symbols.data_at(link) {
-        return if off == 0 { sym.to_string() } else { format!("{sym}+{off:#x}") };
-    }
-    format!("{section}+{:#x}", slot - section_start)
+    let name = if let Some((sym, off)) = p.symbols.data_at(link) {
+        if off == 0 {
+            sym.to_string()
+        } else {
+            format!("{sym}+{off:#x}")
+        }
+    } else {
+        format!("{section}+{:#x}", slot - section_start)
+    };
+    (name, Target::plain(obj))
 }
 
 /// `.field[3].sub`: the path to byte `off` inside a value of type `ty`.
 /// Go's own representation structs (slices, strings, interfaces) add no
 /// component: a slice global is named by the global alone.
-pub fn field_path(d: &Dwarf, mut ty: DieRef, mut off: u64) -> String {
+pub fn field_path(d: &Dwarf, ty: DieRef, off: u64) -> String {
+    field_path_ex(d, ty, off).0
+}
+
+/// [`field_path`], and whether the word is the data word of an interface.
+fn field_path_ex(d: &Dwarf, mut ty: DieRef, mut off: u64) -> (String, bool) {
     let mut path = String::new();
+    let mut iface_data = false;
     for _ in 0..MAX_PATH_DEPTH {
         match d.shape(ty) {
             Some(Shape::Struct(r)) => {
@@ -112,7 +137,9 @@ pub fn field_path(d: &Dwarf, mut ty: DieRef, mut off: u64) -> String {
                 let Some(m) = layout.members.iter().find(|m| m.size.is_some_and(|s| s > 0 && off >= m.offset && off < m.offset + s)) else {
                     break;
                 };
-                let internal = d.type_name(r).is_some_and(|n| is_representation(&n));
+                let sname = d.type_name(r);
+                let internal = sname.as_deref().is_some_and(is_representation);
+                iface_data = matches!(sname.as_deref(), Some("runtime.eface" | "runtime.iface")) && m.name == "data";
                 if !internal {
                     path.push('.');
                     path.push_str(&m.name);
@@ -136,7 +163,7 @@ pub fn field_path(d: &Dwarf, mut ty: DieRef, mut off: u64) -> String {
             _ => break,
         }
     }
-    path
+    (path, iface_data)
 }
 
 /// Struct types that are how Go represents a built-in value.

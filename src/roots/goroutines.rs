@@ -7,10 +7,14 @@
 //! bar; the goroutine id is the root's tag (shown with `--printaddr`).
 //! The general registers of threads running a goroutine are roots too.
 
-use crate::heap::Heap;
-use crate::runtime::{read_goroutines, Error, GoroutineStatus, Process, StackWalker};
+use std::collections::HashMap;
 
-use super::{Group, Root};
+use crate::gobin::{DieRef, Shape, TypedFrameVar};
+use crate::heap::Heap;
+use crate::runtime::{read_goroutines, Error, Frame, GoroutineStatus, Process, StackWalker};
+
+use super::slots::{is_map, runtime_slot};
+use super::{Group, Root, SlotType, Target, TypedSlot};
 
 /// Bound on a goroutine's defer chain.
 const MAX_DEFERS: usize = 1 << 16;
@@ -21,6 +25,7 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     let mut roots: Vec<Root> = Vec::new();
     let mut warnings = Vec::new();
     let mut running_lwps = Vec::new();
+    let mut typer = FrameTyper::new(p);
     for g in read_goroutines(p)?.into_iter().filter(|g| g.status.is_live()) {
         if g.status == GoroutineStatus::Running {
             if let Some(procid) = p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok()) {
@@ -35,7 +40,8 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
                 continue;
             }
         };
-        for f in &frames {
+        let on_stack = typer.stack_values(&frames, g.stack);
+        for (fi, f) in frames.iter().enumerate() {
             if let Some(w) = &f.warning {
                 warnings.push(format!("goroutine {} in {}: {w}", g.goid, f.func));
             }
@@ -45,9 +51,15 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
                     Some(v) => format!("{}.{v}", f.func),
                     None => f.func.clone(),
                 };
+                let slot = match &s.var {
+                    Some(v) => typer.slot(f, fi == 0, v, s.addr),
+                    None => None,
+                };
+                let slot = slot.or_else(|| typer.on_stack(&on_stack, s.addr));
+                let target = Target { link: None, obj, slot };
                 match roots.last_mut() {
-                    Some(r) if r.name == name && r.tag == tag => r.targets.push((None, obj)),
-                    _ => roots.push(Root { group: Group::Goroutines, name, addr: s.addr, tag: tag.clone(), targets: vec![(None, obj)] }),
+                    Some(r) if r.name == name && r.tag == tag => r.targets.push(target),
+                    _ => roots.push(Root { group: Group::Goroutines, name, addr: s.addr, tag: tag.clone(), targets: vec![target] }),
                 }
             }
         }
@@ -57,21 +69,27 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
         let mut extra = Vec::new();
         for (what, at) in [("ctxt", g.addr + l.g_sched_ctxt.off), ("panic", g.addr + l.g_panic.off)] {
             if let Some(o) = p.ptr(at).ok().and_then(|v| heap.find(v)) {
-                extra.push((Some(format!(".{what}")), o));
+                let ty = if what == "ctxt" { Some(SlotType::Func) } else { typer.ptr_to("runtime._panic") };
+                let slot = ty.map(|ty| TypedSlot { ty, base: at, off: 0 });
+                extra.push(Target { link: Some(format!(".{what}")), obj: o, slot });
             }
         }
-        let mut d = p.ptr(g.addr + l.g_defer.off).unwrap_or(0);
+        let mut holder = g.addr + l.g_defer.off;
+        let mut d = p.ptr(holder).unwrap_or(0);
         for _ in 0..MAX_DEFERS {
             if d == 0 {
                 break;
             }
             if let Some(o) = heap.find(d) {
-                extra.push((Some(".defer".to_string()), o));
+                let slot = typer.ptr_to("runtime._defer").map(|ty| TypedSlot { ty, base: holder, off: 0 });
+                extra.push(Target { link: Some(".defer".to_string()), obj: o, slot });
             }
-            if let Some(o) = p.ptr(d + l.defer_fn.off).ok().and_then(|v| heap.find(v)) {
-                extra.push((Some(".defer.fn".to_string()), o));
+            let at = d + l.defer_fn.off;
+            if let Some(o) = p.ptr(at).ok().and_then(|v| heap.find(v)) {
+                extra.push(Target { link: Some(".defer.fn".to_string()), obj: o, slot: Some(TypedSlot { ty: SlotType::Func, base: at, off: 0 }) });
             }
-            d = p.ptr(d + l.defer_link.off).unwrap_or(0);
+            holder = d + l.defer_link.off;
+            d = p.ptr(holder).unwrap_or(0);
         }
         if !extra.is_empty() {
             let func = frames.last().map_or("goroutine", |f| f.func.as_str()).to_string();
@@ -82,10 +100,138 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     // code may hold the only copy of a pointer in a register. (Threads
     // parked in the scheduler or a system call hold stale values.)
     for t in p.image.core.threads.iter().filter(|t| running_lwps.contains(&u64::from(t.lwp))) {
-        let targets: Vec<_> = t.regs.iter().filter_map(|&v| heap.find(v)).map(|o| (Some(".reg".to_string()), o)).collect();
+        let targets: Vec<_> = t.regs.iter().filter_map(|&v| heap.find(v)).map(|o| Target { link: Some(".reg".to_string()), obj: o, slot: None }).collect();
         if !targets.is_empty() {
             roots.push(Root { group: Group::Goroutines, name: "thread registers".into(), addr: 0, tag: format!("lwp {}", t.lwp), targets });
         }
     }
     Ok((roots, warnings))
+}
+
+/// Types of frame slots from DWARF: the variable covering a slot, its
+/// type's runtime descriptor and the slot's place in the variable.
+struct FrameTyper<'p, 'a> {
+    p: &'p Process<'a>,
+    types: u64,
+    subprograms: Option<HashMap<String, DieRef>>,
+    vars: HashMap<(String, u64), Vec<TypedFrameVar>>,
+    /// The variable last found by `var_at` lives whole in the frame.
+    whole: bool,
+}
+
+/// What a typed local points to on its own stack.
+#[derive(Clone, Copy, Debug)]
+enum OnStack {
+    /// A value of this DWARF type.
+    Value(DieRef),
+    /// The header of a map of the map type described here.
+    MapHeader(u64),
+}
+
+impl<'p, 'a> FrameTyper<'p, 'a> {
+    fn new(p: &'p Process<'a>) -> Self {
+        let types = p.read_field(p.firstmoduledata, p.layout.md_types).unwrap_or(0);
+        let subprograms = p.dwarf.as_ref().map(|d| d.subprograms());
+        FrameTyper { p, types, subprograms, vars: HashMap::new(), whole: false }
+    }
+
+    /// The type around the slot at `addr` of frame `f`, which the stack
+    /// walk attributed to variable `var`.
+    fn slot(&mut self, f: &Frame, innermost: bool, var: &str, addr: u64) -> Option<TypedSlot> {
+        let d = self.p.dwarf.as_ref()?;
+        let (ty, off) = self.var_at(f, innermost, var, addr)?;
+        let (ty, rel) = runtime_slot(d, ty, off, self.types)?;
+        if matches!(ty, SlotType::Iface { .. }) && !self.whole {
+            // The type word may be in another piece, elsewhere.
+            return None;
+        }
+        Some(TypedSlot { ty, base: addr - rel, off: rel })
+    }
+
+    /// Values on the goroutine's own stack that typed local pointers point
+    /// to (a `new(T)`, a map header or a composite literal that did not
+    /// escape): (start, end, what is there). Their words that point into
+    /// the heap get the type the pointer gives them.
+    fn stack_values(&mut self, frames: &[Frame], (lo, hi): (u64, u64)) -> Vec<(u64, u64, OnStack)> {
+        let mut out = Vec::new();
+        let Some(d) = self.p.dwarf.as_ref() else { return out };
+        for (fi, f) in frames.iter().enumerate() {
+            for s in &f.slots {
+                let Some(var) = &s.var else { continue };
+                if s.value < lo || s.value >= hi {
+                    continue;
+                }
+                let Some((ty, 0)) = self.var_at(f, fi == 0, var, s.addr) else { continue };
+                let what = match (is_map(d, ty), d.shape(ty)) {
+                    (true, _) => {
+                        // A map value points at its header.
+                        let Some((SlotType::Desc(m), 0)) = runtime_slot(d, ty, 0, self.types) else { continue };
+                        let l = &self.p.layout.types;
+                        (if l.swiss_maps { l.smap_size } else { l.hmap_size }, OnStack::MapHeader(m))
+                    }
+                    (_, Some(Shape::Pointer(Some(pointee)))) => match d.size_of(pointee) {
+                        Some(size) if size > 0 => (size, OnStack::Value(pointee)),
+                        _ => continue,
+                    },
+                    _ => continue,
+                };
+                out.push((s.value, s.value.saturating_add(what.0).min(hi), what.1));
+            }
+        }
+        out.sort_by_key(|v| v.0);
+        out
+    }
+
+    /// The type of the stack word at `addr` if it lies in one of the
+    /// `values` on the stack.
+    fn on_stack(&self, values: &[(u64, u64, OnStack)], addr: u64) -> Option<TypedSlot> {
+        let i = values.partition_point(|v| v.0 <= addr).checked_sub(1)?;
+        let (start, end, what) = values[i];
+        if addr >= end {
+            return None;
+        }
+        let off = addr - start;
+        match what {
+            OnStack::Value(ty) => {
+                let (ty, rel) = runtime_slot(self.p.dwarf.as_ref()?, ty, off, self.types)?;
+                Some(TypedSlot { ty, base: addr - rel, off: rel })
+            }
+            OnStack::MapHeader(m) => Some(TypedSlot { ty: SlotType::MapHeader(m), base: start, off }),
+        }
+    }
+
+    /// The DWARF type of the variable `var` covering the slot at `addr` of
+    /// frame `f`, and the slot's offset in it.
+    fn var_at(&mut self, f: &Frame, innermost: bool, var: &str, addr: u64) -> Option<(DieRef, u64)> {
+        let d = self.p.dwarf.as_ref()?;
+        let sub = *self.subprograms.as_ref()?.get(&f.func)?;
+        // As the stack walk: the call's return address belongs to the next
+        // statement, so look the variables up one byte earlier.
+        let pc = if innermost && f.conservative { f.pc } else { f.pc.wrapping_sub(1) };
+        let link_pc = pc.wrapping_sub(self.p.image.bias);
+        let vars = self.vars.entry((f.func.clone(), link_pc)).or_insert_with(|| d.typed_frame_vars_of(sub, Some(link_pc)));
+        let fp = f.fp;
+        let v = vars
+            .iter()
+            .filter(|v| {
+                let start = fp.wrapping_add(v.cfa_offset as u64);
+                addr >= start && addr < start.wrapping_add(v.size.max(1))
+            })
+            .min_by_key(|v| v.size)?;
+        if v.name != var {
+            return None;
+        }
+        let off = v.var_offset + (addr - fp.wrapping_add(v.cfa_offset as u64));
+        self.whole = v.whole;
+        Some((v.ty?, off))
+    }
+
+    /// A pointer to the runtime struct named `name` (DWARF only).
+    fn ptr_to(&self, name: &str) -> Option<SlotType> {
+        let d = self.p.dwarf.as_ref()?;
+        match runtime_slot(d, d.type_named(name)?, 0, self.types)? {
+            (SlotType::Desc(t), 0) => Some(SlotType::PtrTo(t)),
+            _ => None,
+        }
+    }
 }

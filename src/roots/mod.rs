@@ -1,13 +1,16 @@
 //! Layer 5: roots — data/bss globals, goroutine stack frames, finalizers and
 //! cleanups, tiny-allocator blocks — each with a readable name and the heap
-//! objects it points to.
+//! objects it points to, and where DWARF (or the runtime) says so, the type
+//! of each pointer slot ([`TypedSlot`]) for type inference to start from.
 
 mod globals;
 mod goroutines;
+mod slots;
 mod specials;
 
 pub use self::globals::{field_path, global_roots};
 pub use self::goroutines::goroutine_roots;
+pub use self::slots::{runtime_slot, value_type};
 pub use self::specials::{queued_finalizer_roots, special_roots, tiny_block_roots};
 
 /// The four root groups, in the order they appear at the top of the graph.
@@ -50,7 +53,59 @@ pub struct Root {
     /// What `--printaddr` appends to the root's frame (an address, a
     /// goroutine id); empty for nothing.
     pub tag: String,
-    /// (link label, object) for each slot that points into the heap.
-    pub targets: Vec<(Option<String>, u32)>,
+    /// Each slot that points into the heap, in slot order.
+    pub targets: Vec<Target>,
+}
+
+/// One pointer slot of a root and the heap object it points into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Link label from the root to the object (`.data`), if any.
+    pub link: Option<String>,
+    /// The object.
+    pub obj: u32,
+    /// What the slot is, when the root's type is known.
+    pub slot: Option<TypedSlot>,
+}
+
+impl Target {
+    /// A target with no link label and no type.
+    pub fn plain(obj: u32) -> Target {
+        Target { link: None, obj, slot: None }
+    }
+}
+
+/// A root's pointer word with the type of the value around it: the word at
+/// `base + off` lies inside a value of type `ty` that starts at `base`. Type
+/// inference starts from these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TypedSlot {
+    /// The type of the value holding the word.
+    pub ty: SlotType,
+    /// Where that value starts (for a variable split into pieces, where it
+    /// would start if it were whole).
+    pub base: u64,
+    /// The word's offset in the value.
+    pub off: u64,
+}
+
+/// The type of a value holding a root's pointer word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotType {
+    /// A value of the runtime type described at this address.
+    Desc(u64),
+    /// An interface value: empty (`any`: type word, data word) or with
+    /// methods (itab word, data word).
+    Iface { empty: bool },
+    /// A func value (a pointer to a funcval, the closure object).
+    Func,
+    /// A pointer to a value of the runtime type described at this address.
+    PtrTo(u64),
+    /// A pointer to an array of values of that runtime type (a slice's
+    /// data word).
+    ArrayOf(u64),
+    /// The header of a map of the map type described at this address
+    /// (hmap or maps.Map), e.g. one on a goroutine's stack.
+    MapHeader(u64),
 }
 

@@ -9,7 +9,7 @@ use crate::heap::Heap;
 use crate::image::Memory;
 use crate::runtime::{Error, Process};
 
-use super::{Group, Root};
+use super::{Group, Root, SlotType, Target, TypedSlot};
 
 /// Bound on one span's specials list.
 const MAX_SPECIALS: usize = 1 << 20;
@@ -30,19 +30,23 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
             if kind == l.kind_finalizer {
                 let mut targets = Vec::new();
                 if let Some(o) = heap.find(obj_addr) {
-                    targets.extend(heap.edges_of(o).map(|(_, t)| (None, t)));
+                    targets.extend(heap.edges_of(o).map(|(_, t)| Target::plain(t)));
                 }
-                let f = p.ptr(s + l.special_finalizer_fn.off)?;
-                if let Some(o) = heap.find(f) {
-                    targets.push((Some(".fn".to_string()), o));
+                let at = s + l.special_finalizer_fn.off;
+                if let Some(o) = heap.find(p.ptr(at)?) {
+                    targets.push(Target { link: Some(".fn".to_string()), obj: o, slot: Some(func_slot(at)) });
                 }
                 roots.push(Root { group: Group::Finalizers, name: format!("finalizer for {obj_addr:#x}"), addr: obj_addr, tag: String::new(), targets });
             } else if Some(kind) == l.kind_cleanup {
                 if let Some(f) = l.special_cleanup_fn {
                     let mut targets = Vec::new();
                     for w in 0..(f.size / 8).max(1) {
-                        if let Some(o) = heap.find(p.ptr(s + f.off + 8 * w)?) {
-                            targets.push((None, o));
+                        let at = s + f.off + 8 * w;
+                        if let Some(o) = heap.find(p.ptr(at)?) {
+                            // fn (1.24–1.25), or {call, fn, arg} (1.26+):
+                            // the first two are func values.
+                            let slot = (w < 2).then(|| func_slot(at));
+                            targets.push(Target { link: None, obj: o, slot });
                         }
                     }
                     roots.push(Root { group: Group::Finalizers, name: format!("cleanup for {obj_addr:#x}"), addr: obj_addr, tag: String::new(), targets });
@@ -72,7 +76,8 @@ pub fn queued_finalizer_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Err
             let e = block + l.finblock_fin.off + i * l.finalizer_size;
             for (what, f) in [(".fn", l.finalizer_fn), (".arg", l.finalizer_arg)] {
                 if let Some(o) = heap.find(p.ptr(e + f.off)?) {
-                    targets.push((Some(what.to_string()), o));
+                    let slot = (what == ".fn").then(|| func_slot(e + f.off));
+                    targets.push(Target { link: Some(what.to_string()), obj: o, slot });
                 }
             }
         }
@@ -100,11 +105,16 @@ pub fn tiny_block_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
             continue;
         }
         if let Some(o) = heap.find(p.ptr(mc + p.layout.mcache_tiny.off)?) {
-            targets.push((None, o));
+            targets.push(Target::plain(o));
         }
     }
     if targets.is_empty() {
         return Ok(Vec::new());
     }
     Ok(vec![Root { group: Group::Other, name: "tiny allocator blocks".into(), addr: 0, tag: String::new(), targets }])
+}
+
+/// A word holding a func value (a pointer to the closure object).
+fn func_slot(at: u64) -> TypedSlot {
+    TypedSlot { ty: SlotType::Func, base: at, off: 0 }
 }

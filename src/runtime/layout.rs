@@ -184,6 +184,68 @@ pub struct Layout {
     pub md_next: Field,
     pub md_gofunc: Field,
     pub md_rodata: Field,
+    /// Kind-specific type descriptors and the runtime's map and channel
+    /// structures, for type inference.
+    pub types: TypeLayout,
+}
+
+/// Where type inference finds things: the kind structs that follow a type
+/// descriptor's header (offsets from the descriptor's start), and the
+/// runtime's map and channel headers. Every value has a default (the
+/// amd64 layout of the releases that lack the field in DWARF), so a
+/// missing answer never stops the walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeLayout {
+    /// PtrType.Elem.
+    pub ptr_elem: u64,
+    /// SliceType.Elem.
+    pub slice_elem: u64,
+    /// ArrayType.Elem and ArrayType.Len.
+    pub array_elem: u64,
+    pub array_len: u64,
+    /// ChanType.Elem.
+    pub chan_elem: u64,
+    /// StructType.Fields (a slice header).
+    pub struct_fields: u64,
+    /// StructField: Name, Typ, Offset, and its size.
+    pub field_name: u64,
+    pub field_typ: u64,
+    pub field_offset: u64,
+    pub field_size: u64,
+    /// InterfaceType.Methods (a slice header; empty for `any`).
+    pub iface_methods: u64,
+    /// ITab.Type (the concrete type of an itab).
+    pub itab_type: u64,
+    /// MapType.Key, MapType.Elem and MapType.Bucket (classic) or
+    /// MapType.Group (Swiss).
+    pub map_key: u64,
+    pub map_elem: u64,
+    pub map_bucket: u64,
+    /// Swiss-table maps (Go 1.24+ unless built with noswissmap).
+    pub swiss_maps: bool,
+    /// Classic maps: hmap size, B, buckets, oldbuckets, extra; mapextra
+    /// size, overflow, oldoverflow, nextOverflow.
+    pub hmap_size: u64,
+    pub hmap_b: u64,
+    pub hmap_buckets: u64,
+    pub hmap_oldbuckets: u64,
+    pub hmap_extra: u64,
+    pub mapextra_size: u64,
+    pub mapextra_overflow: u64,
+    pub mapextra_oldoverflow: u64,
+    pub mapextra_next: u64,
+    /// Swiss maps: Map size, dirPtr, dirLen; table size and
+    /// table.groups.data.
+    pub smap_size: u64,
+    pub smap_dir_ptr: u64,
+    pub smap_dir_len: u64,
+    pub table_size: u64,
+    pub table_groups: u64,
+    /// hchan size and hchan.buf.
+    pub hchan_size: u64,
+    pub hchan_buf: u64,
+    /// The direct-interface flag is TFlag 0x20 (Go 1.26+), not Kind_ 0x20.
+    pub direct_iface_tflag: bool,
 }
 
 struct Ask<'a> {
@@ -320,7 +382,71 @@ impl Layout {
             md_next: md("next")?,
             md_gofunc: md("gofunc")?,
             md_rodata: md("rodata")?,
+            types: TypeLayout::build(&a, minor, version),
         })
+    }
+}
+
+impl TypeLayout {
+    fn build(a: &Ask, minor: u32, version: &GoVersion) -> TypeLayout {
+        let off = |alts: &[(&str, &str)], default: u64| a.opt_field(alts).map_or(default, |f| f.off);
+        let size = |names: &[&str], default: u64| names.iter().find_map(|n| a.src.size(n)).filter(|&s| s > 0).unwrap_or(default);
+        let kind = |new: &str, old: &str, f: &str, oldf: &str, default: u64| {
+            off(&[(&format!("internal/abi.{new}"), f), (&format!("runtime.{old}"), oldf)], default)
+        };
+        let swiss_maps = match minor {
+            ..=23 => false,
+            24 | 25 => version.experiment("swissmap") != Some(false),
+            _ => true,
+        };
+        let maptypes: &[&str] = if swiss_maps {
+            &["internal/abi.SwissMapType", "internal/abi.MapType"]
+        } else {
+            &["internal/abi.OldMapType", "internal/abi.MapType", "runtime.maptype"]
+        };
+        let map = |fields: &[&str], default: u64| {
+            let alts: Vec<(&str, &str)> = maptypes.iter().flat_map(|t| fields.iter().map(move |f| (*t, *f))).collect();
+            off(&alts, default)
+        };
+        let hmap = |f: &str, default: u64| off(&[("runtime.hmap", f)], default);
+        let extra = |f: &str, default: u64| off(&[("runtime.mapextra", f)], default);
+        let smap = |f: &str, default: u64| off(&[("internal/runtime/maps.Map", f)], default);
+        let groups = off(&[("internal/runtime/maps.table", "groups")], 16) + off(&[("internal/runtime/maps.groupsReference", "data")], 0);
+        TypeLayout {
+            ptr_elem: kind("PtrType", "ptrtype", "Elem", "elem", 48),
+            slice_elem: kind("SliceType", "slicetype", "Elem", "elem", 48),
+            array_elem: kind("ArrayType", "arraytype", "Elem", "elem", 48),
+            array_len: kind("ArrayType", "arraytype", "Len", "len", 64),
+            chan_elem: kind("ChanType", "chantype", "Elem", "elem", 48),
+            struct_fields: kind("StructType", "structtype", "Fields", "fields", 56),
+            field_name: kind("StructField", "structfield", "Name", "name", 0),
+            field_typ: kind("StructField", "structfield", "Typ", "typ", 8),
+            field_offset: kind("StructField", "structfield", "Offset", "offset", 16),
+            field_size: size(&["internal/abi.StructField", "runtime.structfield"], 24),
+            iface_methods: off(&[("internal/abi.InterfaceType", "Methods"), ("runtime.interfacetype", "mhdr")], 56),
+            itab_type: off(&[("internal/abi.ITab", "Type"), ("runtime.itab", "_type")], 8),
+            map_key: map(&["Key", "key"], 48),
+            map_elem: map(&["Elem", "elem"], 56),
+            map_bucket: map(if swiss_maps { &["Group"] } else { &["Bucket", "bucket"] }, 64),
+            swiss_maps,
+            hmap_size: size(&["runtime.hmap"], 48),
+            hmap_b: hmap("B", 9),
+            hmap_buckets: hmap("buckets", 16),
+            hmap_oldbuckets: hmap("oldbuckets", 24),
+            hmap_extra: hmap("extra", 40),
+            mapextra_size: size(&["runtime.mapextra"], 24),
+            mapextra_overflow: extra("overflow", 0),
+            mapextra_oldoverflow: extra("oldoverflow", 8),
+            mapextra_next: extra("nextOverflow", 16),
+            smap_size: size(&["internal/runtime/maps.Map"], 48),
+            smap_dir_ptr: smap("dirPtr", 16),
+            smap_dir_len: smap("dirLen", 24),
+            table_size: size(&["internal/runtime/maps.table"], 32),
+            table_groups: groups,
+            hchan_size: size(&["runtime.hchan"], 96),
+            hchan_buf: off(&[("runtime.hchan", "buf")], 16),
+            direct_iface_tflag: minor >= 26,
+        }
     }
 }
 

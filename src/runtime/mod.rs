@@ -14,12 +14,15 @@ pub mod tables;
 mod types;
 
 pub use self::goroutines::{read_goroutines, Goroutine, GoroutineStatus};
-pub use self::layout::{Field, Layout, LayoutError, LayoutSource, PointerMaps};
+pub use self::layout::{Field, Layout, LayoutError, LayoutSource, PointerMaps, TypeLayout};
 pub use self::process::Process;
 pub use self::ptrmap::PointerFinder;
 pub use self::spans::{read_spans, Span, Spans};
 pub use self::stack::{walk_goroutine, Frame, FrameSlot, StackWalker};
-pub use self::types::{read_type, type_mask, type_name, TypeDesc};
+pub use self::types::{
+    is_direct_iface, read_name, read_type, type_mask, type_name, TypeDesc, KIND_ARRAY, KIND_CHAN, KIND_FUNC, KIND_INTERFACE, KIND_MAP,
+    KIND_PTR, KIND_SLICE, KIND_STRING, KIND_STRUCT, KIND_UNSAFE_POINTER,
+};
 
 use crate::image::ReadError;
 

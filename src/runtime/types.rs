@@ -163,7 +163,15 @@ pub fn type_name(p: &Process, t: &TypeDesc) -> Result<String, Error> {
     let types = p.read_field(p.firstmoduledata, p.layout.md_types)?;
     let off = p.read_field(t.addr, p.layout.type_str)? as u32 as i32;
     let at = types.wrapping_add(off as i64 as u64);
-    // name: flags byte, varint length, bytes.
+    let mut name = read_name(p, at)?;
+    if t.tflag & TFLAG_EXTRA_STAR != 0 && name.starts_with('*') {
+        name.remove(0);
+    }
+    Ok(name)
+}
+
+/// An encoded `abi.Name` at `at`: a flags byte, a varint length, the bytes.
+pub fn read_name(p: &Process, at: u64) -> Result<String, Error> {
     let head = p.image.slice(at, 1)?;
     let _flags = head[0];
     let mut len = 0usize;
@@ -180,9 +188,32 @@ pub fn type_name(p: &Process, t: &TypeDesc) -> Result<String, Error> {
         return Err(Error::Corrupt(format!("type name of {len} bytes at {at:#x}")));
     }
     let bytes = p.image.slice(at + pos, len)?;
-    let mut name = String::from_utf8_lossy(bytes).into_owned();
-    if t.tflag & TFLAG_EXTRA_STAR != 0 && name.starts_with('*') {
-        name.remove(0);
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// Kind numbers of the kinds type inference looks into.
+pub const KIND_CHAN: u8 = 18;
+/// Func kind.
+pub const KIND_FUNC: u8 = 19;
+/// Interface kind.
+pub const KIND_INTERFACE: u8 = 20;
+/// Map kind.
+pub const KIND_MAP: u8 = 21;
+/// Pointer kind.
+pub const KIND_PTR: u8 = 22;
+/// Slice kind.
+pub const KIND_SLICE: u8 = 23;
+/// String kind.
+pub const KIND_STRING: u8 = 24;
+/// unsafe.Pointer kind.
+pub const KIND_UNSAFE_POINTER: u8 = 26;
+
+/// Whether values of `t` are stored directly in an interface's data word
+/// (pointer-shaped types): Kind_ bit 0x20 up to Go 1.25, TFlag 0x20 from
+/// Go 1.26 on.
+pub fn is_direct_iface(p: &Process, t: &TypeDesc) -> Result<bool, Error> {
+    if p.layout.types.direct_iface_tflag {
+        return Ok(t.tflag & 0x20 != 0);
     }
-    Ok(name)
+    Ok(p.read_field(t.addr, p.layout.type_kind)? & 0x20 != 0)
 }

@@ -1,0 +1,236 @@
+//! Type inference through the command line: how much of each heap gets a
+//! type, the names of what the retain program built from root to leaf,
+//! and `histogram` counts against what the programs say they built.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use refgraph::render::read_folded;
+use serde_json::Value;
+
+use crate::util::{each, fixtures, Fixture};
+
+/// Runs refgraph on a fixture; returns stdout or the error text.
+fn run(f: &Fixture, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_refgraph"))
+        .arg(f.core())
+        .arg("--exe")
+        .arg(f.exe())
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn num(m: &serde_json::Map<String, Value>, k: &str) -> Result<u64, String> {
+    m.get(k).and_then(Value::as_u64).ok_or_else(|| format!("overview --json has no {k}"))
+}
+
+#[test]
+fn typed_share_of_reached_objects_and_bytes() {
+    let fx = fixtures();
+    let mut table = Vec::new();
+    each(&fx, |f| {
+        let o = match serde_json::from_str(&run(f, &["overview", "--json"])?) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err("overview --json is not a JSON object".into()),
+        };
+        let (objects, bytes) = (num(&o, "reached_objects")?, num(&o, "reached_bytes")?);
+        let (typed_objects, typed_bytes) = (num(&o, "typed_objects")?, num(&o, "typed_bytes")?);
+        let po = 100.0 * typed_objects as f64 / objects.max(1) as f64;
+        let pb = 100.0 * typed_bytes as f64 / bytes.max(1) as f64;
+        table.push(format!("{:<28} {po:>7.2}% {pb:>7.2}%   ({typed_objects}/{objects} objects, {typed_bytes}/{bytes} bytes)", f.name));
+        if typed_objects > objects || typed_bytes > bytes {
+            return Err(format!("typed {typed_objects}/{typed_bytes} exceeds reached {objects}/{bytes}"));
+        }
+        // Without DWARF, globals and stack variables have no types; no
+        // threshold there.
+        if f.variant() != "stripped" && (po < 97.0 || pb < 99.0) {
+            return Err(format!("typed {po:.2}% of the reached objects and {pb:.2}% of their bytes (want 97% and 99%)"));
+        }
+        Ok(())
+    });
+    println!("{:<28} {:>8} {:>8}", "fixture", "objects", "bytes");
+    for line in table {
+        println!("{line}");
+    }
+}
+
+/// The folded stacks of a fixture with every node printed.
+fn folded(f: &Fixture, dir: &std::path::Path) -> Result<BTreeMap<String, u64>, String> {
+    let path = dir.join(format!("{}.folded", f.name));
+    run(f, &["objref", "--folded", "--minwidth", "0", path.to_str().unwrap()])?;
+    let (stacks, bad) = read_folded(&std::fs::read_to_string(&path).map_err(|e| e.to_string())?);
+    if bad > 0 {
+        return Err(format!("{bad} malformed folded lines"));
+    }
+    Ok(stacks)
+}
+
+/// Bytes and number of the stacks that start with `prefix` and end with
+/// `suffix`.
+fn matching(stacks: &BTreeMap<String, u64>, prefix: &str, suffix: &str) -> (u64, usize) {
+    let hits: Vec<u64> = stacks.iter().filter(|(s, _)| s.starts_with(prefix) && s.ends_with(suffix)).map(|(_, &n)| n).collect();
+    (hits.iter().sum(), hits.len())
+}
+
+#[test]
+fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.program() == "retain" && f.variant() != "stripped").collect();
+    let dir = tempfile::tempdir().unwrap();
+    each(&fx, |f| {
+        let stacks = folded(f, dir.path())?;
+        let want = |what: &str, prefix: &str, suffix: &str, min_bytes: u64| -> Result<usize, String> {
+            let (bytes, n) = matching(&stacks, prefix, suffix);
+            if n == 0 || bytes < min_bytes {
+                let near: Vec<&String> = stacks.keys().filter(|s| s.starts_with(prefix)).take(3).collect();
+                return Err(format!("{what}: {n} stacks {prefix}…{suffix} with {bytes} bytes (want ≥ {min_bytes}); under the root: {near:?}"));
+            }
+            Ok(n)
+        };
+        let swiss = f.minor() >= 24;
+        let (container, entries) = if swiss { ("map.group", "dirPtr") } else { ("map.bucket", "buckets") };
+
+        // map_big: values are main.Entry through $val, payloads []uint8
+        // through .Payload, key strings through $key.
+        let big = f.num("map_big_entries");
+        let root = "globals;main.registry;map[string]*main.Entry;";
+        want("map_big entries", &format!("{root}.{entries};"), ";$val;main.Entry", big * 48)?;
+        want("map_big payloads", root, ";$val;main.Entry;.Payload;[]uint8", big * 256)?;
+        want("map_big keys", root, ";$key;string.bytes", big * 24)?;
+        let group = format!("{container}[string]*main.Entry;$val;main.Entry");
+        if !stacks.keys().any(|s| s.starts_with(root) && s.contains(&group)) {
+            return Err(format!("map_big: no stack through {group}"));
+        }
+        // map_small: int keys inline; Names are strings.
+        let small = f.num("map_small_entries");
+        let root = "globals;main.small;map[int]*main.Entry;";
+        want("map_small payloads", root, &format!("{container}[int]*main.Entry;$val;main.Entry;.Payload;[]uint8"), small * 128)?;
+        want("map_small names", root, ";$val;main.Entry;.Name;string.bytes", small * 24)?;
+
+        // list: main.Node all the way down, linked by .Next.
+        let (bytes, _) = matching(&stacks, "globals;main.listHead;", "");
+        if bytes != f.num("list_bytes") {
+            return Err(format!("list: {bytes} bytes under main.listHead, built {}", f.num("list_bytes")));
+        }
+        for s in stacks.keys().filter(|s| s.starts_with("globals;main.listHead;")) {
+            let frames: Vec<&str> = s.split(';').skip(2).collect();
+            let ok = frames.iter().enumerate().all(|(i, fr)| *fr == if i % 2 == 0 { "main.Node" } else { ".Next" });
+            if !ok || frames.len() % 2 == 0 {
+                return Err(format!("list: stack {:?}", &s[..s.len().min(200)]));
+            }
+        }
+
+        // chan: the buffer holds main.Items.
+        let n = want("chan", "globals;main.queue;hchan<*main.Item>;.buf;[]*main.Item;[", "];main.Item", f.num("chan_len") * 56)?;
+        if n as u64 != f.num("chan_len") {
+            return Err(format!("chan: {n} items in the buffer, {} sent", f.num("chan_len")));
+        }
+        // iface: the interface's data word holds the *Secret.
+        want("iface", "globals;main.held;.data;main.Secret;.Key;", "[]uint8", 4096)?;
+        // closure: named as a closure of main; Go 1.23+ DWARF places its
+        // captured slice.
+        want("closure", "globals;main.hook;closure for main.buildClosure.func1", "", 32)?;
+        if f.minor() >= 23 {
+            want("closure data", "globals;main.hook;closure for main.buildClosure.func1;.data;", "[]int", 8 * f.num("closure_len"))?;
+        }
+        // stack_local: the worker's local buf.
+        want("stack_local", "goroutines;main.worker.buf;", "[]uint8", f.num("stack_local_bytes"))?;
+        // finalizer: the object under its global, its payload under the
+        // finalizer.
+        want("finalizer", "globals;main.finKeep;main.FinObj", "", 24)?;
+        want("finalizer payload", &format!("finalizers;finalizer for {:#x};", f.num("finalizer_addr")), "[]uint8", 65536)?;
+        if f.opt_num("cleanup_objects").is_some() {
+            want("cleanup", "globals;main.cleanKeep;main.CleanObj;.Data;", "[]uint8", 32768)?;
+        }
+        Ok(())
+    });
+}
+
+/// `histogram` as (name → (objects, bytes)).
+fn histogram(f: &Fixture) -> Result<BTreeMap<String, (u64, u64)>, String> {
+    let text = run(f, &["histogram"])?;
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let mut w = line.split_whitespace();
+        let (Some(count), Some(bytes)) = (w.next(), w.next()) else { return Err(format!("bad line {line:?}")) };
+        let name = w.collect::<Vec<_>>().join(" ");
+        let (Ok(count), Ok(bytes)) = (count.parse::<u64>(), bytes.parse::<u64>()) else { return Err(format!("bad line {line:?}")) };
+        if name.starts_with("total:") {
+            continue;
+        }
+        if out.insert(name.clone(), (count, bytes)).is_some() {
+            return Err(format!("{name} listed twice"));
+        }
+    }
+    Ok(out)
+}
+
+fn check_counts(h: &BTreeMap<String, (u64, u64)>, want: &[(&str, u64)]) -> Result<(), String> {
+    for (name, n) in want {
+        let got = h.get(*name).map_or(0, |c| c.0);
+        if got != *n {
+            return Err(format!("histogram: {got} × {name}, the program built {n}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn histogram_counts_what_the_programs_built() {
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.variant() != "stripped").collect();
+    each(&fx, |f| {
+        let h = histogram(f)?;
+        // Sorted by bytes, and the totals add up to the heap.
+        let text = run(f, &["histogram", "--top", "3"])?;
+        if text.lines().count() != 5 {
+            return Err(format!("--top 3 printed {} lines", text.lines().count()));
+        }
+        let (objects, bytes) = h.values().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+        if (objects, bytes) != (f.num("heap_objects"), f.num("heap_alloc")) {
+            return Err(format!("histogram sums to {objects} objects / {bytes} bytes, MemStats {} / {}", f.num("heap_objects"), f.num("heap_alloc")));
+        }
+        if f.program() == "retain" {
+            let entries = f.num("map_big_entries") + f.num("map_small_entries");
+            let cleanup = u64::from(f.opt_num("cleanup_objects").is_some());
+            check_counts(
+                &h,
+                &[
+                    ("main.Node", f.num("list_nodes")),
+                    ("main.Entry", entries),
+                    ("main.Item", f.num("chan_len")),
+                    ("main.Secret", 1),
+                    ("main.FinObj", 1),
+                    ("main.CleanObj", cleanup),
+                    ("closure for main.buildClosure.func1", 1),
+                ],
+            )?;
+            let strings = h.get("string.bytes").map_or(0, |c| c.0);
+            if strings < entries {
+                return Err(format!("{strings} string.bytes objects, fewer than the {entries} keys and names"));
+            }
+        } else {
+            let offs = |r: &str| f.str(&format!("{r}_ptroffs")).split(',').count() as u64;
+            // Every pointer field points at its own Leaf, but for the
+            // generic pair's string.
+            let leaves = offs("small_ptr") + offs("medium_ptr") + offs("large_ptr") + f.num("array_structs_len") * offs("array_structs") + offs("gcprog") + 1;
+            check_counts(
+                &h,
+                &[
+                    ("main.Leaf", leaves),
+                    ("main.SmallPtr", 1),
+                    ("main.MediumPtr", 1),
+                    ("main.LargePtr", 1),
+                    ("main.GCProg", 1),
+                    ("[]main.Triple", 1),
+                    ("main.Pair[string,*main.Leaf]", 1),
+                    ("struct { A *int; B string; C []uint8 }", 1),
+                ],
+            )?;
+        }
+        Ok(())
+    });
+}
