@@ -10,22 +10,8 @@ use std::process::Command;
 use refgraph::render::{collapse_bt, read_folded};
 use serde_json::Value;
 
-use crate::util::{each, fixtures, Fixture};
+use crate::util::{each, fixtures, json_num as num, run_refgraph as run, Fixture};
 
-/// Runs refgraph on a fixture; returns stdout or the error text.
-fn run(f: &Fixture, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_refgraph"))
-        .arg(f.core())
-        .arg("--exe")
-        .arg(f.exe())
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 fn overview(f: &Fixture) -> Result<serde_json::Map<String, Value>, String> {
     match serde_json::from_str(&run(f, &["overview", "--json"])?) {
@@ -34,9 +20,6 @@ fn overview(f: &Fixture) -> Result<serde_json::Map<String, Value>, String> {
     }
 }
 
-fn num(m: &serde_json::Map<String, Value>, k: &str) -> Result<u64, String> {
-    m.get(k).and_then(Value::as_u64).ok_or_else(|| format!("overview --json has no {k}"))
-}
 
 #[test]
 fn roots_reach_at_least_999_per_mille_of_the_heap() {

@@ -91,3 +91,24 @@ pub fn each(fixtures: &[Fixture], mut f: impl FnMut(&Fixture) -> Result<(), Stri
     }
     assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), fixtures.len(), failures.join("\n"));
 }
+
+/// Runs refgraph on a fixture's core and executable with `args`; returns
+/// stdout, or stderr when it fails.
+pub fn run_refgraph(f: &Fixture, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_refgraph"))
+        .arg(f.core())
+        .arg("--exe")
+        .arg(f.exe())
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A number from `overview --json` output.
+pub fn json_num(m: &serde_json::Map<String, Value>, k: &str) -> Result<u64, String> {
+    m.get(k).and_then(Value::as_u64).ok_or_else(|| format!("overview --json has no {k}"))
+}
