@@ -51,6 +51,12 @@ pub struct Heap {
     /// Problems met and skipped.
     pub warnings: Vec<String>,
     index: Vec<SpanObjects>,
+    /// Per arena (sorted by base): the `index` entry of each of its pages,
+    /// `u32::MAX` where no span with objects is.
+    pages: Vec<(u64, Vec<u32>)>,
+    /// Heap page size and arena size.
+    page_size: u64,
+    arena_bytes: u64,
 }
 
 impl Heap {
@@ -93,7 +99,10 @@ impl Heap {
             arena_list: Vec::new(),
             spans: index.len(),
             warnings,
+            pages: page_table(&arenas, &index, page, p.layout.arena_bytes),
             index,
+            page_size: page,
+            arena_bytes: p.layout.arena_bytes,
         };
 
         // Pass 2: pointer words, resolved to objects.
@@ -199,8 +208,7 @@ impl Heap {
 
     /// The object containing `addr`, if `addr` lies inside an allocated slot.
     pub fn find(&self, addr: u64) -> Option<u32> {
-        let i = self.index.partition_point(|s| s.span.start <= addr).checked_sub(1)?;
-        let so = &self.index[i];
+        let so = &self.index[self.span_index(addr)?];
         if addr >= so.end || so.count == 0 {
             return None;
         }
@@ -217,8 +225,21 @@ impl Heap {
 
     /// The span holding object `i`.
     pub fn span_of(&self, i: u32) -> &Span {
-        let k = self.index.partition_point(|s| s.first <= i) - 1;
+        let k = self.span_index(self.addrs[i as usize]).expect("every object lies in an indexed span");
         &self.index[k].span
+    }
+
+    /// The `index` entry of the span holding `addr`: a search over the few
+    /// arenas, then one table read.
+    fn span_index(&self, addr: u64) -> Option<usize> {
+        let a = self.pages.partition_point(|(b, _)| *b <= addr).checked_sub(1)?;
+        let (base, table) = &self.pages[a];
+        let off = addr - base;
+        if off >= self.arena_bytes {
+            return None;
+        }
+        let k = *table.get((off / self.page_size) as usize)?;
+        (k != u32::MAX).then_some(k as usize)
     }
 
     /// Targets of object `i`'s pointers, with the byte offset of each slot.
@@ -226,6 +247,30 @@ impl Heap {
         let (a, b) = (self.edge_start[i as usize] as usize, self.edge_start[i as usize + 1] as usize);
         self.edge_offsets[a..b].iter().copied().zip(self.edges[a..b].iter().copied())
     }
+}
+
+/// For each arena, which span (by `index` position) covers each page.
+fn page_table(arenas: &[(u64, u64)], index: &[SpanObjects], page: u64, arena_bytes: u64) -> Vec<(u64, Vec<u32>)> {
+    let per_arena = (arena_bytes / page) as usize;
+    let mut pages: Vec<(u64, Vec<u32>)> = arenas.iter().map(|&(b, _)| (b, vec![u32::MAX; per_arena])).collect();
+    pages.sort_unstable_by_key(|(b, _)| *b);
+    pages.dedup_by_key(|(b, _)| *b);
+    for (k, so) in index.iter().enumerate() {
+        let mut at = so.span.start;
+        while at < so.end {
+            let Some(a) = pages.partition_point(|(b, _)| *b <= at).checked_sub(1) else { break };
+            let (base, table) = &mut pages[a];
+            let off = at - *base;
+            if off >= arena_bytes {
+                break;
+            }
+            if let Some(e) = table.get_mut((off / page) as usize) {
+                *e = k as u32;
+            }
+            at += page;
+        }
+    }
+    pages
 }
 
 /// Addresses of the allocated slots of a span.
