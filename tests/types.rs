@@ -9,8 +9,6 @@ use serde_json::Value;
 
 use crate::util::{each, fixtures, json_num as num, run_refgraph as run, Fixture};
 
-
-
 #[test]
 fn typed_share_of_reached_objects_and_bytes() {
     let fx = fixtures();
@@ -69,7 +67,9 @@ fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
             let (bytes, n) = matching(&stacks, prefix, suffix);
             if n == 0 || bytes < min_bytes {
                 let near: Vec<&String> = stacks.keys().filter(|s| s.starts_with(prefix)).take(3).collect();
-                return Err(format!("{what}: {n} stacks {prefix}…{suffix} with {bytes} bytes (want ≥ {min_bytes}); under the root: {near:?}"));
+                return Err(format!(
+                    "{what}: {n} stacks {prefix}…{suffix} with {bytes} bytes (want ≥ {min_bytes}); under the root: {near:?}"
+                ));
             }
             Ok(n)
         };
@@ -87,11 +87,18 @@ fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
         if !stacks.keys().any(|s| s.starts_with(root) && s.contains(&group)) {
             return Err(format!("map_big: no stack through {group}"));
         }
-        // map_small: int keys inline; Names are strings.
+        // map_small: five entries fit one bucket/group, so each value is
+        // linked by its int key, `[k]`; the program uses keys i*7.
         let small = f.num("map_small_entries");
         let root = "globals;main.small;map[int]*main.Entry;";
-        want("map_small payloads", root, &format!("{container}[int]*main.Entry;$val;main.Entry;.Payload;[]uint8"), small * 128)?;
-        want("map_small names", root, ";$val;main.Entry;.Name;string.bytes", small * 24)?;
+        for i in 0..small {
+            let k = i * 7;
+            want("map_small payload", root, &format!("{container}[int]*main.Entry;[{k}];main.Entry;.Payload;[]uint8"), 128)?;
+            want("map_small name", root, &format!(";[{k}];main.Entry;.Name;string.bytes"), 20)?;
+        }
+        if stacks.keys().any(|s| s.starts_with(root) && s.contains(";$val;")) {
+            return Err("map_small: a value linked as $val, not by its key".into());
+        }
 
         // list: main.Node all the way down, linked by .Next.
         let (bytes, _) = matching(&stacks, "globals;main.listHead;", "");
@@ -138,9 +145,13 @@ fn histogram(f: &Fixture) -> Result<BTreeMap<String, (u64, u64)>, String> {
     let mut out = BTreeMap::new();
     for line in text.lines().skip(1) {
         let mut w = line.split_whitespace();
-        let (Some(count), Some(bytes)) = (w.next(), w.next()) else { return Err(format!("bad line {line:?}")) };
+        let (Some(count), Some(bytes)) = (w.next(), w.next()) else {
+            return Err(format!("bad line {line:?}"));
+        };
         let name = w.collect::<Vec<_>>().join(" ");
-        let (Ok(count), Ok(bytes)) = (count.parse::<u64>(), bytes.parse::<u64>()) else { return Err(format!("bad line {line:?}")) };
+        let (Ok(count), Ok(bytes)) = (count.parse::<u64>(), bytes.parse::<u64>()) else {
+            return Err(format!("bad line {line:?}"));
+        };
         if name.starts_with("total:") {
             continue;
         }
@@ -173,7 +184,11 @@ fn histogram_counts_what_the_programs_built() {
         }
         let (objects, bytes) = h.values().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
         if (objects, bytes) != (f.num("heap_objects"), f.num("heap_alloc")) {
-            return Err(format!("histogram sums to {objects} objects / {bytes} bytes, MemStats {} / {}", f.num("heap_objects"), f.num("heap_alloc")));
+            return Err(format!(
+                "histogram sums to {objects} objects / {bytes} bytes, MemStats {} / {}",
+                f.num("heap_objects"),
+                f.num("heap_alloc")
+            ));
         }
         if f.program() == "retain" {
             let entries = f.num("map_big_entries") + f.num("map_small_entries");
@@ -198,7 +213,12 @@ fn histogram_counts_what_the_programs_built() {
             let offs = |r: &str| f.str(&format!("{r}_ptroffs")).split(',').count() as u64;
             // Every pointer field points at its own Leaf, but for the
             // generic pair's string.
-            let leaves = offs("small_ptr") + offs("medium_ptr") + offs("large_ptr") + f.num("array_structs_len") * offs("array_structs") + offs("gcprog") + 1;
+            let leaves = offs("small_ptr")
+                + offs("medium_ptr")
+                + offs("large_ptr")
+                + f.num("array_structs_len") * offs("array_structs")
+                + offs("gcprog")
+                + 1;
             check_counts(
                 &h,
                 &[

@@ -46,7 +46,11 @@
 //!
 //! Links: the path from a typed object to the pointer word (`.Payload`,
 //! `.A[3].Next`, `[7]` into an array, `.data` for an interface's data
-//! word); in map buckets and groups `$key` and `$val`.
+//! word); in map buckets and groups `$key` and `$val`, except that in a
+//! map of one bucket or group (at most 8 entries) a value whose key is an
+//! integer or a short printable string is linked by it: `[7]`, `["id"]`.
+//! Larger maps keep `$val`, so their entries add up in one frame rather
+//! than a frame each.
 
 mod types;
 
@@ -62,7 +66,7 @@ use crate::image::Memory;
 use crate::roots::Root;
 use crate::runtime::{PointerMaps, Process, Span};
 
-pub use self::types::{Field, Key, Leaf, Shape, Target, TypeId, TypeInfo, TypeTable};
+pub use self::types::{Field, Key, KeyKind, Leaf, MapKeys, Shape, Target, TypeId, TypeInfo, TypeTable};
 
 /// An array fact, in [`Inference`]'s per-object state word.
 const ARRAY_BIT: u64 = 1 << 56;
@@ -89,6 +93,8 @@ const PAR_MIN: usize = 4096;
 const BLOCK_EDGES: u64 = 4096;
 /// Edges expanded between two merges: bounds the proposals held at once.
 const BATCH_EDGES: u64 = 1 << 18;
+/// Longest string map key that names its value (`["id"]`).
+const SHORT_KEY: u64 = 16;
 /// Names longer than this get their anonymous structs shortened.
 const LONG_NAME: usize = 64;
 
@@ -310,8 +316,12 @@ impl<'p, 'a> Inference<'p, 'a> {
         let mut out = Vec::new();
         for t in roots.iter().flat_map(|r| &r.targets) {
             let Some(slot) = t.slot else { continue };
-            let Some(id) = self.types.intern(types::slot_key(slot.ty)) else { continue };
-            let Some(leaf) = self.types.resolve(id, slot.off) else { continue };
+            let Some(id) = self.types.intern(types::slot_key(slot.ty)) else {
+                continue;
+            };
+            let Some(leaf) = self.types.resolve(id, slot.off) else {
+                continue;
+            };
             if let Some(cand) = self.candidate(leaf, slot.base.wrapping_add(slot.off), t.obj) {
                 out.push(Proposal { obj: t.obj, cand });
             }
@@ -380,13 +390,17 @@ impl<'p, 'a> Inference<'p, 'a> {
         let bytes = self.p.image.slice(base, self.heap.sizes[o as usize] as usize).ok();
         for i in a as usize..b as usize {
             let (e, t) = (u64::from(self.heap.edge_offsets[i]), self.heap.edges[i]);
-            let Some(mut rel) = e.checked_sub(f.off) else { continue };
+            let Some(mut rel) = e.checked_sub(f.off) else {
+                continue;
+            };
             if f.array {
                 rel %= size;
             } else if rel >= size {
                 continue;
             }
-            let Some(leaf) = self.types.resolve(f.ty, rel) else { continue };
+            let Some(leaf) = self.types.resolve(f.ty, rel) else {
+                continue;
+            };
             if let Some(cand) = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base))) {
                 out.push(Proposal { obj: t, cand });
             }
@@ -402,8 +416,12 @@ impl<'p, 'a> Inference<'p, 'a> {
             let (key, off, array) = match pr.cand {
                 Cand::Fact { key, off, array } => (key, off, array),
                 Cand::Direct { concrete, word } => {
-                    let Some(id) = self.types.intern(Key::Desc(concrete)) else { continue };
-                    let Some(leaf) = self.types.resolve(id, 0) else { continue };
+                    let Some(id) = self.types.intern(Key::Desc(concrete)) else {
+                        continue;
+                    };
+                    let Some(leaf) = self.types.resolve(id, 0) else {
+                        continue;
+                    };
                     match self.candidate(leaf, word, pr.obj) {
                         Some(Cand::Fact { key, off, array }) => (key, off, array),
                         _ => continue,
@@ -427,11 +445,17 @@ impl<'p, 'a> Inference<'p, 'a> {
             let Some(mut id) = id else { continue };
             if let (Some((entry, indirect)), false) = (self.types.info(id).downcast, array) {
                 let at = self.heap.addrs[pr.obj as usize].wrapping_add(off);
-                let Ok(flag) = self.p.image.u8(at) else { continue };
-                let Some(real) = self.types.intern(if flag != 0 { entry } else { indirect }) else { continue };
+                let Ok(flag) = self.p.image.u8(at) else {
+                    continue;
+                };
+                let Some(real) = self.types.intern(if flag != 0 { entry } else { indirect }) else {
+                    continue;
+                };
                 id = real;
             }
-            let Some((score, off)) = self.evaluate(pr.obj, id, off, array) else { continue };
+            let Some((score, off)) = self.evaluate(pr.obj, id, off, array) else {
+                continue;
+            };
             if let Some(cur) = self.fact(pr.obj) {
                 match self.evaluate(pr.obj, cur.ty, cur.off, cur.array) {
                     Some((old, _)) if old >= score => continue,
@@ -557,9 +581,59 @@ impl<'p, 'a> Inference<'p, 'a> {
             return None;
         }
         if info.map_slots {
-            path = map_slot(&path[at..]);
+            let (label, slot) = map_slot(&path[at..]);
+            path = label;
+            if let (Some(rest), Some(i), Some(keys)) = (path.strip_prefix("$val"), slot, info.map_keys) {
+                if let Some(key) = self.small_map_key(src, f, keys, i) {
+                    path = format!("[{key}]{rest}");
+                }
+            }
         }
         (!path.is_empty()).then_some(path)
+    }
+
+    /// Key `i` of a small map's only bucket or group (object `src`, typed
+    /// `f`) as text, if it is short: an integer, or a string of at most
+    /// [`SHORT_KEY`] printable characters, quoted. None for larger maps:
+    /// naming each of their values would split their bytes into a frame
+    /// per entry.
+    fn small_map_key(&self, src: u32, f: Fact, keys: MapKeys, i: u64) -> Option<String> {
+        let info = self.types.info(f.ty);
+        let room = self.heap.sizes[src as usize].checked_sub(f.off)?;
+        // One bucket or group: a classic map's bucket array of one (B = 0;
+        // an overflow bucket is a single value, not an array) or a Swiss
+        // map's single group (no tables).
+        let single = if f.array { room / info.size == 1 } else { !info.name.starts_with("map.bucket[") };
+        if !single || i >= 8 {
+            return None;
+        }
+        let at = self.heap.addrs[src as usize] + f.off + keys.base + i * keys.stride;
+        let mem = self.p.image;
+        match keys.kind {
+            KeyKind::String => {
+                let (ptr, len) = (mem.u64(at).ok()?, mem.u64(at + 8).ok()?);
+                if len > SHORT_KEY {
+                    return None;
+                }
+                let bytes = mem.slice(ptr, len as usize).ok()?;
+                let ok = bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+                ok.then(|| format!("\"{}\"", String::from_utf8_lossy(bytes)))
+            }
+            KeyKind::Int | KeyKind::Uint => {
+                let raw = mem.slice(at, keys.size as usize).ok()?;
+                let mut w = [0u8; 8];
+                w.get_mut(..raw.len())?.copy_from_slice(raw);
+                let v = u64::from_le_bytes(w);
+                let bits = 8 * keys.size as u32;
+                Some(if keys.kind == KeyKind::Int && bits < 64 && v >> (bits - 1) & 1 != 0 {
+                    ((v | !0u64 << bits) as i64).to_string()
+                } else if keys.kind == KeyKind::Int {
+                    (v as i64).to_string()
+                } else {
+                    v.to_string()
+                })
+            }
+        }
     }
 
     /// Typed objects and their bytes, over all objects.
@@ -673,31 +747,33 @@ impl Namer for TypeNamer<'_, '_, '_> {
 
 /// `$key` / `$val` for a path inside a map bucket or group
 /// (`.keys[3]`, `.elems[3]`, `.slots[3].key`, `.slots[3].elem`), keeping
-/// what follows (`$val.Name`).
-fn map_slot(path: &str) -> String {
-    let rest = |s: &str| -> String {
-        // Skip an index, then what remains is inside the key or value.
-        match s.strip_prefix('[').and_then(|s| s.find(']').map(|i| &s[i + 1..])) {
-            Some(r) => r.to_string(),
-            None => s.to_string(),
+/// what follows (`$val.Name`), and the slot index.
+fn map_slot(path: &str) -> (String, Option<u64>) {
+    // Splits `[i]rest` into i and rest.
+    let index = |s: &str| -> (Option<u64>, String) {
+        match s.strip_prefix('[').and_then(|s| s.split_once(']')) {
+            Some((i, r)) => (i.parse().ok(), r.to_string()),
+            None => (None, s.to_string()),
         }
     };
     if let Some(r) = path.strip_prefix(".keys") {
-        return format!("$key{}", rest(r));
+        let (i, r) = index(r);
+        return (format!("$key{r}"), i);
     }
     if let Some(r) = path.strip_prefix(".elems") {
-        return format!("$val{}", rest(r));
+        let (i, r) = index(r);
+        return (format!("$val{r}"), i);
     }
     if let Some(r) = path.strip_prefix(".slots") {
-        let r = rest(r);
+        let (i, r) = index(r);
         if let Some(k) = r.strip_prefix(".key") {
-            return format!("$key{k}");
+            return (format!("$key{k}"), i);
         }
         if let Some(v) = r.strip_prefix(".elem") {
-            return format!("$val{v}");
+            return (format!("$val{v}"), i);
         }
     }
-    path.to_string()
+    (path.to_string(), None)
 }
 
 /// What an object is named by: its fact's type and whether it is an array.
@@ -805,10 +881,10 @@ mod tests {
 
     #[test]
     fn map_slots_name_keys_and_values() {
-        assert_eq!(map_slot(".keys[3]"), "$key");
-        assert_eq!(map_slot(".elems[7]"), "$val");
-        assert_eq!(map_slot(".slots[2].key"), "$key");
-        assert_eq!(map_slot(".slots[2].elem.Name"), "$val.Name");
-        assert_eq!(map_slot(".overflow"), ".overflow");
+        assert_eq!(map_slot(".keys[3]"), ("$key".into(), Some(3)));
+        assert_eq!(map_slot(".elems[7]"), ("$val".into(), Some(7)));
+        assert_eq!(map_slot(".slots[2].key"), ("$key".into(), Some(2)));
+        assert_eq!(map_slot(".slots[2].elem.Name"), ("$val.Name".into(), Some(2)));
+        assert_eq!(map_slot(".overflow"), (".overflow".into(), None));
     }
 }

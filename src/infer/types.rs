@@ -15,8 +15,8 @@ use crate::gobin::{find_pclntab, DieRef, FuncTable, Pclntab};
 use crate::image::Memory;
 use crate::roots::{value_type, SlotType};
 use crate::runtime::{
-    is_direct_iface, read_name, read_type, type_name, Process, TypeDesc, KIND_ARRAY, KIND_CHAN, KIND_FUNC, KIND_INTERFACE,
-    KIND_MAP, KIND_PTR, KIND_SLICE, KIND_STRING, KIND_STRUCT, KIND_UNSAFE_POINTER,
+    is_direct_iface, read_name, read_type, type_name, Process, TypeDesc, KIND_ARRAY, KIND_CHAN, KIND_FUNC, KIND_INTERFACE, KIND_MAP,
+    KIND_PTR, KIND_SLICE, KIND_STRING, KIND_STRUCT, KIND_UNSAFE_POINTER,
 };
 
 /// Index of an interned type; 0 is never a type.
@@ -150,10 +150,38 @@ pub struct TypeInfo {
     /// A map bucket or group: its keys and elems are linked as `$key`,
     /// `$val`.
     pub map_slots: bool,
+    /// A map bucket or group whose keys can name their values (`[7]`,
+    /// `["id"]`): where they are.
+    pub map_keys: Option<MapKeys>,
     /// The common header of a hash-trie map's nodes (sync.Map, unique):
     /// a value of it is really the first type when its first byte
     /// (`isEntry`) is set, else the second.
     pub downcast: Option<(Key, Key)>,
+}
+
+/// Where the keys of a map bucket or group are: key `i` of a value starts
+/// at `base + i * stride`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapKeys {
+    /// Offset of key 0 in the bucket or group.
+    pub base: u64,
+    /// Bytes from one key to the next.
+    pub stride: u64,
+    /// Key kind: a string, or an integer of `size` bytes (signed or not).
+    pub kind: KeyKind,
+    /// Key size in bytes.
+    pub size: u64,
+}
+
+/// The kinds of map keys that name their values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A string.
+    String,
+    /// A signed integer.
+    Int,
+    /// An unsigned integer.
+    Uint,
 }
 
 /// Where a descent to a pointer word ends.
@@ -202,6 +230,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             pointers: None,
             shape: Shape::Scalar,
             map_slots: false,
+            map_keys: None,
             downcast: None,
         };
         TypeTable { p, infos: vec![placeholder], ids: HashMap::default(), funcs, text, types_base, subprograms: None, dwarf_types: None }
@@ -297,6 +326,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             pointers: Some(true),
             shape: Shape::Word(target),
             map_slots: false,
+            map_keys: None,
             downcast: None,
         };
         let strukt = |name: String, size: u64, pointers: Option<bool>, fields: Vec<(&str, u64, Target)>| TypeInfo {
@@ -309,6 +339,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                 fields.into_iter().map(|(n, off, t)| Field { name: n.into(), off, size: 8, ty: 0, word: Some(t) }).collect(),
             ),
             map_slots: false,
+            map_keys: None,
             downcast: None,
         };
         let map_suffix = |m: u64| -> Option<String> {
@@ -325,6 +356,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                 pointers: Some(false),
                 shape: Shape::Scalar,
                 map_slots: false,
+                map_keys: None,
                 downcast: None,
             },
             Key::Iface(empty) => {
@@ -337,6 +369,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                     pointers: Some(true),
                     shape: Shape::Iface { empty },
                     map_slots: false,
+                    map_keys: None,
                     downcast: None,
                 }
             }
@@ -455,8 +488,46 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             pointers: Some(t.ptrbytes > 0),
             shape,
             map_slots,
+            map_keys: if map_slots && t.kind == KIND_STRUCT { self.map_keys(&t) } else { None },
             downcast,
         })
+    }
+
+    /// Where the keys of map bucket or group `t` are, if they are strings
+    /// or integers: a classic bucket's `keys [8]K`, a Swiss group's
+    /// `slots [8]struct{ key K; elem V }`.
+    fn map_keys(&self, t: &TypeDesc) -> Option<MapKeys> {
+        let p = self.p;
+        let l = &p.layout.types;
+        let field = |st: &TypeDesc, want: &str| -> Option<(u64, u64)> {
+            let (arr, n) = p.slice_header(st.addr.wrapping_add(l.struct_fields)).ok()?;
+            (0..n.min(MAX_FIELDS)).find_map(|i| {
+                let f = arr.wrapping_add(i * l.field_size);
+                let name = read_name(p, p.ptr(f.wrapping_add(l.field_name)).ok()?).ok()?;
+                (name == want).then(|| Some((p.ptr(f.wrapping_add(l.field_offset)).ok()?, p.ptr(f.wrapping_add(l.field_typ)).ok()?)))?
+            })
+        };
+        let elem_of = |arr: u64| -> Option<TypeDesc> {
+            let d = read_type(p, arr).ok()?;
+            (d.kind == KIND_ARRAY).then_some(())?;
+            read_type(p, p.ptr(arr.wrapping_add(l.array_elem)).ok()?).ok()
+        };
+        let (base, stride, key) = if let Some((off, arr)) = field(t, "keys") {
+            let k = elem_of(arr)?;
+            (off, k.size, k)
+        } else {
+            let (off, arr) = field(t, "slots")?;
+            let slot = elem_of(arr)?;
+            let (key_off, key) = field(&slot, "key")?;
+            (off + key_off, slot.size, read_type(p, key).ok()?)
+        };
+        let kind = match key.kind {
+            KIND_STRING => KeyKind::String,
+            2..=6 => KeyKind::Int,
+            7..=12 => KeyKind::Uint,
+            _ => return None,
+        };
+        (stride > 0 && key.size <= stride).then_some(MapKeys { base, stride, kind, size: key.size })
     }
 
     /// The fields of struct `t` that hold pointers. An atomic.Pointer[T]
@@ -509,15 +580,16 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             if let Some(elem) = atomic_elem {
                 // The one pointer word: `v unsafe.Pointer` (sync/atomic) or
                 // `u struct { value unsafe.Pointer }` (the runtime's own).
-                let single = read_type(p, typ).is_ok_and(|d| {
-                    d.ptrbytes == 8 && d.size == 8 && (d.kind == KIND_UNSAFE_POINTER || d.kind == KIND_STRUCT)
-                });
+                let single = read_type(p, typ)
+                    .is_ok_and(|d| d.ptrbytes == 8 && d.size == 8 && (d.kind == KIND_UNSAFE_POINTER || d.kind == KIND_STRUCT));
                 if single {
                     fields.push(Field { name: name.into(), off, size: 8, ty: 0, word: Some(Target::Value(Key::Desc(elem))) });
                     continue;
                 }
             }
-            let Some(ty) = self.intern_at(Key::Desc(typ), depth + 1) else { continue };
+            let Some(ty) = self.intern_at(Key::Desc(typ), depth + 1) else {
+                continue;
+            };
             let info = self.info(ty);
             if info.pointers != Some(true) || info.size == 0 || off.checked_add(info.size).map_or(true, |e| e > t.size) {
                 continue;
@@ -541,8 +613,12 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             };
             for v in vars {
                 let Some(die) = v.ty else { continue };
-                let Some(key) = value_type(d, die, self.types_base).map(slot_key) else { continue };
-                let Some(ty) = self.intern_at(key, depth + 1) else { continue };
+                let Some(key) = value_type(d, die, self.types_base).map(slot_key) else {
+                    continue;
+                };
+                let Some(ty) = self.intern_at(key, depth + 1) else {
+                    continue;
+                };
                 let info = self.info(ty);
                 if v.offset > MAX_TYPE_SIZE || info.size > MAX_TYPE_SIZE {
                     continue;
@@ -563,6 +639,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             pointers: None,
             shape: Shape::Struct(fields.into()),
             map_slots: false,
+            map_keys: None,
             downcast: None,
         })
     }
@@ -654,7 +731,9 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                     ty = *elem;
                 }
                 Shape::Struct(fields) => {
-                    let Some(f) = field_at(fields, rel) else { return false };
+                    let Some(f) = field_at(fields, rel) else {
+                        return false;
+                    };
                     out.push('.');
                     out.push_str(&f.name);
                     if f.word.is_some() {
