@@ -10,9 +10,9 @@
 #      of about 4 GB), waits for its "ready" line and takes a raw core with
 #      gdb's `gcore` into target/bench/ (never under fixtures/), then kills
 #      heapgen;
-#   3. runs `refgraph CORE --exe BIN overview --json` (the per-phase times,
-#      printed as its "seconds" object) and `refgraph CORE --exe BIN objref
-#      out.bt` under `/usr/bin/time -v` (wall time, CPU time, peak RSS);
+#   3. runs `refgraph CORE --exe BIN overview --json` (heap totals) and
+#      `refgraph CORE --exe BIN objref --timings out.bt` (the per-phase wall
+#      times) under `/usr/bin/time -v` (wall time, CPU time, peak RSS);
 #   4. runs the peers on the same core, each under `/usr/bin/time -v` and a
 #      timeout: `viewcore CORE --exe BIN histogram` and
 #      `grf core BIN CORE -o OUT`;
@@ -319,11 +319,12 @@ measure_core() {
 	local best_wall= r
 	for r in $(seq "$RUNS"); do
 		say "refgraph objref (run $r of $RUNS)"
-		measure refgraph-objref-$n-$r 3600 "$REFGRAPH" "$core" --exe "$HEAPGEN" objref "$BENCH_DIR/refgraph-$n.bt"
+		measure refgraph-objref-$n-$r 3600 "$REFGRAPH" "$core" --exe "$HEAPGEN" objref --timings "$BENCH_DIR/refgraph-$n.bt"
 		[ "$M_STATUS" = ok ] || die "refgraph objref failed ($M_STATUS): $M_ERR"
 		if [ -z "$best_wall" ] || awk -v a="$M_WALL" -v b="$best_wall" 'BEGIN {exit !(a < b)}'; then
 			best_wall=$M_WALL
 			printf 'refgraph\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$M_STATUS" "$M_WALL" "$M_USER" "$M_SYS" "$M_RSS" "$M_ANON" "$M_OTHER" >"$res.objref"
+			sed -n 's/^refgraph: time: //p' "$BENCH_DIR/refgraph-objref-$n-$r.stderr" >"$BENCH_DIR/timings-$n.txt"
 		fi
 	done
 	cat "$res.objref" >>"$res"
@@ -371,19 +372,16 @@ report_size() {
 	echo "== refgraph benchmark: heapgen -objects $n, $(awk -F'\t' '$1 == "go_version" {print $2}' "$info"), $(nproc) cores =="
 	echo "refgraph: $(awk -F'\t' '$1 == "refgraph" {print $2}' "$info")"
 	echo "core: $((core_bytes >> 20)) MiB (raw gcore); heap: $objs objects, $((bytes >> 20)) MiB; reached: $reached objects"
-	echo "refgraph overview --json \"seconds\": $(grep -o '"seconds":{[^}]*}' <<<"$json" | cut -d: -f2-)"
-	JSON=$(grep -o '"seconds":{[^}]*}' <<<"$json") awk -F'\t' -v objs="$objs" '
-		function phase(k,   r) { r = json; if (match(r, "\"" k "\":[0-9.e+-]+")) return substr(r, RSTART + length(k) + 3, RLENGTH - length(k) - 3) + 0; return 0 }
-		BEGIN { json = ENVIRON["JSON"] }
+	echo "refgraph objref phases (fastest run, wall): $(cat "$BENCH_DIR/timings-$n.txt" 2>/dev/null)"
+	awk -F'\t' -v objs="$objs" '
 		{ tool[NR] = $1; st[NR] = $2; wall[NR] = $3; usr[NR] = $4; sys[NR] = $5; rss[NR] = $6; anon[NR] = $7; oth[NR] = $8; if ($1 == "refgraph") ref = NR }
 		END {
-			printf "phases (s): open %.2f, metadata %.2f, heap %.2f, goroutines %.2f, roots %.2f, tree %.2f\n", phase("open"), phase("metadata"), phase("heap"), phase("goroutines"), phase("roots"), phase("tree")
-			printf "%-18s %10s %10s %10s %10s %12s %10s %10s  %s\n", "tool", "wall s", "cpu s", "peak RSS", "peak anon", "RSS B/object", "time x", "others s", "status"
+			printf "%-18s %10s %10s %10s %10s %12s %10s %10s  %s\n", "tool", "wall s", "cpu s", "peak RSS", "peak anon", "anon B/obj", "time x", "others s", "status"
 			for (i = 1; i <= NR; i++) {
 				if (st[i] ~ /^not run/ || wall[i] == "") { printf "%-18s %10s %10s %10s %10s %12s %10s %10s  %s\n", tool[i], "-", "-", "-", "-", "-", "-", "-", st[i]; continue }
 				ratio = (ref && wall[ref] > 0 && st[i] == "ok") ? sprintf("%.1fx", wall[i] / wall[ref]) : "-"
 				if (tool[i] == "refgraph-overview") ratio = "-"
-				printf "%-18s %10.2f %10.2f %9.0fM %9.0fM %12.1f %10s %10.1f  %s\n", tool[i], wall[i], usr[i] + sys[i], rss[i] / 1024, anon[i] / 1024, rss[i] * 1024 / objs, ratio, oth[i], st[i]
+				printf "%-18s %10.2f %10.2f %9.0fM %9.0fM %12.1f %10s %10.1f  %s\n", tool[i], wall[i], usr[i] + sys[i], rss[i] / 1024, anon[i] / 1024, anon[i] * 1024 / objs, ratio, oth[i], st[i]
 			}
 		}' "$res"
 	echo "(time x = wall time / refgraph objref wall time; peak RSS from /usr/bin/time -v, peak anon = RssAnon sampled every 0.2 s;"

@@ -96,4 +96,8 @@ pub struct TreeArgs {
     /// every record.
     #[arg(long, value_name = "N", default_value_t = crate::render::DEFAULT_MAX_DEPTH)]
     pub maxdepth: u32,
+    /// Print the wall time of each phase (open, metadata, heap, roots,
+    /// types, tree, output) on standard error when done.
+    #[arg(long)]
+    pub timings: bool,
 }

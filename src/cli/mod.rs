@@ -15,6 +15,7 @@ use crate::gobin::read_buildinfo;
 use crate::image::{Core, Exe, Image};
 
 pub use self::args::{Args, Command, TreeArgs};
+use self::pipeline::Timings;
 
 use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_svg, Format, RecordOptions};
 
@@ -44,28 +45,39 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(args: Args) -> Result<()> {
     match &args.command {
         Command::Objref { out, folded, tree } => {
-            let image = open_image(&args)?;
-            let a = pipeline::analyze(&image)?;
-            warn(&a.warnings);
             let opt = record_options(tree)?;
-            if *folded {
-                let stacks = fold_tree(&a.tree, opt);
-                output::write_output(out, |w| write_folded(&stacks, w))?;
-            } else {
-                output::write_output(out, |w| write_bt(&a.tree, opt, w))?;
+            let mut timings = Timings::default();
+            let image = timings.run("open", "opening the core", || open_image(&args))?;
+            pipeline::analyze(&image, &mut timings, |a, timings| {
+                warn(&a.warnings);
+                timings.run("output", "writing the output", || {
+                    if *folded {
+                        let stacks = fold_tree(&a.tree, a.inference, opt);
+                        output::write_output(out, |w| write_folded(&stacks, w))
+                    } else {
+                        output::write_output(out, |w| write_bt(&a.tree, a.inference, opt, w))
+                    }
+                })?;
+                summarize(a, out);
+                Ok(())
+            })?;
+            if tree.timings {
+                eprintln!("refgraph: time: {}", timings.line());
             }
-            summarize(&a, out);
             Ok(())
         }
         Command::Flame { out, input, title, tree } => {
             let opt = record_options(tree)?;
+            let mut timings = Timings::default();
             let (stacks, title) = match (&args.core, input) {
                 (Some(core), None) => {
-                    let image = open_image(&args)?;
-                    let a = pipeline::analyze(&image)?;
-                    warn(&a.warnings);
+                    let image = timings.run("open", "opening the core", || open_image(&args))?;
+                    let stacks = pipeline::analyze(&image, &mut timings, |a, _| {
+                        warn(&a.warnings);
+                        Ok(fold_tree(&a.tree, a.inference, opt))
+                    })?;
                     let name = core.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    (fold_tree(&a.tree, opt), title.clone().unwrap_or(name))
+                    (stacks, title.clone().unwrap_or(name))
                 }
                 (Some(_), Some(_)) => bail!("give either a core or --input, not both"),
                 (None, input) => {
@@ -88,12 +100,16 @@ fn run(args: Args) -> Result<()> {
                 bail!("nothing to draw: the stacks hold 0 bytes");
             }
             let title = format!("{title}: {} reachable", human_bytes(total));
-            output::write_output(out, |w| write_svg(&stacks, &title, w))
+            timings.run("output", "drawing the flame graph", || output::write_output(out, |w| write_svg(&stacks, &title, w)))?;
+            if tree.timings {
+                eprintln!("refgraph: time: {}", timings.line());
+            }
+            Ok(())
         }
         Command::Overview { json } => {
-            let t = std::time::Instant::now();
-            let image = open_image(&args)?;
-            overview::print(&image, t.elapsed(), *json, &mut std::io::stdout().lock())
+            let mut timings = Timings::default();
+            let image = timings.run("open", "opening the core", || open_image(&args))?;
+            overview::print(&image, timings, *json, &mut std::io::stdout().lock())
         }
         Command::Histogram { top } => {
             let image = open_image(&args)?;
@@ -116,10 +132,10 @@ fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
         "refgraph: wrote {}: {} of {} heap objects reached ({} of {}, {:.2}%); typed {:.2}% of them ({:.2}% of their bytes)",
         out.display(),
         a.reached_objects,
-        a.heap_objects,
+        a.heap.len(),
         human_bytes(a.reached_bytes),
-        human_bytes(a.heap_bytes),
-        pct(a.reached_bytes, a.heap_bytes),
+        human_bytes(a.heap.bytes()),
+        pct(a.reached_bytes, a.heap.bytes()),
         pct(a.typed_objects, a.reached_objects),
         pct(a.typed_bytes, a.reached_bytes)
     );

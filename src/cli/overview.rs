@@ -6,50 +6,33 @@ use anyhow::Result;
 use serde_json::json;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use super::progress::phase;
+use super::pipeline::{analyze, Analysis, Timings};
 use crate::gobin::go_build_id;
-use crate::heap::Heap;
 use crate::image::{Backing, ExeCheck, Image};
-use crate::graph::{build_tree, NodeKind};
-use crate::infer::{Inference, TypeNamer};
-use crate::runtime::{read_goroutines, Process};
+use crate::runtime::{read_goroutines, Goroutine};
 
-/// Prints the overview as text or JSON.
-pub fn print(image: &Image, opened: Duration, as_json: bool, out: &mut dyn Write) -> Result<()> {
-    let t = Instant::now();
-    let process = phase("reading Go metadata", || Process::new(image))?;
-    let t_meta = t.elapsed();
-    let t = Instant::now();
-    let heap = phase("walking the heap", || Heap::build(&process))?;
-    let t_heap = t.elapsed();
-    let t = Instant::now();
-    let goroutines = phase("reading goroutines", || read_goroutines(&process))?;
-    let t_gs = t.elapsed();
+/// Prints the overview as text or JSON; `timings` holds the time the
+/// image took to open.
+pub fn print(image: &Image, mut timings: Timings, as_json: bool, out: &mut dyn Write) -> Result<()> {
+    analyze(image, &mut timings, |a, timings| {
+        let goroutines = timings.run("goroutines", "reading goroutines", || read_goroutines(a.process))?;
+        write(image, a, &goroutines, timings, as_json, out)
+    })
+}
+
+fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timings, as_json: bool, out: &mut dyn Write) -> Result<()> {
+    let (process, heap, roots, inference) = (a.process, a.heap, a.roots, a.inference);
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
-    for g in &goroutines {
+    for g in goroutines {
         *by_status.entry(g.status.name()).or_default() += 1;
     }
     let live_goroutines = goroutines.iter().filter(|g| g.status.is_live()).count();
-    let t = Instant::now();
-    let (roots, root_warnings) = phase("finding roots", || super::pipeline::collect_roots(&process, &heap))?;
-    let t_roots = t.elapsed();
-    let t = Instant::now();
-    let inference = phase("inferring types", || Inference::run(&process, &heap, &roots));
-    let t_infer = t.elapsed();
-    let t = Instant::now();
-    let mut namer = TypeNamer::new(&inference);
-    let tree = phase("building the reference tree", || build_tree(&heap, &roots, &mut namer));
-    let t_tree = t.elapsed();
-    let (typed_objects, typed_bytes) = (namer.typed_objects, namer.typed_bytes);
-    let reached_objects = tree.kind.iter().filter(|k| matches!(k, NodeKind::Object(_))).count();
-    let reached_bytes = tree.grand_total();
+    let (reached_objects, reached_bytes) = (a.reached_objects, a.reached_bytes);
+    let (typed_objects, typed_bytes) = (a.typed_objects, a.typed_bytes);
     let coverage = if heap.bytes() > 0 { 100.0 * reached_bytes as f64 / heap.bytes() as f64 } else { 100.0 };
     let info = &process.info;
-    let mut warnings = process.warnings.clone();
-    warnings.extend(heap.warnings.iter().cloned());
-    warnings.extend(root_warnings);
+    let warnings = &a.warnings;
     let build_id = go_build_id(&image.exe.notes);
     let (mut core_bytes, mut exe_bytes) = (0u64, 0u64);
     for r in image.ranges() {
@@ -62,8 +45,11 @@ pub fn print(image: &Image, opened: Duration, as_json: bool, out: &mut dyn Write
         ExeCheck::Verified { bytes } => Some(bytes),
         ExeCheck::Unverified => None,
     };
-    let exe_in_core = image.core.files.iter().find(|f| f.offset == 0 && f.start == image.bias.wrapping_add(lowest_load(image))).map(|f| f.path.clone());
+    let exe_in_core =
+        image.core.files.iter().find(|f| f.offset == 0 && f.start == image.bias.wrapping_add(lowest_load(image))).map(|f| f.path.clone());
     if as_json {
+        let seconds: serde_json::Map<String, serde_json::Value> =
+            timings.0.iter().map(|(n, d)| (n.to_string(), json!(d.as_secs_f64()))).collect();
         let mut v = json!({
             "go_version": info.version.raw,
             "go_release": info.version.release(),
@@ -96,15 +82,7 @@ pub fn print(image: &Image, opened: Duration, as_json: bool, out: &mut dyn Write
             "reached_percent": coverage,
             "goroutines_by_status": by_status,
             "warnings": warnings,
-            "seconds": {
-                "open": opened.as_secs_f64(),
-                "metadata": t_meta.as_secs_f64(),
-                "heap": t_heap.as_secs_f64(),
-                "goroutines": t_gs.as_secs_f64(),
-                "roots": t_roots.as_secs_f64(),
-                "infer": t_infer.as_secs_f64(),
-                "tree": t_tree.as_secs_f64(),
-            },
+            "seconds": seconds,
         });
         // Added after: one json! of everything exceeds the macro recursion limit.
         v["typed_objects"] = json!(typed_objects);
@@ -114,7 +92,14 @@ pub fn print(image: &Image, opened: Duration, as_json: bool, out: &mut dyn Write
         return Ok(());
     }
     writeln!(out, "Go version      {}", info.version.raw)?;
-    writeln!(out, "core            {} ({} segments, {} threads, {} MiB of memory)", image.core.path().display(), image.core.loads.len(), image.core.threads.len(), core_bytes >> 20)?;
+    writeln!(
+        out,
+        "core            {} ({} segments, {} threads, {} MiB of memory)",
+        image.core.path().display(),
+        image.core.loads.len(),
+        image.core.threads.len(),
+        core_bytes >> 20
+    )?;
     if let Some(cmd) = &image.core.args {
         writeln!(out, "command line    {cmd}")?;
     }
@@ -131,7 +116,12 @@ pub fn print(image: &Image, opened: Duration, as_json: bool, out: &mut dyn Write
         None => writeln!(out, "  matches core  unverified (the core holds none of its read-only bytes)")?,
     }
     writeln!(out, "  filled in     {} MiB of segments the core left out", exe_bytes >> 20)?;
-    writeln!(out, "  metadata      {}{}", if process.dwarf.is_some() { "DWARF" } else { "no DWARF (recorded layout tables)" }, if process.symbols.is_empty() { ", no symbols" } else { ", symbols" })?;
+    writeln!(
+        out,
+        "  metadata      {}{}",
+        if process.dwarf.is_some() { "DWARF" } else { "no DWARF (recorded layout tables)" },
+        if process.symbols.is_empty() { ", no symbols" } else { ", symbols" }
+    )?;
     writeln!(out, "heap            {} arenas, {} spans in use", heap.arenas, heap.spans)?;
     writeln!(out, "  objects       {}", heap.len())?;
     writeln!(out, "  bytes         {} ({:.1} MiB)", heap.bytes(), heap.bytes() as f64 / 1048576.0)?;
@@ -148,18 +138,8 @@ pub fn print(image: &Image, opened: Duration, as_json: bool, out: &mut dyn Write
         pct(typed_bytes, reached_bytes),
         inference.types.len()
     )?;
-    writeln!(
-        out,
-        "time            open {:.2}s, metadata {:.2}s, heap {:.2}s, goroutines {:.2}s, roots {:.2}s, types {:.2}s, tree {:.2}s",
-        opened.as_secs_f64(),
-        t_meta.as_secs_f64(),
-        t_heap.as_secs_f64(),
-        t_gs.as_secs_f64(),
-        t_roots.as_secs_f64(),
-        t_infer.as_secs_f64(),
-        t_tree.as_secs_f64()
-    )?;
-    for w in &warnings {
+    writeln!(out, "time            {}", timings.line())?;
+    for w in warnings {
         writeln!(out, "warning: {w}")?;
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! The main job, phase by phase: image → Go metadata → heap → roots →
-//! names → tree.
+//! types → tree, each phase timed.
+
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
@@ -7,50 +9,80 @@ use super::progress::phase;
 use crate::graph::{build_tree, Tree};
 use crate::heap::Heap;
 use crate::image::Image;
-use crate::infer::{Inference, TypeNamer};
+use crate::infer::Inference;
 use crate::roots::{global_roots, goroutine_roots, queued_finalizer_roots, special_roots, tiny_block_roots, Root};
 use crate::runtime::Process;
 
+/// Wall time of each phase run so far, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Timings(pub Vec<(&'static str, Duration)>);
+
+impl Timings {
+    /// Runs `f` as phase `name` (a spinner after a second on a terminal,
+    /// `what` as its text) and records its time.
+    pub fn run<T>(&mut self, name: &'static str, what: &str, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = phase(what, f);
+        self.0.push((name, t.elapsed()));
+        out
+    }
+
+    /// `name 1.23s, …`.
+    pub fn line(&self) -> String {
+        self.0.iter().map(|(n, d)| format!("{n} {:.2}s", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// What the pipeline found, for the caller to render and report.
-pub struct Analysis {
+pub struct Analysis<'x, 'p, 'a> {
+    /// The process's Go metadata.
+    pub process: &'x Process<'a>,
+    /// The heap.
+    pub heap: &'x Heap,
+    /// All roots.
+    pub roots: &'x [Root],
+    /// The types of the heap's objects; also names tree nodes.
+    pub inference: &'x Inference<'p, 'a>,
     /// The reference tree.
     pub tree: Tree,
-    /// Objects and bytes in the heap.
-    pub heap_objects: u64,
-    pub heap_bytes: u64,
     /// Objects reached from the roots, and their bytes.
     pub reached_objects: u64,
     pub reached_bytes: u64,
-    /// Reached objects named by an inferred type, and their bytes.
+    /// Reached objects with an inferred type, and their bytes.
     pub typed_objects: u64,
     pub typed_bytes: u64,
     /// Warnings gathered on the way.
     pub warnings: Vec<String>,
 }
 
-/// Runs everything from an opened image to the tree.
-pub fn analyze(image: &Image) -> Result<Analysis> {
-    let p = phase("reading Go metadata", || Process::new(image))?;
-    let heap = phase("walking the heap", || Heap::build(&p))?;
-    let (roots, root_warnings) = phase("finding roots", || collect_roots(&p, &heap))?;
-    let inference = phase("inferring types", || Inference::run(&p, &heap, &roots));
-    let mut namer = TypeNamer::new(&inference);
-    let tree = phase("building the reference tree", || build_tree(&heap, &roots, &mut namer));
-    let reached_objects = tree.kind.iter().filter(|k| matches!(k, crate::graph::NodeKind::Object(_))).count() as u64;
-    let reached_bytes = tree.grand_total();
+/// Runs everything from an opened image to the tree, then `then` on the
+/// result (which borrows the phases' data).
+pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
+    let p = timings.run("metadata", "reading Go metadata", || Process::new(image))?;
+    let heap = timings.run("heap", "walking the heap", || Heap::build(&p))?;
+    let (roots, root_warnings) = timings.run("roots", "finding roots", || collect_roots(&p, &heap))?;
+    let inference = timings.run("types", "inferring types", || Inference::run(&p, &heap, &roots));
+    let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
+        let tree = build_tree(&heap, &roots);
+        let typed = inference.typed_among(&tree.obj[tree.first_object as usize..]);
+        (tree, typed)
+    });
     let mut warnings = p.warnings.clone();
     warnings.extend(heap.warnings.iter().cloned());
     warnings.extend(root_warnings);
-    Ok(Analysis {
-        heap_objects: heap.len() as u64,
-        heap_bytes: heap.bytes(),
-        reached_objects,
-        reached_bytes,
-        typed_objects: namer.typed_objects,
-        typed_bytes: namer.typed_bytes,
+    let a = Analysis {
+        process: &p,
+        heap: &heap,
+        roots: &roots,
+        inference: &inference,
+        reached_objects: tree.objects() as u64,
+        reached_bytes: tree.grand_total(),
+        typed_objects,
+        typed_bytes,
         tree,
         warnings,
-    })
+    };
+    then(&a, timings)
 }
 
 /// All roots, in group order: globals, goroutines, finalizers, other.

@@ -4,5 +4,5 @@
 mod bfs;
 mod tree;
 
-pub use self::bfs::{build_tree, Namer};
-pub use self::tree::{LabelId, Labels, NodeKind, Tree, NO_LINK};
+pub use self::bfs::build_tree;
+pub use self::tree::{LabelId, Labels, Names, NodeKind, Tree, NO_LINK, NO_PARENT, NOT_OBJECT};

@@ -1,6 +1,12 @@
 //! The reference tree: one node per reachable object, each claimed by the
 //! first (shallowest) path found breadth-first from all roots together, plus
 //! one node per root and per root group above them.
+//!
+//! The tree holds structure and sizes only (20 bytes a node); names are
+//! asked of a [`Names`] when a node is printed, which is for few of them.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 /// Index of an interned frame label.
 pub type LabelId = u32;
@@ -8,7 +14,13 @@ pub type LabelId = u32;
 /// "No link label" (the link between two frames is unknown).
 pub const NO_LINK: LabelId = 0;
 
-/// Interned strings: frame names and link names.
+/// [`Tree::obj`] of a group or root node.
+pub const NOT_OBJECT: u32 = u32::MAX;
+
+/// [`Tree::parent`] of a top node (a root group).
+pub const NO_PARENT: u32 = u32::MAX;
+
+/// Interned strings: group, root and root-link names.
 #[derive(Default)]
 pub struct Labels {
     strings: Vec<Box<str>>,
@@ -40,6 +52,16 @@ impl Labels {
     }
 }
 
+/// Names of heap objects and of the pointers between them.
+pub trait Names {
+    /// The frame name of object `obj`.
+    fn object(&self, obj: u32) -> Cow<'_, str>;
+    /// The link name of the pointer at byte `offset` of object `src`.
+    fn link(&self, src: u32, offset: u32) -> Option<String>;
+    /// The address of object `obj`.
+    fn addr(&self, obj: u32) -> u64;
+}
+
 /// What a tree node stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeKind {
@@ -51,48 +73,56 @@ pub enum NodeKind {
     Object(u32),
 }
 
-/// The tree, as parallel arrays; node 0.. are in BFS order, so a parent
-/// always comes before its children.
+/// The tree, as parallel arrays in BFS order: the groups, each followed by
+/// its roots, then the objects; a parent always comes before its children,
+/// and an object's children are consecutive nodes (so the object part of
+/// `parent` never decreases).
 pub struct Tree {
-    /// Parent node, `u32::MAX` for the top nodes (groups).
+    /// Parent node, [`NO_PARENT`] for the top nodes (groups).
     pub parent: Vec<u32>,
-    /// What each node is.
-    pub kind: Vec<NodeKind>,
-    /// Frame label.
-    pub label: Vec<LabelId>,
-    /// Label of the link from the parent to this node, or [`NO_LINK`].
-    pub link: Vec<LabelId>,
-    /// Address (objects; 0 otherwise).
-    pub addr: Vec<u64>,
-    /// Roots' `--printaddr` tags (a label id; [`NO_LINK`] for none), by
-    /// node.
-    pub tags: std::collections::HashMap<u32, LabelId>,
-    /// Own bytes.
-    pub own: Vec<u64>,
-    /// Own bytes plus all descendants' (filled by [`Tree::sum`]).
+    /// Heap object index, [`NOT_OBJECT`] for groups and roots.
+    pub obj: Vec<u32>,
+    /// Groups and roots: their name's label. Objects under a root: the
+    /// root's link label ([`NO_LINK`] for none). Objects under an object:
+    /// the byte offset of the pointer word in the parent object.
+    pub via: Vec<u32>,
+    /// Own bytes plus all descendants' (after [`Tree::sum`]; own bytes
+    /// before).
     pub total: Vec<u64>,
+    /// Roots' `--printaddr` tags (a label id), by node.
+    pub tags: std::collections::HashMap<u32, LabelId>,
     /// The strings behind label ids.
     pub labels: Labels,
+    /// Nodes before this one are groups and roots.
+    pub first_object: u32,
 }
 
 impl Tree {
     /// An empty tree.
     pub fn new(labels: Labels) -> Tree {
-        Tree { parent: Vec::new(), kind: Vec::new(), label: Vec::new(), link: Vec::new(), addr: Vec::new(), tags: Default::default(), own: Vec::new(), total: Vec::new(), labels }
+        Tree { parent: Vec::new(), obj: Vec::new(), via: Vec::new(), total: Vec::new(), tags: Default::default(), labels, first_object: 0 }
     }
 
     /// Adds a node; returns its index.
-    pub fn push(&mut self, parent: u32, kind: NodeKind, label: LabelId, link: LabelId, addr: u64, own: u64) -> u32 {
+    pub fn push(&mut self, parent: u32, obj: u32, via: u32, own: u64) -> u32 {
         let id = self.parent.len() as u32;
-        debug_assert!(parent == u32::MAX || parent < id);
+        debug_assert!(parent == NO_PARENT || parent < id);
+        if obj == NOT_OBJECT {
+            self.first_object = id + 1;
+        }
         self.parent.push(parent);
-        self.kind.push(kind);
-        self.label.push(label);
-        self.link.push(link);
-        self.addr.push(addr);
-        self.own.push(own);
+        self.obj.push(obj);
+        self.via.push(via);
         self.total.push(own);
         id
+    }
+
+    /// Reserves room for `n` more nodes.
+    pub fn reserve(&mut self, n: usize) {
+        self.parent.reserve_exact(n);
+        self.obj.reserve_exact(n);
+        self.via.reserve_exact(n);
+        self.total.reserve_exact(n);
     }
 
     /// Number of nodes.
@@ -105,13 +135,26 @@ impl Tree {
         self.parent.is_empty()
     }
 
+    /// What node `n` is.
+    pub fn kind(&self, n: u32) -> NodeKind {
+        match self.obj[n as usize] {
+            NOT_OBJECT if self.parent[n as usize] == NO_PARENT => NodeKind::Group,
+            NOT_OBJECT => NodeKind::Root,
+            o => NodeKind::Object(o),
+        }
+    }
+
+    /// Number of object nodes.
+    pub fn objects(&self) -> usize {
+        self.len() - self.first_object as usize
+    }
+
     /// Computes subtree totals: children come after parents, so one reverse
     /// pass adds each node into its parent (no recursion).
     pub fn sum(&mut self) {
-        self.total.clone_from(&self.own);
         for i in (0..self.len()).rev() {
             let p = self.parent[i];
-            if p != u32::MAX {
+            if p != NO_PARENT {
                 self.total[p as usize] += self.total[i];
             }
         }
@@ -119,30 +162,46 @@ impl Tree {
 
     /// Bytes of all top nodes together.
     pub fn grand_total(&self) -> u64 {
-        (0..self.len()).filter(|&i| self.parent[i] == u32::MAX).map(|i| self.total[i]).sum()
+        self.tops().map(|n| self.total[n as usize]).sum()
     }
 
-    /// Children of every node in CSR form: (start offsets, child ids), each
-    /// node's children in node order.
-    pub fn children(&self) -> (Vec<u32>, Vec<u32>) {
-        let n = self.len();
-        let mut start = vec![0u32; n + 1];
-        for &p in &self.parent {
-            if p != u32::MAX {
-                start[p as usize + 1] += 1;
-            }
+    /// The top nodes (groups), in order.
+    pub fn tops(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.first_object.min(self.len() as u32)).filter(|&n| self.parent[n as usize] == NO_PARENT)
+    }
+
+    /// The children of node `n`: consecutive nodes.
+    pub fn children(&self, n: u32) -> Range<u32> {
+        let first = self.first_object as usize;
+        if self.kind(n) == NodeKind::Group {
+            // Its roots follow it, up to the next group or the objects.
+            let end = (n as usize + 1..first).find(|&i| self.parent[i] == NO_PARENT).unwrap_or(first);
+            return n + 1..end as u32;
         }
-        for i in 0..n {
-            start[i + 1] += start[i];
+        let objs = &self.parent[first..];
+        let lo = objs.partition_point(|&p| p < n);
+        let hi = lo + objs[lo..].partition_point(|&p| p <= n);
+        (first + lo) as u32..(first + hi) as u32
+    }
+
+    /// The name of node `n`: the group's, the root's or the object's.
+    pub fn name<'s>(&'s self, n: u32, names: &'s dyn Names) -> Cow<'s, str> {
+        match self.kind(n) {
+            NodeKind::Object(o) => names.object(o),
+            _ => Cow::Borrowed(self.labels.get(self.via[n as usize])),
         }
-        let mut fill = start.clone();
-        let mut kids = vec![0u32; start[n] as usize];
-        for (i, &p) in self.parent.iter().enumerate() {
-            if p != u32::MAX {
-                kids[fill[p as usize] as usize] = i as u32;
-                fill[p as usize] += 1;
-            }
+    }
+
+    /// The name of the link from node `n`'s parent to it, if known.
+    pub fn link(&self, n: u32, names: &dyn Names) -> Option<String> {
+        let i = n as usize;
+        let o = self.obj[i];
+        if o == NOT_OBJECT {
+            return None;
         }
-        (start, kids)
+        match self.obj[self.parent[i] as usize] {
+            NOT_OBJECT => (self.via[i] != NO_LINK).then(|| self.labels.get(self.via[i]).to_string()),
+            src => names.link(src, self.via[i]),
+        }
     }
 }

@@ -60,7 +60,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::graph::{LabelId, Labels, Namer, NO_LINK};
+use crate::graph::Names;
 use crate::heap::Heap;
 use crate::image::Memory;
 use crate::roots::Root;
@@ -645,6 +645,14 @@ impl<'p, 'a> Inference<'p, 'a> {
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
+    /// Typed objects and their bytes among `objs`.
+    pub fn typed_among(&self, objs: &[u32]) -> (u64, u64) {
+        objs.par_iter()
+            .filter(|&&i| self.typed_fact(i).is_some())
+            .map(|&i| (1, self.heap.sizes[i as usize]))
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
     /// Objects and bytes per name over all objects, largest total first
     /// (ties by name).
     pub fn histogram(&self) -> Vec<HistogramRow> {
@@ -699,49 +707,17 @@ pub struct HistogramRow {
     pub bytes: u64,
 }
 
-/// Names objects and links by inferred types while the tree is built, and
-/// counts what it named.
-pub struct TypeNamer<'i, 'p, 'a> {
-    inf: &'i Inference<'p, 'a>,
-    names: HashMap<u32, LabelId>,
-    unknown: HashMap<u64, LabelId>,
-    /// Reached objects named by a type.
-    pub typed_objects: u64,
-    /// Their bytes.
-    pub typed_bytes: u64,
-}
-
-impl<'i, 'p, 'a> TypeNamer<'i, 'p, 'a> {
-    /// A namer over the facts of `inf`.
-    pub fn new(inf: &'i Inference<'p, 'a>) -> Self {
-        TypeNamer { inf, names: HashMap::new(), unknown: HashMap::new(), typed_objects: 0, typed_bytes: 0 }
-    }
-}
-
-impl Namer for TypeNamer<'_, '_, '_> {
-    fn object(&mut self, labels: &mut Labels, obj: u32) -> LabelId {
-        let size = self.inf.heap.sizes[obj as usize];
-        match self.inf.typed_fact(obj) {
-            Some(f) => {
-                self.typed_objects += 1;
-                self.typed_bytes += size;
-                let k = name_key(f);
-                if let Some(&id) = self.names.get(&k) {
-                    return id;
-                }
-                let id = labels.intern(&self.inf.fact_name(f));
-                self.names.insert(k, id);
-                id
-            }
-            None => *self.unknown.entry(size).or_insert_with(|| labels.intern(&format!("unk<{size}>"))),
-        }
+impl Names for Inference<'_, '_> {
+    fn object(&self, obj: u32) -> Cow<'_, str> {
+        self.name(obj)
     }
 
-    fn link(&mut self, labels: &mut Labels, src: u32, offset: u32) -> LabelId {
-        match self.inf.link(src, u64::from(offset)) {
-            Some(l) => labels.intern(&l),
-            None => NO_LINK,
-        }
+    fn link(&self, src: u32, offset: u32) -> Option<String> {
+        Inference::link(self, src, u64::from(offset))
+    }
+
+    fn addr(&self, obj: u32) -> u64 {
+        self.heap.addrs[obj as usize]
     }
 }
 

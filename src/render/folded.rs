@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::graph::Tree;
+use crate::graph::{Names, Tree};
 
 use super::records::{for_each_record, RecordOptions};
 
 /// Folds the tree's records into summed, sorted stacks.
-pub fn fold_tree(tree: &Tree, opt: RecordOptions) -> BTreeMap<String, u64> {
+pub fn fold_tree(tree: &Tree, names: &dyn Names, opt: RecordOptions) -> BTreeMap<String, u64> {
     let mut stacks = BTreeMap::new();
-    for_each_record(tree, opt, &mut |frames, count| {
+    for_each_record(tree, names, opt, &mut |frames, count| {
         let mut key = String::new();
         for (i, f) in frames.iter().rev().enumerate() {
             if i > 0 {

@@ -3,7 +3,9 @@
 //! `minwidth` percent of the total, and its record counts its own bytes plus
 //! those of the children that were not printed.
 
-use crate::graph::{NodeKind, Tree, NO_LINK};
+use std::ops::Range;
+
+use crate::graph::{Names, NodeKind, Tree};
 
 use super::sanitize::frame;
 
@@ -30,68 +32,64 @@ impl Default for RecordOptions {
     }
 }
 
-/// Calls `f(frames, count)` for every record, frames leaf first. Records
-/// with a count of 0 are skipped.
-pub fn for_each_record(tree: &Tree, opt: RecordOptions, f: &mut dyn FnMut(&[String], u64) -> std::io::Result<()>) -> std::io::Result<()> {
+/// Calls `f(frames, count)` for every record, frames leaf first, names
+/// from `names`. Records with a count of 0 are skipped.
+pub fn for_each_record(
+    tree: &Tree,
+    names: &dyn Names,
+    opt: RecordOptions,
+    f: &mut dyn FnMut(&[String], u64) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
     let shown = |n: u32| tree.total[n as usize] as f64 >= threshold && tree.total[n as usize] > 0;
-    let (start, kids) = tree.children();
-    let tops: Vec<u32> = (0..tree.len() as u32).filter(|&n| tree.parent[n as usize] == u32::MAX).collect();
+    // Explicit stack of (node, its children, printed children's bytes),
+    // and the frames of the path from the top, root first.
+    let mut stack: Vec<(u32, Range<u32>, u64)> = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut depths: Vec<usize> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
-    // Explicit stack of (node, next child position).
-    let mut stack: Vec<(u32, u32)> = Vec::new();
-    for &top in &tops {
+    let enter = |n: u32, stack: &mut Vec<(u32, Range<u32>, u64)>, path: &mut Vec<String>, depths: &mut Vec<usize>| {
+        depths.push(path.len());
+        if let Some(l) = tree.link(n, names) {
+            path.push(frame(&l).into_owned());
+        }
+        let name = frame(&tree.name(n, names)).into_owned();
+        path.push(match tree.kind(n) {
+            NodeKind::Object(o) if opt.print_addr => format!("{name} {:#x}", names.addr(o)),
+            NodeKind::Root if opt.print_addr => match tree.tags.get(&n) {
+                Some(&t) => format!("{name} {}", frame(tree.labels.get(t))),
+                None => name,
+            },
+            _ => name,
+        });
+        stack.push((n, tree.children(n), 0));
+    };
+    for top in tree.tops() {
         if !shown(top) {
             continue;
         }
-        stack.push((top, start[top as usize]));
+        enter(top, &mut stack, &mut path, &mut depths);
         loop {
             // The stack holds the path from the top: its length is the depth.
-            let depth = stack.len() as u32;
-            let Some(&mut (n, ref mut pos)) = stack.last_mut() else { break };
-            let end = start[n as usize + 1];
-            let at_floor = depth >= opt.max_depth.max(1);
-            if *pos < end && !at_floor {
-                let c = kids[*pos as usize];
-                *pos += 1;
-                if shown(c) {
-                    stack.push((c, start[c as usize]));
+            let at_floor = stack.len() as u32 >= opt.max_depth.max(1);
+            let Some((n, kids, printed)) = stack.last_mut() else { break };
+            let n = *n;
+            if !at_floor {
+                if let Some(c) = kids.find(|&c| shown(c)) {
+                    *printed += tree.total[c as usize];
+                    enter(c, &mut stack, &mut path, &mut depths);
+                    continue;
                 }
-                continue;
             }
-            stack.pop();
-            let pruned: u64 = kids[start[n as usize] as usize..end as usize]
-                .iter()
-                .filter(|&&c| at_floor || !shown(c))
-                .map(|&c| tree.total[c as usize])
-                .sum();
-            let count = tree.own[n as usize] + pruned;
-            if count == 0 {
-                continue;
+            let (_, _, printed) = stack.pop().expect("stack is not empty");
+            // Own bytes plus the children not printed.
+            let count = tree.total[n as usize] - printed;
+            if count > 0 {
+                frames.clear();
+                frames.extend(path.iter().rev().cloned());
+                f(&frames, count)?;
             }
-            frames.clear();
-            let mut m = n;
-            loop {
-                let i = m as usize;
-                let name = frame(tree.labels.get(tree.label[i]));
-                let is_obj = matches!(tree.kind[i], NodeKind::Object(_));
-                let tag = if opt.print_addr { tree.tags.get(&m) } else { None };
-                if opt.print_addr && is_obj {
-                    frames.push(format!("{name} {:#x}", tree.addr[i]));
-                } else if let Some(&t) = tag {
-                    frames.push(format!("{name} {}", frame(tree.labels.get(t))));
-                } else {
-                    frames.push(name.into_owned());
-                }
-                if tree.link[i] != NO_LINK {
-                    frames.push(frame(tree.labels.get(tree.link[i])).into_owned());
-                }
-                if tree.parent[i] == u32::MAX {
-                    break;
-                }
-                m = tree.parent[i];
-            }
-            f(&frames, count)?;
+            path.truncate(depths.pop().expect("a depth per stacked node"));
         }
     }
     Ok(())
