@@ -88,6 +88,8 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
         v["typed_objects"] = json!(typed_objects);
         v["typed_bytes"] = json!(typed_bytes);
         v["types"] = json!(inference.types.len());
+        v["type_rounds"] = json!(inference.rounds);
+        v["type_updates"] = json!(inference.updates);
         writeln!(out, "{v}")?;
         return Ok(());
     }

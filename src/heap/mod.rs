@@ -26,6 +26,10 @@ struct SpanObjects {
     end: u64,
     first: u32,
     count: u32,
+    /// `⌈2³² / elemsize⌉`: slot = offset × div_mul >> 32, as the runtime
+    /// divides (exact for offsets within small-object spans); 0 for spans
+    /// where that does not hold.
+    div_mul: u64,
 }
 
 /// The heap: objects sorted by address and the pointers between them.
@@ -83,7 +87,12 @@ impl Heap {
                 }
             };
             let first = u32::try_from(addrs.len()).map_err(|_| Error::Corrupt("more than 4G objects".into()))?;
-            index.push(SpanObjects { span: *s, end: s.end(page), first, count: objs.len() as u32 });
+            let div_mul = if s.elemsize > 0 && s.elemsize <= u64::from(u32::MAX) && s.end(page) - s.start <= 1 << 20 {
+                u64::from(u32::MAX) / s.elemsize + 1
+            } else {
+                0
+            };
+            index.push(SpanObjects { span: *s, end: s.end(page), first, count: objs.len() as u32, div_mul });
             sizes.extend(std::iter::repeat_n(s.elemsize, objs.len()));
             addrs.extend(objs);
         }
@@ -212,9 +221,21 @@ impl Heap {
         if addr >= so.end || so.count == 0 {
             return None;
         }
-        let slot_base = so.span.start + (addr - so.span.start) / so.span.elemsize * so.span.elemsize;
+        let off = addr - so.span.start;
+        let size = so.span.elemsize;
+        let mut slot = off * so.div_mul >> 32;
+        if so.div_mul == 0 || slot * size > off || off - slot * size >= size {
+            slot = off / size;
+        }
+        if slot >= so.span.nelems {
+            return None;
+        }
+        // A full span holds an object in every slot: no search.
+        if u64::from(so.count) == so.span.nelems {
+            return Some(so.first + slot as u32);
+        }
         let objs = &self.addrs[so.first as usize..(so.first + so.count) as usize];
-        let j = objs.binary_search(&slot_base).ok()?;
+        let j = objs.binary_search(&(so.span.start + slot * size)).ok()?;
         Some(so.first + j as u32)
     }
 

@@ -203,6 +203,9 @@ impl<'p, 'a> Inference<'p, 'a> {
                     }
                 }
                 inf.run_units(&mut units, &mut next, &mut queued);
+                // In address order, the next level reads the heap's
+                // tables and memory mostly forward.
+                next.par_sort_unstable();
                 frontier = next;
             } else {
                 // Narrow (a linked list, say): one object at a time, first
@@ -412,7 +415,14 @@ impl<'p, 'a> Inference<'p, 'a> {
     fn merge(&mut self, props: &mut Vec<Proposal>, next: &mut Vec<u32>, queued: &mut [u64]) {
         // Runs of proposals share a type (a list, an array's elements).
         let mut last: Option<(Key, Option<TypeId>)> = None;
-        for pr in props.drain(..) {
+        for k in 0..props.len() {
+            // The objects are scattered over the heap: ask for the state
+            // of a later one while this one is merged.
+            if let Some(ahead) = props.get(k + 8) {
+                prefetch(&self.state[ahead.obj as usize]);
+                prefetch(&self.heap.sizes[ahead.obj as usize]);
+            }
+            let pr = props[k];
             let (key, off, array) = match pr.cand {
                 Cand::Fact { key, off, array } => (key, off, array),
                 Cand::Direct { concrete, word } => {
@@ -443,6 +453,10 @@ impl<'p, 'a> Inference<'p, 'a> {
                 }
             };
             let Some(mut id) = id else { continue };
+            // The commonest proposal: what the object already is.
+            if self.fact(pr.obj) == Some(Fact { ty: id, off, array }) {
+                continue;
+            }
             if let (Some((entry, indirect)), false) = (self.types.info(id).downcast, array) {
                 let at = self.heap.addrs[pr.obj as usize].wrapping_add(off);
                 let Ok(flag) = self.p.image.u8(at) else {
@@ -472,6 +486,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 next.push(pr.obj);
             }
         }
+        props.clear();
     }
 
     /// The score of typing object `obj` as `ty` at `off`, with the offset
@@ -828,6 +843,19 @@ pub fn shorten(name: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     Cow::Owned(out)
+}
+
+/// A hint to the CPU that `x` will be read soon.
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching has no effect on memory, and `x` is a valid
+    // reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 fn get_bit(bits: &[u64], i: u32) -> bool {
