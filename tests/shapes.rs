@@ -28,7 +28,7 @@ fn check(f: &Fixture) -> Result<(), String> {
         };
         let obj = heap.find(addr).ok_or_else(|| format!("{r}: no heap object holds {addr:#x}"))?;
         let base = heap.addrs[obj as usize];
-        let slot = heap.sizes[obj as usize];
+        let slot = heap.size(obj);
         let span = *heap.span_of(obj);
         let into = addr - base;
         // Where the value may start in its slot: at the start, after an

@@ -41,7 +41,7 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         for t in &r.targets {
             if claim(&mut visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
-                tree.push(rnode, t.obj, link, heap.sizes[t.obj as usize]);
+                tree.push(rnode, t.obj, link, heap.size(t.obj));
             }
         }
     }
@@ -51,7 +51,7 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         let o = tree.obj[next];
         for (off, t) in heap.edges_of(o) {
             if claim(&mut visited, t) {
-                tree.push(next as u32, t, off, heap.sizes[t as usize]);
+                tree.push(next as u32, t, off, heap.size(t));
             }
         }
         next += 1;

@@ -16,6 +16,9 @@ use crate::runtime::{read_spans, PointerFinder, Process, Span, Spans};
 /// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
 const MAX_SPAN_OBJECTS: u64 = 1 << 16;
 
+/// [`Heap::size`]'s mark of an object of 4 GiB or more.
+const BIG_SIZE: u32 = u32::MAX;
+
 /// Why the heap could not be walked.
 pub type Error = crate::runtime::Error;
 
@@ -37,9 +40,17 @@ pub struct Heap {
     /// Object start addresses, ascending.
     pub addrs: Vec<u64>,
     /// Slot size of each object (size-class rounding included).
-    pub sizes: Vec<u64>,
-    /// CSR: edges of object i are `edges[edge_start[i]..edge_start[i+1]]`.
-    pub edge_start: Vec<u64>,
+    /// ([`Heap::size`]; [`BIG_SIZE`] marks one of 4 GiB or more, kept in
+    /// `big_sizes`).
+    sizes: Vec<u32>,
+    /// Objects of 4 GiB or more: (object, size), by object.
+    big_sizes: Vec<(u32, u64)>,
+    /// CSR: edges of object i are from its start to object i+1's
+    /// ([`Heap::edge_range`]). The low 32 bits of each start…
+    edge_low: Vec<u32>,
+    /// …and the objects where the high bits step up by one (a start
+    /// crosses a multiple of 2³²): 4 bytes an object instead of 8.
+    edge_carries: Vec<u32>,
     /// Target object of each edge.
     pub edges: Vec<u32>,
     /// Byte offset of each edge's pointer word within its source object.
@@ -76,7 +87,8 @@ impl Heap {
         // Pass 1: allocated slots per span.
         let per_span: Vec<Result<Vec<u64>, String>> = spans.par_iter().map(|s| allocated(p, s)).collect();
         let mut addrs = Vec::new();
-        let mut sizes = Vec::new();
+        let mut sizes: Vec<u32> = Vec::new();
+        let mut big_sizes = Vec::new();
         let mut index = Vec::with_capacity(spans.len());
         for (s, objs) in spans.iter().zip(per_span) {
             let objs = match objs {
@@ -93,14 +105,24 @@ impl Heap {
                 0
             };
             index.push(SpanObjects { span: *s, end: s.end(page), first, count: objs.len() as u32, div_mul });
-            sizes.extend(std::iter::repeat_n(s.elemsize, objs.len()));
+            if let Ok(size) = u32::try_from(s.elemsize).map(|z| z.min(BIG_SIZE)) {
+                if size == BIG_SIZE {
+                    big_sizes.extend((0..objs.len() as u32).map(|k| (first + k, s.elemsize)));
+                }
+                sizes.extend(std::iter::repeat_n(size, objs.len()));
+            } else {
+                big_sizes.extend((0..objs.len() as u32).map(|k| (first + k, s.elemsize)));
+                sizes.extend(std::iter::repeat_n(BIG_SIZE, objs.len()));
+            }
             addrs.extend(objs);
         }
 
         let mut heap = Heap {
             addrs,
             sizes,
-            edge_start: Vec::new(),
+            big_sizes,
+            edge_low: Vec::new(),
+            edge_carries: Vec::new(),
             edges: Vec::new(),
             edge_offsets: Vec::new(),
             pointer_slots: 0,
@@ -168,18 +190,23 @@ impl Heap {
             .collect();
 
         let total: usize = results.iter().map(|o| o.edges.len()).sum();
-        let mut edge_start = Vec::with_capacity(heap.addrs.len() + 1);
+        let mut edge_low = Vec::with_capacity(heap.addrs.len() + 1);
+        let mut edge_carries = Vec::new();
         let mut edges = Vec::with_capacity(total);
         let mut offsets = Vec::with_capacity(total);
         let mut errors = 0u64;
         let mut first_error = None;
-        edge_start.push(0u64);
+        let mut acc = 0u64;
+        edge_low.push(0u32);
         for o in results {
             heap.pointer_slots += o.slots;
-            let mut acc = *edge_start.last().unwrap();
             for c in o.counts {
-                acc += u64::from(c);
-                edge_start.push(acc);
+                let next = acc + u64::from(c);
+                for _ in (acc >> 32)..(next >> 32) {
+                    edge_carries.push(edge_low.len() as u32);
+                }
+                acc = next;
+                edge_low.push(acc as u32);
             }
             for (off, t) in o.edges {
                 offsets.push(off);
@@ -194,7 +221,8 @@ impl Heap {
             heap.warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
         }
         heap.arena_list = arenas;
-        heap.edge_start = edge_start;
+        heap.edge_low = edge_low;
+        heap.edge_carries = edge_carries;
         heap.edges = edges;
         heap.edge_offsets = offsets;
         Ok(heap)
@@ -212,7 +240,34 @@ impl Heap {
 
     /// Total bytes of all objects.
     pub fn bytes(&self) -> u64 {
-        self.sizes.iter().sum()
+        let small: u64 = self.sizes.iter().filter(|&&z| z != BIG_SIZE).map(|&z| u64::from(z)).sum();
+        small + self.big_sizes.iter().map(|&(_, z)| z).sum::<u64>()
+    }
+
+    /// Slot size of object `i` (size-class rounding included).
+    #[inline]
+    pub fn size(&self, i: u32) -> u64 {
+        match self.sizes[i as usize] {
+            BIG_SIZE => self.big_sizes.binary_search_by_key(&i, |&(o, _)| o).map_or(0, |k| self.big_sizes[k].1),
+            z => u64::from(z),
+        }
+    }
+
+    /// A hint that object `i`'s size will be read soon.
+    #[inline]
+    pub fn size_ref(&self, i: u32) -> &u32 {
+        &self.sizes[i as usize]
+    }
+
+    /// The indices of object `i`'s edges in [`Heap::edges`] and
+    /// [`Heap::edge_offsets`].
+    #[inline]
+    pub fn edge_range(&self, i: u32) -> (usize, usize) {
+        let at = |k: usize| -> usize {
+            let high = if self.edge_carries.is_empty() { 0 } else { self.edge_carries.partition_point(|&c| c as usize <= k) };
+            ((high as u64) << 32 | u64::from(self.edge_low[k])) as usize
+        };
+        (at(i as usize), at(i as usize + 1))
     }
 
     /// The object containing `addr`, if `addr` lies inside an allocated slot.
@@ -265,7 +320,7 @@ impl Heap {
 
     /// Targets of object `i`'s pointers, with the byte offset of each slot.
     pub fn edges_of(&self, i: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let (a, b) = (self.edge_start[i as usize] as usize, self.edge_start[i as usize + 1] as usize);
+        let (a, b) = self.edge_range(i);
         self.edge_offsets[a..b].iter().copied().zip(self.edges[a..b].iter().copied())
     }
 }

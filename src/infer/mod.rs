@@ -256,7 +256,8 @@ impl<'p, 'a> Inference<'p, 'a> {
 
     /// The indices of object `o`'s edges in the heap's edge arrays.
     fn edge_range(&self, o: u32) -> (u64, u64) {
-        (self.heap.edge_start[o as usize], self.heap.edge_start[o as usize + 1])
+        let (a, b) = self.heap.edge_range(o);
+        (a as u64, b as u64)
     }
 
     /// Objects whose type the runtime recorded (Go 1.22+): fixed facts.
@@ -275,7 +276,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             let Some(id) = ids[&t] else { continue };
             let start = self.data_start(i);
             let size = self.types.info(id).size;
-            let room = self.heap.sizes[i as usize].saturating_sub(start);
+            let room = self.heap.size(i).saturating_sub(start);
             if size == 0 || size > room {
                 continue;
             }
@@ -390,7 +391,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             return;
         }
         let base = self.heap.addrs[o as usize];
-        let bytes = self.p.image.slice(base, self.heap.sizes[o as usize] as usize).ok();
+        let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
         for i in a as usize..b as usize {
             let (e, t) = (u64::from(self.heap.edge_offsets[i]), self.heap.edges[i]);
             let Some(mut rel) = e.checked_sub(f.off) else {
@@ -420,7 +421,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             // of a later one while this one is merged.
             if let Some(ahead) = props.get(k + 8) {
                 prefetch(&self.state[ahead.obj as usize]);
-                prefetch(&self.heap.sizes[ahead.obj as usize]);
+                prefetch(self.heap.size_ref(ahead.obj));
             }
             let pr = props[k];
             let (key, off, array) = match pr.cand {
@@ -500,7 +501,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 return None;
             }
         }
-        let slot = self.heap.sizes[obj as usize];
+        let slot = self.heap.size(obj);
         let start = self.data_start(obj);
         let size = info.size;
         if size == 0 || off >= slot || off > u64::from(u32::MAX) {
@@ -561,7 +562,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     pub fn name(&self, obj: u32) -> Cow<'_, str> {
         match self.typed_fact(obj) {
             Some(f) => Cow::Owned(self.fact_name(f)),
-            None => Cow::Owned(format!("unk<{}>", self.heap.sizes[obj as usize])),
+            None => Cow::Owned(format!("unk<{}>", self.heap.size(obj))),
         }
     }
 
@@ -614,7 +615,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// per entry.
     fn small_map_key(&self, src: u32, f: Fact, keys: MapKeys, i: u64) -> Option<String> {
         let info = self.types.info(f.ty);
-        let room = self.heap.sizes[src as usize].checked_sub(f.off)?;
+        let room = self.heap.size(src).checked_sub(f.off)?;
         // One bucket or group: a classic map's bucket array of one (B = 0;
         // an overflow bucket is a single value, not an array) or a Swiss
         // map's single group (no tables).
@@ -656,7 +657,7 @@ impl<'p, 'a> Inference<'p, 'a> {
         (0..self.heap.len() as u32)
             .into_par_iter()
             .filter(|&i| self.typed_fact(i).is_some())
-            .map(|i| (1, self.heap.sizes[i as usize]))
+            .map(|i| (1, self.heap.size(i)))
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
@@ -664,7 +665,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     pub fn typed_among(&self, objs: &[u32]) -> (u64, u64) {
         objs.par_iter()
             .filter(|&&i| self.typed_fact(i).is_some())
-            .map(|&i| (1, self.heap.sizes[i as usize]))
+            .map(|&i| (1, self.heap.size(i)))
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
@@ -676,7 +677,7 @@ impl<'p, 'a> Inference<'p, 'a> {
         let groups: HashMap<(u32, u64), (u64, u64)> = (0..n)
             .into_par_iter()
             .fold(HashMap::new, |mut m: HashMap<(u32, u64), (u64, u64)>, i| {
-                let size = self.heap.sizes[i as usize];
+                let size = self.heap.size(i);
                 let k = match self.typed_fact(i) {
                     Some(f) => (name_key(f), 0),
                     None => (0, size),
