@@ -2,10 +2,27 @@
 //! object claimed once by its first path (ties: root order, then slot
 //! order). Iterative: the tree's node array is the queue.
 
-use crate::heap::Heap;
+use rayon::prelude::*;
+
+use crate::heap::{prefetch, Heap};
 use crate::roots::{Group, Root};
 
 use super::tree::{Labels, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};
+
+/// Nodes whose edges are read in one parallel batch.
+const BATCH_NODES: usize = 1 << 16;
+/// Nodes per parallel work unit.
+const CHUNK_NODES: usize = 512;
+
+/// A target not visited when its batch started, with the node and
+/// pointer that lead to it.
+#[derive(Clone, Copy)]
+struct Found {
+    node: u32,
+    obj: u32,
+    off: u32,
+    size: u64,
+}
 
 /// Builds the tree from the roots, in group order then the order given.
 pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
@@ -45,16 +62,52 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
             }
         }
     }
-    // Deeper levels: the node array is the FIFO queue.
+    // Deeper levels: the node array is the FIFO queue, taken a batch of
+    // nodes at a time. Reading the batch's edges (scattered over the
+    // heap's tables) runs in parallel and keeps the targets not yet
+    // visited; claiming them stays serial, in node then edge order, so the
+    // tree is the same on any number of threads.
     let mut next = tree.first_object as usize;
+    let mut found = Vec::new();
     while next < tree.len() {
-        let o = tree.obj[next];
-        for (off, t) in heap.edges_of(o) {
-            if claim(&mut visited, t) {
-                tree.push(next as u32, t, off, heap.size(t));
+        let end = tree.len().min(next + BATCH_NODES);
+        let seen = &visited;
+        let objs = &tree.obj[next..end];
+        let scan = |first: usize, chunk: &[u32], out: &mut Vec<Found>| {
+            for (k, &o) in chunk.iter().enumerate() {
+                if let Some(&ahead) = chunk.get(k + 8) {
+                    heap.prefetch_edge_range(ahead);
+                }
+                let node = (first + k) as u32;
+                for (off, t) in heap.edges_of(o) {
+                    if seen[(t / 64) as usize] >> (t % 64) & 1 == 0 {
+                        out.push(Found { node, obj: t, off, size: heap.size(t) });
+                    }
+                }
+            }
+        };
+        found.clear();
+        if objs.len() <= CHUNK_NODES {
+            // A narrow queue (the tail of a linked list): not worth a
+            // parallel pass.
+            scan(next, objs, &mut found);
+        } else {
+            found.par_extend(objs.par_chunks(CHUNK_NODES).enumerate().flat_map_iter(|(c, chunk)| {
+                let mut out = Vec::new();
+                scan(next + c * CHUNK_NODES, chunk, &mut out);
+                out
+            }));
+        }
+        for k in 0..found.len() {
+            if let Some(ahead) = found.get(k + 16) {
+                prefetch(&visited[(ahead.obj / 64) as usize]);
+            }
+            let f = found[k];
+            if claim(&mut visited, f.obj) {
+                tree.push(f.node, f.obj, f.off, f.size);
             }
         }
-        next += 1;
+        next = end;
     }
     tree.sum();
     tree

@@ -7,6 +7,8 @@
 //! non-nil one that lands inside an allocated object (interior pointers
 //! resolve to the object's start).
 
+mod prefetch;
+
 use rayon::prelude::*;
 
 use crate::image::Memory;
@@ -15,6 +17,8 @@ use crate::runtime::{read_spans, PointerFinder, Process, Span, Spans};
 /// A bound on the allocation bitmap of one span (the runtime's
 /// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
 const MAX_SPAN_OBJECTS: u64 = 1 << 16;
+
+pub use self::prefetch::prefetch;
 
 /// [`Heap::size`]'s mark of an object of 4 GiB or more.
 const BIG_SIZE: u32 = u32::MAX;
@@ -253,10 +257,16 @@ impl Heap {
         }
     }
 
-    /// A hint that object `i`'s size will be read soon.
+    /// Prefetches what [`Heap::size`] reads for object `i`.
     #[inline]
-    pub fn size_ref(&self, i: u32) -> &u32 {
-        &self.sizes[i as usize]
+    pub fn prefetch_size(&self, i: u32) {
+        prefetch(&self.sizes[i as usize]);
+    }
+
+    /// Prefetches what [`Heap::edge_range`] reads for object `i`.
+    #[inline]
+    pub fn prefetch_edge_range(&self, i: u32) {
+        prefetch(&self.edge_low[i as usize]);
     }
 
     /// The indices of object `i`'s edges in [`Heap::edges`] and
@@ -358,8 +368,5 @@ fn allocated(p: &Process, s: &Span) -> Result<Vec<u64>, String> {
         .image
         .slice(s.alloc_bits, s.nelems.div_ceil(8) as usize)
         .map_err(|e| format!("span {:#x}: allocation bits unreadable ({e}); skipped", s.start))?;
-    Ok((0..s.nelems)
-        .filter(|&i| i < s.freeindex || bits[(i / 8) as usize] >> (i % 8) & 1 != 0)
-        .map(|i| s.start + i * s.elemsize)
-        .collect())
+    Ok((0..s.nelems).filter(|&i| i < s.freeindex || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).map(|i| s.start + i * s.elemsize).collect())
 }

@@ -61,7 +61,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::graph::Names;
-use crate::heap::Heap;
+use crate::heap::{prefetch, Heap};
 use crate::image::Memory;
 use crate::roots::Root;
 use crate::runtime::{PointerMaps, Process, Span};
@@ -393,6 +393,9 @@ impl<'p, 'a> Inference<'p, 'a> {
         let base = self.heap.addrs[o as usize];
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
         for i in a as usize..b as usize {
+            if let Some(&ahead) = self.heap.edges.get(i + 8) {
+                prefetch(&self.heap.addrs[ahead as usize]);
+            }
             let (e, t) = (u64::from(self.heap.edge_offsets[i]), self.heap.edges[i]);
             let Some(mut rel) = e.checked_sub(f.off) else {
                 continue;
@@ -421,7 +424,8 @@ impl<'p, 'a> Inference<'p, 'a> {
             // of a later one while this one is merged.
             if let Some(ahead) = props.get(k + 8) {
                 prefetch(&self.state[ahead.obj as usize]);
-                prefetch(self.heap.size_ref(ahead.obj));
+                self.heap.prefetch_size(ahead.obj);
+                prefetch(&queued[(ahead.obj / 64) as usize]);
             }
             let pr = props[k];
             let (key, off, array) = match pr.cand {
@@ -844,19 +848,6 @@ pub fn shorten(name: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     Cow::Owned(out)
-}
-
-/// A hint to the CPU that `x` will be read soon.
-#[inline(always)]
-fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching has no effect on memory, and `x` is a valid
-    // reference.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
 }
 
 fn get_bit(bits: &[u64], i: u32) -> bool {
