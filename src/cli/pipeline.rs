@@ -64,7 +64,7 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
     let inference = timings.run("types", "inferring types", || Inference::run(&p, &heap, &roots));
     let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
         let tree = build_tree(&heap, &roots);
-        let typed = inference.typed_among(&tree.obj[tree.first_object as usize..]);
+        let typed = inference.typed_among(&tree.reached);
         (tree, typed)
     });
     let mut warnings = p.warnings.clone();

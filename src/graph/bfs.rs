@@ -110,5 +110,6 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         next = end;
     }
     tree.sum();
+    tree.reached = visited;
     tree
 }

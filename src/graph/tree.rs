@@ -95,12 +95,14 @@ pub struct Tree {
     pub labels: Labels,
     /// Nodes before this one are groups and roots.
     pub first_object: u32,
+    /// Bit i set: heap object i is in the tree.
+    pub reached: Vec<u64>,
 }
 
 impl Tree {
     /// An empty tree.
     pub fn new(labels: Labels) -> Tree {
-        Tree { parent: Vec::new(), obj: Vec::new(), via: Vec::new(), total: Vec::new(), tags: Default::default(), labels, first_object: 0 }
+        Tree { parent: Vec::new(), obj: Vec::new(), via: Vec::new(), total: Vec::new(), tags: Default::default(), labels, first_object: 0, reached: Vec::new() }
     }
 
     /// Adds a node; returns its index.

@@ -665,11 +665,24 @@ impl<'p, 'a> Inference<'p, 'a> {
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
-    /// Typed objects and their bytes among `objs`.
-    pub fn typed_among(&self, objs: &[u32]) -> (u64, u64) {
-        objs.par_iter()
-            .filter(|&&i| self.typed_fact(i).is_some())
-            .map(|&i| (1, self.heap.size(i)))
+    /// Typed objects and their bytes among the objects whose bit is set in
+    /// `set` (bit i of word i / 64 for object i).
+    pub fn typed_among(&self, set: &[u64]) -> (u64, u64) {
+        set.par_iter()
+            .enumerate()
+            .map(|(w, &bits)| {
+                let (mut n, mut bytes) = (0, 0);
+                let mut b = bits;
+                while b != 0 {
+                    let i = (w * 64) as u32 + b.trailing_zeros();
+                    b &= b - 1;
+                    if self.typed_fact(i).is_some() {
+                        n += 1;
+                        bytes += self.heap.size(i);
+                    }
+                }
+                (n, bytes)
+            })
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
