@@ -88,37 +88,52 @@ impl Heap {
         }
         let page = p.layout.page_size;
 
-        // Pass 1: allocated slots per span.
-        let per_span: Vec<Result<Vec<u64>, String>> = spans.par_iter().map(|s| allocated(p, s)).collect();
-        let mut addrs = Vec::new();
-        let mut sizes: Vec<u32> = Vec::new();
-        let mut big_sizes = Vec::new();
+        // Pass 1: allocated slots per span, counted, then written in place
+        // (each span its own part of the tables, in parallel).
+        let counts: Vec<Result<usize, String>> = spans.par_iter().map(|s| allocated(p, s).map(Iterator::count)).collect();
         let mut index = Vec::with_capacity(spans.len());
-        for (s, objs) in spans.iter().zip(per_span) {
-            let objs = match objs {
-                Ok(o) => o,
+        let mut total = 0usize;
+        for (s, n) in spans.iter().zip(counts) {
+            let n = match n {
+                Ok(n) => n,
                 Err(e) => {
                     warnings.push(e);
                     continue;
                 }
             };
-            let first = u32::try_from(addrs.len()).map_err(|_| Error::Corrupt("more than 4G objects".into()))?;
+            let first = u32::try_from(total).ok().filter(|f| f.checked_add(n as u32).is_some());
+            let first = first.ok_or_else(|| Error::Corrupt("more than 4G objects".into()))?;
             let div_mul = if s.elemsize > 0 && s.elemsize <= u64::from(u32::MAX) && s.end(page) - s.start <= 1 << 20 {
                 u64::from(u32::MAX) / s.elemsize + 1
             } else {
                 0
             };
-            index.push(SpanObjects { span: *s, end: s.end(page), first, count: objs.len() as u32, div_mul });
-            if let Ok(size) = u32::try_from(s.elemsize).map(|z| z.min(BIG_SIZE)) {
-                if size == BIG_SIZE {
-                    big_sizes.extend((0..objs.len() as u32).map(|k| (first + k, s.elemsize)));
-                }
-                sizes.extend(std::iter::repeat_n(size, objs.len()));
-            } else {
-                big_sizes.extend((0..objs.len() as u32).map(|k| (first + k, s.elemsize)));
-                sizes.extend(std::iter::repeat_n(BIG_SIZE, objs.len()));
+            index.push(SpanObjects { span: *s, end: s.end(page), first, count: n as u32, div_mul });
+            total += n;
+        }
+        let mut addrs = vec![0u64; total];
+        let mut sizes = vec![0u32; total];
+        let mut big_sizes = Vec::new();
+        {
+            let mut jobs = Vec::with_capacity(index.len());
+            let (mut rest_a, mut rest_s) = (&mut addrs[..], &mut sizes[..]);
+            for so in &index {
+                let (a, ra) = rest_a.split_at_mut(so.count as usize);
+                let (z, rs) = rest_s.split_at_mut(so.count as usize);
+                (rest_a, rest_s) = (ra, rs);
+                jobs.push((so, a, z));
             }
-            addrs.extend(objs);
+            jobs.into_par_iter().for_each(|(so, a, z)| {
+                if let Ok(objs) = allocated(p, &so.span) {
+                    for (d, o) in a.iter_mut().zip(objs) {
+                        *d = o;
+                    }
+                }
+                z.fill(u32::try_from(so.span.elemsize).map_or(BIG_SIZE, |z| z.min(BIG_SIZE)));
+            });
+        }
+        for so in index.iter().filter(|so| so.span.elemsize >= u64::from(BIG_SIZE)) {
+            big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.span.elemsize)));
         }
 
         let mut heap = Heap {
@@ -147,7 +162,7 @@ impl Heap {
             slots: u64,
             error: Option<String>,
         }
-        let results: Vec<Out> = heap
+        let mut results: Vec<Out> = heap
             .index
             .par_iter()
             .map_init(
@@ -193,18 +208,18 @@ impl Heap {
             )
             .collect();
 
+        // The CSR tables: edge starts from the counts; edges and offsets
+        // copied span by span in parallel.
         let total: usize = results.iter().map(|o| o.edges.len()).sum();
         let mut edge_low = Vec::with_capacity(heap.addrs.len() + 1);
         let mut edge_carries = Vec::new();
-        let mut edges = Vec::with_capacity(total);
-        let mut offsets = Vec::with_capacity(total);
-        let mut errors = 0u64;
-        let mut first_error = None;
         let mut acc = 0u64;
         edge_low.push(0u32);
-        for o in results {
+        let mut errors = 0u64;
+        let mut first_error = None;
+        for o in &mut results {
             heap.pointer_slots += o.slots;
-            for c in o.counts {
+            for &c in &o.counts {
                 let next = acc + u64::from(c);
                 for _ in (acc >> 32)..(next >> 32) {
                     edge_carries.push(edge_low.len() as u32);
@@ -212,15 +227,31 @@ impl Heap {
                 acc = next;
                 edge_low.push(acc as u32);
             }
-            for (off, t) in o.edges {
-                offsets.push(off);
-                edges.push(t);
-            }
-            if let Some(e) = o.error {
+            o.counts = Vec::new();
+            if let Some(e) = o.error.take() {
                 errors += 1;
                 first_error.get_or_insert(e);
             }
         }
+        let mut edges = vec![0u32; total];
+        let mut offsets = vec![0u32; total];
+        {
+            let mut jobs = Vec::with_capacity(results.len());
+            let (mut rest_e, mut rest_o) = (&mut edges[..], &mut offsets[..]);
+            for o in &results {
+                let (e, re) = rest_e.split_at_mut(o.edges.len());
+                let (f, ro) = rest_o.split_at_mut(o.edges.len());
+                (rest_e, rest_o) = (re, ro);
+                jobs.push((&o.edges, e, f));
+            }
+            jobs.into_par_iter().for_each(|(src, e, f)| {
+                for (k, &(off, t)) in src.iter().enumerate() {
+                    f[k] = off;
+                    e[k] = t;
+                }
+            });
+        }
+        drop(results);
         if let Some(e) = first_error {
             heap.warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
         }
@@ -360,7 +391,7 @@ fn page_table(arenas: &[(u64, u64)], index: &[SpanObjects], page: u64, arena_byt
 }
 
 /// Addresses of the allocated slots of a span.
-fn allocated(p: &Process, s: &Span) -> Result<Vec<u64>, String> {
+fn allocated<'m>(p: &'m Process, s: &Span) -> Result<impl Iterator<Item = u64> + 'm, String> {
     if s.nelems > MAX_SPAN_OBJECTS {
         return Err(format!("span {:#x} claims {} objects; skipped", s.start, s.nelems));
     }
@@ -368,5 +399,6 @@ fn allocated(p: &Process, s: &Span) -> Result<Vec<u64>, String> {
         .image
         .slice(s.alloc_bits, s.nelems.div_ceil(8) as usize)
         .map_err(|e| format!("span {:#x}: allocation bits unreadable ({e}); skipped", s.start))?;
-    Ok((0..s.nelems).filter(|&i| i < s.freeindex || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).map(|i| s.start + i * s.elemsize).collect())
+    let (start, size, free) = (s.start, s.elemsize, s.freeindex);
+    Ok((0..s.nelems).filter(move |&i| i < free || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).map(move |i| start + i * size))
 }

@@ -203,10 +203,11 @@ impl<'p, 'a> Inference<'p, 'a> {
                     }
                 }
                 inf.run_units(&mut units, &mut next, &mut queued);
-                // In address order, the next level reads the heap's
-                // tables and memory mostly forward.
-                next.par_sort_unstable();
-                frontier = next;
+                // The next level is exactly the queued objects: taken from
+                // the bitmap, in object (address) order, it reads the
+                // heap's tables and memory mostly forward.
+                drop(next);
+                frontier = set_bits(&queued);
             } else {
                 // Narrow (a linked list, say): one object at a time, first
                 // in first out, until the queue widens again.
@@ -861,6 +862,23 @@ pub fn shorten(name: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     Cow::Owned(out)
+}
+
+/// The indices of the set bits, ascending.
+fn set_bits(bits: &[u64]) -> Vec<u32> {
+    bits.par_iter()
+        .enumerate()
+        .flat_map_iter(|(w, &word)| {
+            let mut b = word;
+            std::iter::from_fn(move || {
+                (b != 0).then(|| {
+                    let i = (w * 64) as u32 + b.trailing_zeros();
+                    b &= b - 1;
+                    i
+                })
+            })
+        })
+        .collect()
 }
 
 fn get_bit(bits: &[u64], i: u32) -> bool {
