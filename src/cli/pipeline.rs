@@ -60,8 +60,10 @@ pub struct Analysis<'x, 'p, 'a> {
 pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
     let p = timings.run("metadata", "reading Go metadata", || Process::new(image))?;
     let heap = timings.run("heap", "walking the heap", || Heap::build(&p))?;
+    release_free_memory();
     let (roots, root_warnings) = timings.run("roots", "finding roots", || collect_roots(&p, &heap))?;
     let inference = timings.run("types", "inferring types", || Inference::run(&p, &heap, &roots));
+    release_free_memory();
     let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
         let tree = build_tree(&heap, &roots);
         let typed = inference.typed_among(&tree.reached);
@@ -83,6 +85,19 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
         warnings,
     };
     then(&a, timings)
+}
+
+/// Hands the memory the last phase freed back to the system. The heap walk
+/// and type propagation build many short-lived vectors (one per span, per
+/// batch); glibc keeps their space in its arenas, where it would count in
+/// the peak of every later phase.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own
+    // arenas to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// All roots, in group order: globals, goroutines, finalizers, other.
