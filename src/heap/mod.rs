@@ -26,17 +26,21 @@ const BIG_SIZE: u32 = u32::MAX;
 /// Why the heap could not be walked.
 pub type Error = crate::runtime::Error;
 
-/// Where each span's objects sit in the object table.
+/// Where each span's objects sit in the object table: what
+/// [`Heap::find`] reads, 32 bytes a span (the span itself is kept apart).
 #[derive(Clone, Copy, Debug)]
 struct SpanObjects {
-    span: Span,
-    end: u64,
+    start: u64,
+    /// Slot size.
+    size: u64,
     first: u32,
     count: u32,
-    /// `⌈2³² / elemsize⌉`: slot = offset × div_mul >> 32, as the runtime
+    /// `⌈2³² / size⌉`: slot = offset × div_mul >> 32, as the runtime
     /// divides (exact for offsets within small-object spans); 0 for spans
     /// where that does not hold.
-    div_mul: u64,
+    div_mul: u32,
+    /// Slots in the span.
+    nelems: u32,
 }
 
 /// The heap: objects sorted by address and the pointers between them.
@@ -70,6 +74,8 @@ pub struct Heap {
     /// Problems met and skipped.
     pub warnings: Vec<String>,
     index: Vec<SpanObjects>,
+    /// The span of each `index` entry.
+    span_info: Vec<Span>,
     /// Per arena (sorted by base): the `index` entry of each of its pages,
     /// `u32::MAX` where no span with objects is.
     pages: Vec<(u64, Vec<u32>)>,
@@ -92,6 +98,7 @@ impl Heap {
         // (each span its own part of the tables, in parallel).
         let counts: Vec<Result<usize, String>> = spans.par_iter().map(|s| allocated(p, s).map(Iterator::count)).collect();
         let mut index = Vec::with_capacity(spans.len());
+        let mut span_info = Vec::with_capacity(spans.len());
         let mut total = 0usize;
         for (s, n) in spans.iter().zip(counts) {
             let n = match n {
@@ -104,11 +111,12 @@ impl Heap {
             let first = u32::try_from(total).ok().filter(|f| f.checked_add(n as u32).is_some());
             let first = first.ok_or_else(|| Error::Corrupt("more than 4G objects".into()))?;
             let div_mul = if s.elemsize > 0 && s.elemsize <= u64::from(u32::MAX) && s.end(page) - s.start <= 1 << 20 {
-                u64::from(u32::MAX) / s.elemsize + 1
+                (u64::from(u32::MAX) / s.elemsize + 1) as u32
             } else {
                 0
             };
-            index.push(SpanObjects { span: *s, end: s.end(page), first, count: n as u32, div_mul });
+            index.push(SpanObjects { start: s.start, size: s.elemsize, first, count: n as u32, div_mul, nelems: s.nelems as u32 });
+            span_info.push(*s);
             total += n;
         }
         let mut addrs = vec![0u64; total];
@@ -117,23 +125,23 @@ impl Heap {
         {
             let mut jobs = Vec::with_capacity(index.len());
             let (mut rest_a, mut rest_s) = (&mut addrs[..], &mut sizes[..]);
-            for so in &index {
+            for (so, span) in index.iter().zip(&span_info) {
                 let (a, ra) = rest_a.split_at_mut(so.count as usize);
                 let (z, rs) = rest_s.split_at_mut(so.count as usize);
                 (rest_a, rest_s) = (ra, rs);
-                jobs.push((so, a, z));
+                jobs.push((span, a, z));
             }
-            jobs.into_par_iter().for_each(|(so, a, z)| {
-                if let Ok(objs) = allocated(p, &so.span) {
+            jobs.into_par_iter().for_each(|(span, a, z)| {
+                if let Ok(objs) = allocated(p, span) {
                     for (d, o) in a.iter_mut().zip(objs) {
                         *d = o;
                     }
                 }
-                z.fill(u32::try_from(so.span.elemsize).map_or(BIG_SIZE, |z| z.min(BIG_SIZE)));
+                z.fill(u32::try_from(span.elemsize).map_or(BIG_SIZE, |z| z.min(BIG_SIZE)));
             });
         }
-        for so in index.iter().filter(|so| so.span.elemsize >= u64::from(BIG_SIZE)) {
-            big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.span.elemsize)));
+        for so in index.iter().filter(|so| so.size >= u64::from(BIG_SIZE)) {
+            big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
         }
 
         let mut heap = Heap {
@@ -149,8 +157,9 @@ impl Heap {
             arena_list: Vec::new(),
             spans: index.len(),
             warnings,
-            pages: page_table(&arenas, &index, page, p.layout.arena_bytes),
+            pages: page_table(&arenas, &span_info, page, p.layout.arena_bytes),
             index,
+            span_info,
             page_size: page,
             arena_bytes: p.layout.arena_bytes,
         };
@@ -165,18 +174,19 @@ impl Heap {
         let mut results: Vec<Out> = heap
             .index
             .par_iter()
+            .zip(&heap.span_info)
             .map_init(
                 || PointerFinder::new(p, &arenas),
-                |finder, so| {
+                |finder, (so, span)| {
                     let mut out = Out { counts: Vec::with_capacity(so.count as usize), edges: Vec::new(), slots: 0, error: None };
                     for i in so.first..so.first + so.count {
                         let base = heap.addrs[i as usize];
                         let before = out.edges.len();
-                        let size = so.span.elemsize;
+                        let size = so.size;
                         let bytes = p.image.slice(base, size as usize).ok();
                         let mut slots = 0u64;
                         let mut unreadable = false;
-                        let r = finder.pointers(&so.span, base, &mut |a| {
+                        let r = finder.pointers(span, base, &mut |a| {
                             slots += 1;
                             let v = match bytes {
                                 Some(b) => u64::from_le_bytes(b[(a - base) as usize..][..8].try_into().unwrap()),
@@ -314,36 +324,36 @@ impl Heap {
     /// The object containing `addr`, if `addr` lies inside an allocated slot.
     pub fn find(&self, addr: u64) -> Option<u32> {
         let so = &self.index[self.span_index(addr)?];
-        if addr >= so.end || so.count == 0 {
+        if so.count == 0 {
             return None;
         }
-        let off = addr - so.span.start;
-        let size = so.span.elemsize;
-        let mut slot = off * so.div_mul >> 32;
+        let off = addr.checked_sub(so.start)?;
+        let size = so.size;
+        let mut slot = off * u64::from(so.div_mul) >> 32;
         if so.div_mul == 0 || slot * size > off || off - slot * size >= size {
             slot = off / size;
         }
-        if slot >= so.span.nelems {
+        if slot >= u64::from(so.nelems) {
             return None;
         }
         // A full span holds an object in every slot: no search.
-        if u64::from(so.count) == so.span.nelems {
+        if so.count == so.nelems {
             return Some(so.first + slot as u32);
         }
         let objs = &self.addrs[so.first as usize..(so.first + so.count) as usize];
-        let j = objs.binary_search(&(so.span.start + slot * size)).ok()?;
+        let j = objs.binary_search(&(so.start + slot * size)).ok()?;
         Some(so.first + j as u32)
     }
 
     /// Every span that holds objects, by address.
     pub fn span_list(&self) -> impl Iterator<Item = &Span> {
-        self.index.iter().map(|s| &s.span)
+        self.span_info.iter()
     }
 
     /// The span holding object `i`.
     pub fn span_of(&self, i: u32) -> &Span {
         let k = self.span_index(self.addrs[i as usize]).expect("every object lies in an indexed span");
-        &self.index[k].span
+        &self.span_info[k]
     }
 
     /// The `index` entry of the span holding `addr`: a search over the few
@@ -367,14 +377,15 @@ impl Heap {
 }
 
 /// For each arena, which span (by `index` position) covers each page.
-fn page_table(arenas: &[(u64, u64)], index: &[SpanObjects], page: u64, arena_bytes: u64) -> Vec<(u64, Vec<u32>)> {
+fn page_table(arenas: &[(u64, u64)], spans: &[Span], page: u64, arena_bytes: u64) -> Vec<(u64, Vec<u32>)> {
     let per_arena = (arena_bytes / page) as usize;
     let mut pages: Vec<(u64, Vec<u32>)> = arenas.iter().map(|&(b, _)| (b, vec![u32::MAX; per_arena])).collect();
     pages.sort_unstable_by_key(|(b, _)| *b);
     pages.dedup_by_key(|(b, _)| *b);
-    for (k, so) in index.iter().enumerate() {
-        let mut at = so.span.start;
-        while at < so.end {
+    for (k, so) in spans.iter().enumerate() {
+        let mut at = so.start;
+        let end = so.end(page);
+        while at < end {
             let Some(a) = pages.partition_point(|(b, _)| *b <= at).checked_sub(1) else { break };
             let (base, table) = &mut pages[a];
             let off = at - *base;
