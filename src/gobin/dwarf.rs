@@ -80,6 +80,10 @@ pub struct Dwarf {
     types: HashMap<String, DieRef>,
     constants: HashMap<String, i64>,
     variables: Vec<Variable>,
+    /// Subprograms with code, by name.
+    subprograms: HashMap<String, DieRef>,
+    /// Type DIEs by runtime type descriptor offset.
+    runtime_types: HashMap<u64, DieRef>,
 }
 
 /// Why DWARF could not be read.
@@ -114,7 +118,15 @@ impl Dwarf {
         while let Some(h) = headers.next()? {
             units.push(dwarf.unit(h)?);
         }
-        let mut d = Dwarf { dwarf, units, types: HashMap::new(), constants: HashMap::new(), variables: Vec::new() };
+        let mut d = Dwarf {
+            dwarf,
+            units,
+            types: HashMap::new(),
+            constants: HashMap::new(),
+            variables: Vec::new(),
+            subprograms: HashMap::new(),
+            runtime_types: HashMap::new(),
+        };
         d.index()?;
         Ok(Some(d))
     }
@@ -124,6 +136,21 @@ impl Dwarf {
             let mut entries = unit.entries();
             while let Some(entry) = entries.next_dfs()? {
                 let tag = entry.tag();
+                let here = DieRef { unit: ui, offset: entry.offset() };
+                let runtime_type = match entry.attr_value(DW_AT_GO_RUNTIME_TYPE) {
+                    Some(AttributeValue::Addr(a)) => Some(a),
+                    Some(v) => v.udata_value(),
+                    None => None,
+                };
+                if let Some(off) = runtime_type.filter(|&o| o != 0) {
+                    self.runtime_types.entry(off).or_insert(here);
+                }
+                if tag == gimli::DW_TAG_subprogram && entry.attr_value(gimli::DW_AT_low_pc).is_some() {
+                    if let Some(name) = self.name_of(unit, entry) {
+                        self.subprograms.entry(name).or_insert(here);
+                    }
+                    continue;
+                }
                 let is_type = matches!(
                     tag,
                     gimli::DW_TAG_structure_type
@@ -139,7 +166,6 @@ impl Dwarf {
                     continue;
                 }
                 let Some(name) = self.name_of(unit, entry) else { continue };
-                let here = DieRef { unit: ui, offset: entry.offset() };
                 if is_type {
                     // A struct and its same-named typedef: prefer the struct.
                     let prefer = tag == gimli::DW_TAG_structure_type;
@@ -149,7 +175,9 @@ impl Dwarf {
                         self.types.entry(name).or_insert(here);
                     }
                 } else if tag == gimli::DW_TAG_constant {
-                    if let Some(v) = entry.attr_value(gimli::DW_AT_const_value).and_then(|v| v.sdata_value().or(v.udata_value().map(|u| u as i64))) {
+                    if let Some(v) =
+                        entry.attr_value(gimli::DW_AT_const_value).and_then(|v| v.sdata_value().or(v.udata_value().map(|u| u as i64)))
+                    {
                         self.constants.insert(name, v);
                     }
                 } else if let Some(addr) = static_address(unit, entry) {
@@ -323,22 +351,10 @@ pub struct FrameVar {
 const MAX_SCOPE_DEPTH: u32 = 64;
 
 impl Dwarf {
-    /// Every subprogram with code (a DW_AT_low_pc), by name. Build it once
-    /// and pass its values to [`Dwarf::frame_vars_of`].
-    pub fn subprograms(&self) -> HashMap<String, DieRef> {
-        let mut out = HashMap::new();
-        for (ui, unit) in self.units.iter().enumerate() {
-            let mut entries = unit.entries();
-            while let Ok(Some(entry)) = entries.next_dfs() {
-                if entry.tag() != gimli::DW_TAG_subprogram || entry.attr_value(gimli::DW_AT_low_pc).is_none() {
-                    continue;
-                }
-                if let Some(name) = self.name_of(unit, entry) {
-                    out.entry(name).or_insert(DieRef { unit: ui, offset: entry.offset() });
-                }
-            }
-        }
-        out
+    /// Every subprogram with code (a DW_AT_low_pc), by name, to pass to
+    /// [`Dwarf::frame_vars_of`].
+    pub fn subprograms(&self) -> &HashMap<String, DieRef> {
+        &self.subprograms
     }
 
     /// Locals and parameters of the subprogram named `func` whose location
@@ -346,18 +362,10 @@ impl Dwarf {
     /// DW_OP_call_frame_cfa plus a constant). Variables described by
     /// location lists are left out: see [`Dwarf::frame_vars_of`] for those.
     pub fn frame_vars(&self, func: &str) -> Vec<FrameVar> {
-        for (ui, unit) in self.units.iter().enumerate() {
-            let mut entries = unit.entries();
-            while let Ok(Some(entry)) = entries.next_dfs() {
-                if entry.tag() == gimli::DW_TAG_subprogram
-                    && entry.attr_value(gimli::DW_AT_low_pc).is_some()
-                    && self.name_of(unit, entry).as_deref() == Some(func)
-                {
-                    return self.frame_vars_of(DieRef { unit: ui, offset: entry.offset() }, None);
-                }
-            }
+        match self.subprograms.get(func) {
+            Some(&sub) => self.frame_vars_of(sub, None),
+            None => Vec::new(),
         }
-        Vec::new()
     }
 
     /// Locals and parameters (including those of functions inlined into it)
@@ -411,9 +419,7 @@ impl Dwarf {
             let e = child.entry();
             match e.tag() {
                 gimli::DW_TAG_variable | gimli::DW_TAG_formal_parameter => self.var_pieces(ui, unit, e, pc, cfa_base, out),
-                gimli::DW_TAG_lexical_block | gimli::DW_TAG_inlined_subroutine
-                    if pc.map_or(true, |pc| self.scope_covers(unit, e, pc)) =>
-                {
+                gimli::DW_TAG_lexical_block | gimli::DW_TAG_inlined_subroutine if pc.map_or(true, |pc| self.scope_covers(unit, e, pc)) => {
                     self.collect_vars(ui, unit, child, pc, cfa_base, depth + 1, out)
                 }
                 _ => {}
@@ -672,24 +678,7 @@ impl Dwarf {
 impl Dwarf {
     /// Every type DIE with a runtime type descriptor, by the descriptor's
     /// offset from moduledata.types (the first DIE of each offset).
-    pub fn runtime_type_index(&self) -> HashMap<u64, DieRef> {
-        let mut out = HashMap::new();
-        for (ui, unit) in self.units.iter().enumerate() {
-            let mut entries = unit.entries();
-            while let Ok(Some(e)) = entries.next_dfs() {
-                let off = match e.attr_value(DW_AT_GO_RUNTIME_TYPE) {
-                    Some(AttributeValue::Addr(a)) => a,
-                    Some(v) => match v.udata_value() {
-                        Some(v) => v,
-                        None => continue,
-                    },
-                    None => continue,
-                };
-                if off != 0 {
-                    out.entry(off).or_insert(DieRef { unit: ui, offset: e.offset() });
-                }
-            }
-        }
-        out
+    pub fn runtime_type_index(&self) -> &HashMap<u64, DieRef> {
+        &self.runtime_types
     }
 }

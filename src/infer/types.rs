@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::gobin::{find_pclntab, DieRef, FuncTable, Pclntab};
+use crate::gobin::{find_pclntab, FuncTable, Pclntab};
 use crate::image::Memory;
 use crate::roots::{value_type, SlotType};
 use crate::runtime::{
@@ -205,8 +205,6 @@ pub struct TypeTable<'p, 'a> {
     text: u64,
     /// moduledata.types: DWARF's DW_AT_go_runtime_type is relative to it.
     types_base: u64,
-    subprograms: Option<HashMap<String, DieRef>>,
-    dwarf_types: Option<HashMap<u64, DieRef>>,
 }
 
 impl<'p, 'a> TypeTable<'p, 'a> {
@@ -233,7 +231,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             map_keys: None,
             downcast: None,
         };
-        TypeTable { p, infos: vec![placeholder], ids: HashMap::default(), funcs, text, types_base, subprograms: None, dwarf_types: None }
+        TypeTable { p, infos: vec![placeholder], ids: HashMap::default(), funcs, text, types_base }
     }
 
     /// The type with id `id`.
@@ -606,8 +604,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
         let mut fields = Vec::new();
         let mut size = 8;
         if let Some(d) = &self.p.dwarf {
-            let subs = self.subprograms.get_or_insert_with(|| d.subprograms());
-            let vars = match subs.get(func) {
+            let vars = match d.subprograms().get(func) {
                 Some(&sub) => d.closure_vars(sub),
                 None => Vec::new(),
             };
@@ -671,8 +668,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
         let d = self.p.dwarf.as_ref()?;
         // DWARF names types by package path, the runtime by package name:
         // take the DWARF name of this very descriptor.
-        let index = self.dwarf_types.get_or_insert_with(|| d.runtime_type_index());
-        let die = *index.get(&addr.wrapping_sub(self.types_base))?;
+        let die = *d.runtime_type_index().get(&addr.wrapping_sub(self.types_base))?;
         let name = d.type_name(die)?;
         let i = name.find(".node[")?;
         let (pkg, args) = (&name[..i], &name[i + ".node".len()..]);

@@ -28,7 +28,9 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     let mut typer = FrameTyper::new(p);
     for g in read_goroutines(p)?.into_iter().filter(|g| g.status.is_live()) {
         if g.status == GoroutineStatus::Running {
-            if let Some(procid) = p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok()) {
+            if let Some(procid) =
+                p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok())
+            {
                 running_lwps.push(procid);
             }
         }
@@ -86,7 +88,11 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
             }
             let at = d + l.defer_fn.off;
             if let Some(o) = p.ptr(at).ok().and_then(|v| heap.find(v)) {
-                extra.push(Target { link: Some(".defer.fn".to_string()), obj: o, slot: Some(TypedSlot { ty: SlotType::Func, base: at, off: 0 }) });
+                extra.push(Target {
+                    link: Some(".defer.fn".to_string()),
+                    obj: o,
+                    slot: Some(TypedSlot { ty: SlotType::Func, base: at, off: 0 }),
+                });
             }
             holder = d + l.defer_link.off;
             d = p.ptr(holder).unwrap_or(0);
@@ -100,7 +106,8 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     // code may hold the only copy of a pointer in a register. (Threads
     // parked in the scheduler or a system call hold stale values.)
     for t in p.image.core.threads.iter().filter(|t| running_lwps.contains(&u64::from(t.lwp))) {
-        let targets: Vec<_> = t.regs.iter().filter_map(|&v| heap.find(v)).map(|o| Target { link: Some(".reg".to_string()), obj: o, slot: None }).collect();
+        let targets: Vec<_> =
+            t.regs.iter().filter_map(|&v| heap.find(v)).map(|o| Target { link: Some(".reg".to_string()), obj: o, slot: None }).collect();
         if !targets.is_empty() {
             roots.push(Root { group: Group::Goroutines, name: "thread registers".into(), addr: 0, tag: format!("lwp {}", t.lwp), targets });
         }
@@ -113,7 +120,7 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
 struct FrameTyper<'p, 'a> {
     p: &'p Process<'a>,
     types: u64,
-    subprograms: Option<HashMap<String, DieRef>>,
+    subprograms: Option<&'p HashMap<String, DieRef>>,
     vars: HashMap<(String, u64), Vec<TypedFrameVar>>,
     /// The variable last found by `var_at` lives whole in the frame.
     whole: bool,

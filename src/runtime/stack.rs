@@ -19,13 +19,11 @@
 //! runtime does, `asyncPreempt`/`debugCallV2` frames and the frame they
 //! interrupted.
 
-use std::cell::OnceCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::gobin::{
-    find_pclntab, parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, Pclntab, StackMap,
-    ARGS_SIZE_UNKNOWN, FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS,
-    FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
+    find_pclntab, parse_stack_objects, run_gc_prog, FrameVar, FuncInfo, FuncTable, Pclntab, StackMap, ARGS_SIZE_UNKNOWN,
+    FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
 };
 use crate::image::{Arch, Memory};
 
@@ -84,7 +82,6 @@ pub struct StackWalker<'p, 'a> {
     text: u64,
     gofunc: u64,
     rodata: u64,
-    subprograms: OnceCell<HashMap<String, DieRef>>,
     offsets: Offsets,
 }
 
@@ -131,7 +128,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         };
         let funcs = FuncTable::new(tab, l.minor)
             .ok_or_else(|| Error::Corrupt(format!("pc-line table magic {:#x} does not match Go 1.{}", tab.header.magic, l.minor)))?;
-        Ok(StackWalker { p, funcs, text, gofunc, rodata, subprograms: OnceCell::new(), offsets: Offsets::new(p) })
+        Ok(StackWalker { p, funcs, text, gofunc, rodata, offsets: Offsets::new(p) })
     }
 
     /// The function covering a runtime pc.
@@ -360,15 +357,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         let mut notes = vec![why];
         self.words(sp, (hi - sp) / 8, None, &mut live, &mut notes);
         Work {
-            frame: Frame {
-                func: "?".into(),
-                pc,
-                sp,
-                fp: hi,
-                slots: Vec::new(),
-                conservative: true,
-                warning: Some(notes.join("; ")),
-            },
+            frame: Frame { func: "?".into(), pc, sp, fp: hi, slots: Vec::new(), conservative: true, warning: Some(notes.join("; ")) },
             live,
             lookup_pc: pc,
         }
@@ -399,15 +388,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         }
     }
 
-    fn conservative_words(
-        &self,
-        f: &FuncInfo,
-        sp: u64,
-        varp: u64,
-        argp: u64,
-        live: &mut BTreeMap<u64, u64>,
-        notes: &mut Vec<String>,
-    ) {
+    fn conservative_words(&self, f: &FuncInfo, sp: u64, varp: u64, argp: u64, live: &mut BTreeMap<u64, u64>, notes: &mut Vec<String>) {
         self.words(sp, (varp - sp) / 8, None, live, notes);
         if f.args > 0 {
             self.words(argp, f.args as u64 / 8, None, live, notes);
@@ -422,14 +403,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
 
     /// The stack-map words of a frame into `live`; its stack objects into
     /// `objects` (runtime `getStackMap` and `scanframeworker`).
-    fn precise_words(
-        &self,
-        f: &FuncInfo,
-        fr: &Regs,
-        live: &mut BTreeMap<u64, u64>,
-        objects: &mut Vec<StackObj>,
-        notes: &mut Vec<String>,
-    ) {
+    fn precise_words(&self, f: &FuncInfo, fr: &Regs, live: &mut BTreeMap<u64, u64>, objects: &mut Vec<StackObj>, notes: &mut Vec<String>) {
         let Regs { sp, varp, argp, continpc, index } = *fr;
         if continpc == 0 {
             return;
@@ -532,13 +506,10 @@ impl<'p, 'a> StackWalker<'p, 'a> {
             return frame;
         }
         let vars: Vec<FrameVar> = match &self.p.dwarf {
-            Some(d) if frame.func != "?" => {
-                let subs = self.subprograms.get_or_init(|| d.subprograms());
-                match subs.get(&frame.func) {
-                    Some(&sub) => d.frame_vars_of(sub, Some(lookup_pc.wrapping_sub(self.p.image.bias))),
-                    None => Vec::new(),
-                }
-            }
+            Some(d) if frame.func != "?" => match d.subprograms().get(&frame.func) {
+                Some(&sub) => d.frame_vars_of(sub, Some(lookup_pc.wrapping_sub(self.p.image.bias))),
+                None => Vec::new(),
+            },
             _ => Vec::new(),
         };
         let fp = frame.fp;
@@ -662,6 +633,12 @@ struct Offsets {
 impl Offsets {
     fn new(p: &Process) -> Offsets {
         let l = &p.layout;
-        Offsets { g_panic: l.g_panic.off, g_defer: l.g_defer.off, g_ctxt: l.g_sched_ctxt.off, defer_fn: l.defer_fn.off, defer_link: l.defer_link.off }
+        Offsets {
+            g_panic: l.g_panic.off,
+            g_defer: l.g_defer.off,
+            g_ctxt: l.g_sched_ctxt.off,
+            defer_fn: l.defer_fn.off,
+            defer_link: l.defer_link.off,
+        }
     }
 }
