@@ -10,7 +10,7 @@ use refgraph::heap::Heap;
 use refgraph::image::Image;
 use refgraph::runtime::Process;
 
-use crate::util::{load, root};
+use crate::util::{load, root, run_refgraph};
 
 fn have(cmd: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
@@ -27,12 +27,8 @@ fn fixture_built_and_dumped_with_the_local_go() {
     let go_version = String::from_utf8_lossy(&go_version.stdout).trim().to_string();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("retain-local");
-    let status = Command::new("bash")
-        .arg(root().join("fixtures/capture.sh"))
-        .args(["retain", "local", "plain"])
-        .arg(&out)
-        .status()
-        .unwrap();
+    let status =
+        Command::new("bash").arg(root().join("fixtures/capture.sh")).args(["retain", "local", "plain"]).arg(&out).status().unwrap();
     assert!(status.success(), "capture.sh failed");
     let f = load(&out);
     println!("local Go: {go_version}");
@@ -45,4 +41,19 @@ fn fixture_built_and_dumped_with_the_local_go() {
     let heap = Heap::build(&p).unwrap();
     assert_eq!(heap.len() as u64, f.num("heap_objects"), "objects vs MemStats.HeapObjects");
     assert_eq!(heap.bytes(), f.num("heap_alloc"), "bytes vs MemStats.HeapAlloc");
+
+    // The closure of over 512 bytes: Go 1.22+ records its struct type in a
+    // malloc header; it is still named for its function.
+    if let Some(bytes) = f.opt_num("closure_big_bytes") {
+        let path = dir.path().join("local.folded");
+        run_refgraph(&f, &["objref", "--folded", "--minwidth", "0", path.to_str().unwrap()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let want = "globals;main.bigHook;closure for main.buildBigClosure.func1 ";
+        let line = text.lines().find(|l| l.starts_with(want)).unwrap_or_else(|| {
+            let near: Vec<&str> = text.lines().filter(|l| l.starts_with("globals;main.bigHook")).collect();
+            panic!("no stack {want:?}; under main.bigHook: {near:?}")
+        });
+        let count: u64 = line[want.len()..].parse().unwrap();
+        assert!(count >= bytes, "closure_big: {count} bytes, the program built {bytes}");
+    }
 }

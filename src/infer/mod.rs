@@ -274,8 +274,16 @@ impl<'p, 'a> Inference<'p, 'a> {
         let ids: HashMap<u64, Option<TypeId>> = descs.into_iter().map(|d| (d, self.types.intern(Key::Desc(d)))).collect();
         let mut seeded = Vec::new();
         for (i, t) in found {
-            let Some(id) = ids[&t] else { continue };
+            let Some(mut id) = ids[&t] else { continue };
             let start = self.data_start(i);
+            // A closure's struct (`struct { F uintptr; X0 …}`): named for
+            // the function its first word points into.
+            if self.types.info(id).name.starts_with("struct { F uintptr") {
+                let pc = self.p.ptr(self.heap.addrs[i as usize] + start).ok();
+                if let Some(entry) = pc.and_then(|pc| self.types.func_entry(pc)) {
+                    id = self.types.intern(Key::RecordedClosure(t, entry)).unwrap_or(id);
+                }
+            }
             let size = self.types.info(id).size;
             let room = self.heap.size(i).saturating_sub(start);
             if size == 0 || size > room {

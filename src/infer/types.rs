@@ -65,6 +65,10 @@ pub enum Key {
     Chan(u64),
     /// The closure object of the function whose entry is at this address.
     Closure(u64),
+    /// A closure object whose type the runtime recorded (Go 1.22+, over
+    /// 512 bytes): the struct descriptor at the first address, named for
+    /// the function whose entry is at the second.
+    RecordedClosure(u64, u64),
 }
 
 impl Key {
@@ -428,6 +432,13 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                 strukt(format!("hchan<{elem_name}>"), l.hchan_size, None, vec![("buf", l.hchan_buf, Target::Elems(Key::Desc(elem)))])
             }
             Key::Closure(entry) => return self.build_closure(entry, depth),
+            Key::RecordedClosure(desc, entry) => {
+                let mut info = self.build_desc(desc, depth)?;
+                info.name = format!("closure for {}", self.func_name(entry)?);
+                info.array_name = format!("[]{}", info.name);
+                info.key = key;
+                info
+            }
         })
     }
 
