@@ -7,9 +7,12 @@
 //! non-nil one that lands inside an allocated object (interior pointers
 //! resolve to the object's start).
 
+mod pages;
 mod prefetch;
 
 use rayon::prelude::*;
+
+use self::pages::PageTable;
 
 use crate::image::Memory;
 use crate::runtime::{read_spans, PointerFinder, Process, Span, Spans};
@@ -41,7 +44,13 @@ struct SpanObjects {
     div_mul: u32,
     /// Slots in the span.
     nelems: u32,
+    /// A span with free slots: where its allocation words start in
+    /// `alloc_words` (NO_RANK for a full span).
+    rank: u32,
 }
+
+/// [`SpanObjects::rank`] of a full span.
+const NO_RANK: u32 = u32::MAX;
 
 /// The heap: objects sorted by address and the pointers between them.
 pub struct Heap {
@@ -74,14 +83,14 @@ pub struct Heap {
     /// Problems met and skipped.
     pub warnings: Vec<String>,
     index: Vec<SpanObjects>,
+    /// Spans with free slots: their allocation bits, 64 slots a word…
+    alloc_words: Vec<u64>,
+    /// …and the span's objects before each word.
+    alloc_prefix: Vec<u32>,
     /// The span of each `index` entry.
     span_info: Vec<Span>,
-    /// Per arena (sorted by base): the `index` entry of each of its pages,
-    /// `u32::MAX` where no span with objects is.
-    pages: Vec<(u64, Vec<u32>)>,
-    /// Heap page size and arena size.
-    page_size: u64,
-    arena_bytes: u64,
+    /// For each heap page, the `index` entry of the span covering it.
+    pages: PageTable,
 }
 
 impl Heap {
@@ -115,7 +124,15 @@ impl Heap {
             } else {
                 0
             };
-            index.push(SpanObjects { start: s.start, size: s.elemsize, first, count: n as u32, div_mul, nelems: s.nelems as u32 });
+            index.push(SpanObjects {
+                start: s.start,
+                size: s.elemsize,
+                first,
+                count: n as u32,
+                div_mul,
+                nelems: s.nelems as u32,
+                rank: NO_RANK,
+            });
             span_info.push(*s);
             total += n;
         }
@@ -140,6 +157,7 @@ impl Heap {
                 z.fill(u32::try_from(span.elemsize).map_or(BIG_SIZE, |z| z.min(BIG_SIZE)));
             });
         }
+        let (alloc_words, alloc_prefix) = rank_tables(p, &mut index, &span_info);
         for so in index.iter().filter(|so| so.size >= u64::from(BIG_SIZE)) {
             big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
         }
@@ -157,11 +175,11 @@ impl Heap {
             arena_list: Vec::new(),
             spans: index.len(),
             warnings,
-            pages: page_table(&arenas, &span_info, page, p.layout.arena_bytes),
+            alloc_words,
+            alloc_prefix,
+            pages: PageTable::new(&arenas, &span_info, page, p.layout.arena_bytes),
             index,
             span_info,
-            page_size: page,
-            arena_bytes: p.layout.arena_bytes,
         };
 
         // Pass 2: pointer words, resolved to objects.
@@ -340,6 +358,15 @@ impl Heap {
         if so.count == so.nelems {
             return Some(so.first + slot as u32);
         }
+        // Else the object's rank among the allocated slots.
+        if so.rank != NO_RANK {
+            let w = so.rank as usize + (slot / 64) as usize;
+            let (bits, bit) = (self.alloc_words[w], 1u64 << (slot % 64));
+            if bits & bit == 0 {
+                return None;
+            }
+            return Some(so.first + self.alloc_prefix[w] + (bits & (bit - 1)).count_ones());
+        }
         let objs = &self.addrs[so.first as usize..(so.first + so.count) as usize];
         let j = objs.binary_search(&(so.start + slot * size)).ok()?;
         Some(so.first + j as u32)
@@ -356,17 +383,9 @@ impl Heap {
         &self.span_info[k]
     }
 
-    /// The `index` entry of the span holding `addr`: a search over the few
-    /// arenas, then one table read.
+    /// The `index` entry of the span holding `addr`.
     fn span_index(&self, addr: u64) -> Option<usize> {
-        let a = self.pages.partition_point(|(b, _)| *b <= addr).checked_sub(1)?;
-        let (base, table) = &self.pages[a];
-        let off = addr - base;
-        if off >= self.arena_bytes {
-            return None;
-        }
-        let k = *table.get((off / self.page_size) as usize)?;
-        (k != u32::MAX).then_some(k as usize)
+        self.pages.get(addr)
     }
 
     /// Targets of object `i`'s pointers, with the byte offset of each slot.
@@ -376,29 +395,35 @@ impl Heap {
     }
 }
 
-/// For each arena, which span (by `index` position) covers each page.
-fn page_table(arenas: &[(u64, u64)], spans: &[Span], page: u64, arena_bytes: u64) -> Vec<(u64, Vec<u32>)> {
-    let per_arena = (arena_bytes / page) as usize;
-    let mut pages: Vec<(u64, Vec<u32>)> = arenas.iter().map(|&(b, _)| (b, vec![u32::MAX; per_arena])).collect();
-    pages.sort_unstable_by_key(|(b, _)| *b);
-    pages.dedup_by_key(|(b, _)| *b);
-    for (k, so) in spans.iter().enumerate() {
-        let mut at = so.start;
-        let end = so.end(page);
-        while at < end {
-            let Some(a) = pages.partition_point(|(b, _)| *b <= at).checked_sub(1) else { break };
-            let (base, table) = &mut pages[a];
-            let off = at - *base;
-            if off >= arena_bytes {
-                break;
+/// The allocation bits of the spans with free slots, and the objects
+/// before each word of them; sets each such span's `rank`.
+fn rank_tables(p: &Process, index: &mut [SpanObjects], spans: &[Span]) -> (Vec<u64>, Vec<u32>) {
+    let partial: Vec<(usize, Vec<u64>)> = index
+        .par_iter()
+        .enumerate()
+        .filter(|(_, so)| so.count > 0 && so.count < so.nelems)
+        .filter_map(|(k, so)| {
+            let mut words = vec![0u64; (so.nelems as usize).div_ceil(64)];
+            for a in allocated(p, &spans[k]).ok()? {
+                let slot = ((a - so.start) / so.size) as usize;
+                words[slot / 64] |= 1 << (slot % 64);
             }
-            if let Some(e) = table.get_mut((off / page) as usize) {
-                *e = k as u32;
-            }
-            at += page;
+            Some((k, words))
+        })
+        .collect();
+    let mut all = Vec::with_capacity(partial.iter().map(|(_, w)| w.len()).sum());
+    let mut prefix = Vec::with_capacity(all.capacity());
+    for (k, words) in partial {
+        let Ok(at) = u32::try_from(all.len()) else { break };
+        index[k].rank = at;
+        let mut before = 0;
+        for w in words {
+            prefix.push(before);
+            before += w.count_ones();
+            all.push(w);
         }
     }
-    pages
+    (all, prefix)
 }
 
 /// Addresses of the allocated slots of a span.
