@@ -9,19 +9,22 @@ use crate::roots::{Group, Root};
 
 use super::tree::{Labels, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};
 
-/// Nodes whose edges are read in one parallel batch.
+/// Nodes taken from the queue at a time.
 const BATCH_NODES: usize = 1 << 16;
-/// Nodes per parallel work unit.
-const CHUNK_NODES: usize = 512;
+/// Edges read in one parallel pass (bounds the targets held at once).
+const BATCH_EDGES: usize = 1 << 20;
+/// Edges per work unit (a node's edges are split into units).
+const UNIT_EDGES: usize = 4096;
+/// Units per parallel task.
+const CHUNK_UNITS: usize = 16;
 
-/// A target not visited when its batch started, with the node and
+/// A target not visited when its group was read, with the node and
 /// pointer that lead to it.
 #[derive(Clone, Copy)]
 struct Found {
     node: u32,
     obj: u32,
     off: u32,
-    size: u64,
 }
 
 /// Builds the tree from the roots, in group order then the order given.
@@ -63,52 +66,74 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         }
     }
     // Deeper levels: the node array is the FIFO queue, taken a batch of
-    // nodes at a time. Reading the batch's edges (scattered over the
-    // heap's tables) runs in parallel and keeps the targets not yet
-    // visited; claiming them stays serial, in node then edge order, so the
-    // tree is the same on any number of threads.
+    // nodes at a time, their edges in groups of at most BATCH_EDGES (a
+    // node with millions of pointers spans several groups). Reading a
+    // group's edges (scattered over the heap's tables) runs in parallel
+    // and keeps the targets not yet visited; claiming them stays serial,
+    // in node then edge order, so the tree is the same on any number of
+    // threads.
     let mut next = tree.first_object as usize;
-    let mut found = Vec::new();
+    let mut units: Vec<(u32, usize, usize)> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     while next < tree.len() {
         let end = tree.len().min(next + BATCH_NODES);
-        let seen = &visited;
-        let objs = &tree.obj[next..end];
-        let scan = |first: usize, chunk: &[u32], out: &mut Vec<Found>| {
-            for (k, &o) in chunk.iter().enumerate() {
-                if let Some(&ahead) = chunk.get(k + 8) {
-                    heap.prefetch_edge_range(ahead);
-                }
-                let node = (first + k) as u32;
-                for (off, t) in heap.edges_of(o) {
-                    if seen[(t / 64) as usize] >> (t % 64) & 1 == 0 {
-                        out.push(Found { node, obj: t, off, size: heap.size(t) });
+        units.clear();
+        for n in next..end {
+            if let Some(&ahead) = tree.obj.get(n + 16) {
+                heap.prefetch_edge_range(ahead);
+            }
+            let (mut a, b) = heap.edge_range(tree.obj[n]);
+            while a < b {
+                let e = (a + UNIT_EDGES).min(b);
+                units.push((n as u32, a, e));
+                a = e;
+            }
+        }
+        let mut i = 0;
+        while i < units.len() {
+            let (mut j, mut edges) = (i, 0);
+            while j < units.len() && edges < BATCH_EDGES {
+                edges += units[j].2 - units[j].1;
+                j += 1;
+            }
+            let seen = &visited;
+            let scan = |group: &[(u32, usize, usize)], out: &mut Vec<Found>| {
+                for &(node, a, b) in group {
+                    for (&off, &obj) in heap.edge_offsets[a..b].iter().zip(&heap.edges[a..b]) {
+                        if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
+                            out.push(Found { node, obj, off });
+                        }
                     }
                 }
+            };
+            found.clear();
+            if edges <= UNIT_EDGES {
+                // Few edges (the tail of a linked list): not worth a
+                // parallel pass.
+                scan(&units[i..j], &mut found);
+            } else {
+                found.par_extend(units[i..j].par_chunks(CHUNK_UNITS).flat_map_iter(|group| {
+                    let mut out = Vec::new();
+                    scan(group, &mut out);
+                    out
+                }));
             }
-        };
-        found.clear();
-        if objs.len() <= CHUNK_NODES {
-            // A narrow queue (the tail of a linked list): not worth a
-            // parallel pass.
-            scan(next, objs, &mut found);
-        } else {
-            found.par_extend(objs.par_chunks(CHUNK_NODES).enumerate().flat_map_iter(|(c, chunk)| {
-                let mut out = Vec::new();
-                scan(next + c * CHUNK_NODES, chunk, &mut out);
-                out
-            }));
-        }
-        for k in 0..found.len() {
-            if let Some(ahead) = found.get(k + 16) {
-                prefetch(&visited[(ahead.obj / 64) as usize]);
+            for k in 0..found.len() {
+                if let Some(ahead) = found.get(k + 16) {
+                    prefetch(&visited[(ahead.obj / 64) as usize]);
+                }
+                let f = found[k];
+                if claim(&mut visited, f.obj) {
+                    tree.push(f.node, f.obj, f.off, 0);
+                }
             }
-            let f = found[k];
-            if claim(&mut visited, f.obj) {
-                tree.push(f.node, f.obj, f.off, f.size);
-            }
+            i = j;
         }
         next = end;
     }
+    // Own bytes of the objects, then the subtree sums.
+    let first = tree.first_object as usize;
+    tree.total[first..].par_iter_mut().zip(&tree.obj[first..]).for_each(|(t, &o)| *t = heap.size(o));
     tree.sum();
     tree.reached = visited;
     tree
