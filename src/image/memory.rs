@@ -67,6 +67,9 @@ pub trait Memory {
 
     /// A little-endian u64 (also a pointer: refgraph reads 64-bit targets only).
     fn u64(&self, addr: u64) -> Result<u64, ReadError> {
+        if let Some(t) = self.tail(addr).and_then(|t| t.get(..8)) {
+            return Ok(u64::from_le_bytes(t.try_into().expect("8 bytes")));
+        }
         let mut b = [0; 8];
         self.read(addr, &mut b)?;
         Ok(u64::from_le_bytes(b))

@@ -62,10 +62,20 @@ impl Space {
         }
     }
 
-    /// The range holding `addr`, if any.
+    /// The range holding `addr`, if any. Walks read objects in address
+    /// order, so the range of the thread's last hit is tried first.
     pub fn find(&self, addr: u64) -> Option<&Range> {
+        thread_local! {
+            static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        }
+        let hint = LAST.with(|c| c.get());
+        if let Some(r) = self.ranges.get(hint).filter(|x| x.start <= addr && addr < x.end) {
+            return Some(r);
+        }
         let i = self.ranges.partition_point(|x| x.end <= addr);
-        self.ranges.get(i).filter(|x| x.start <= addr)
+        let r = self.ranges.get(i).filter(|x| x.start <= addr)?;
+        LAST.with(|c| c.set(i));
+        Some(r)
     }
 
     /// All ranges in address order.
