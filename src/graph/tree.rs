@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::heap::prefault;
+
 /// Index of an interned frame label.
 pub type LabelId = u32;
 
@@ -102,7 +104,16 @@ pub struct Tree {
 impl Tree {
     /// An empty tree.
     pub fn new(labels: Labels) -> Tree {
-        Tree { parent: Vec::new(), obj: Vec::new(), via: Vec::new(), total: Vec::new(), tags: Default::default(), labels, first_object: 0, reached: Vec::new() }
+        Tree {
+            parent: Vec::new(),
+            obj: Vec::new(),
+            via: Vec::new(),
+            total: Vec::new(),
+            tags: Default::default(),
+            labels,
+            first_object: 0,
+            reached: Vec::new(),
+        }
     }
 
     /// Adds a node; returns its index.
@@ -120,11 +131,14 @@ impl Tree {
     }
 
     /// Reserves room for `n` more nodes.
+    /// The room is touched page by page in parallel, so that the kernel
+    /// zeroes the new pages on all cores now rather than on the one that
+    /// later pushes the nodes.
     pub fn reserve(&mut self, n: usize) {
-        self.parent.reserve_exact(n);
-        self.obj.reserve_exact(n);
-        self.via.reserve_exact(n);
-        self.total.reserve_exact(n);
+        prefault(&mut self.parent, n);
+        prefault(&mut self.obj, n);
+        prefault(&mut self.via, n);
+        prefault(&mut self.total, n);
     }
 
     /// Number of nodes.

@@ -21,7 +21,7 @@ use crate::runtime::{read_spans, PointerFinder, Process, Span, Spans};
 /// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
 const MAX_SPAN_OBJECTS: u64 = 1 << 16;
 
-pub use self::prefetch::prefetch;
+pub use self::prefetch::{prefault, prefetch};
 
 /// [`Heap::size`]'s mark of an object of 4 GiB or more.
 const BIG_SIZE: u32 = u32::MAX;
@@ -239,7 +239,8 @@ impl Heap {
         // The CSR tables: edge starts from the counts; edges and offsets
         // copied span by span in parallel.
         let total: usize = results.iter().map(|o| o.edges.len()).sum();
-        let mut edge_low = Vec::with_capacity(heap.addrs.len() + 1);
+        let mut edge_low = Vec::new();
+        prefault(&mut edge_low, heap.addrs.len() + 1);
         let mut edge_carries = Vec::new();
         let mut acc = 0u64;
         edge_low.push(0u32);

@@ -825,10 +825,21 @@ fn object_flags(p: &Process, heap: &Heap) -> Vec<u64> {
             (first, last, f)
         })
         .collect();
+    // Spans and objects are both in address order: the ranges are
+    // disjoint and ascending, and are filled in parallel.
     let mut state = vec![0u64; heap.len()];
+    let mut jobs = Vec::with_capacity(per_span.len());
+    let (mut rest, mut at) = (&mut state[..], 0);
     for (first, last, f) in per_span {
-        state[first..last].fill(u64::from(f) << FLAG_SHIFT);
+        if first < at || last < first {
+            continue;
+        }
+        let (_, r) = rest.split_at_mut(first - at);
+        let (mine, r) = r.split_at_mut(last - first);
+        (rest, at) = (r, last);
+        jobs.push((mine, f));
     }
+    jobs.into_par_iter().for_each(|(s, f)| s.fill(u64::from(f) << FLAG_SHIFT));
     state
 }
 

@@ -205,6 +205,9 @@ pub struct TypeTable<'p, 'a> {
     p: &'p Process<'a>,
     infos: Vec<TypeInfo>,
     ids: HashMap<Key, Option<TypeId>, BuildHasherDefault<FxHasher>>,
+    /// Whether each descriptor read so far is a direct-interface type:
+    /// asked for every interface value, so kept.
+    direct: HashMap<u64, bool, BuildHasherDefault<FxHasher>>,
     funcs: Option<FuncTable<'p>>,
     text: u64,
     /// moduledata.types: DWARF's DW_AT_go_runtime_type is relative to it.
@@ -235,7 +238,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             map_keys: None,
             downcast: None,
         };
-        TypeTable { p, infos: vec![placeholder], ids: HashMap::default(), funcs, text, types_base }
+        TypeTable { p, infos: vec![placeholder], ids: HashMap::default(), direct: HashMap::default(), funcs, text, types_base }
     }
 
     /// The type with id `id`.
@@ -309,6 +312,9 @@ impl<'p, 'a> TypeTable<'p, 'a> {
     /// Whether values of the descriptor at `t` sit in an interface's data
     /// word themselves.
     pub fn direct_iface(&self, t: u64) -> Option<bool> {
+        if let Some(&d) = self.direct.get(&t) {
+            return Some(d);
+        }
         let d = read_type(self.p, t).ok()?;
         is_direct_iface(self.p, &d).ok()
     }
@@ -451,6 +457,9 @@ impl<'p, 'a> TypeTable<'p, 'a> {
         // program.
         if t.size > MAX_TYPE_SIZE || t.kind == 0 {
             return None;
+        }
+        if let Ok(d) = is_direct_iface(p, &t) {
+            self.direct.insert(addr, d);
         }
         let name = type_name(p, &t).ok()?;
         let map_slots = name.starts_with("map.bucket[") || name.starts_with("map.group[") || name.starts_with("noalg.map.group[");
