@@ -644,24 +644,9 @@ impl<'p, 'a> Inference<'p, 'a> {
                 if len > SHORT_KEY {
                     return None;
                 }
-                let bytes = mem.slice(ptr, len as usize).ok()?;
-                let ok = bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
-                ok.then(|| format!("\"{}\"", String::from_utf8_lossy(bytes)))
+                string_key_text(mem.slice(ptr, len as usize).ok()?)
             }
-            KeyKind::Int | KeyKind::Uint => {
-                let raw = mem.slice(at, keys.size as usize).ok()?;
-                let mut w = [0u8; 8];
-                w.get_mut(..raw.len())?.copy_from_slice(raw);
-                let v = u64::from_le_bytes(w);
-                let bits = 8 * keys.size as u32;
-                Some(if keys.kind == KeyKind::Int && bits < 64 && v >> (bits - 1) & 1 != 0 {
-                    ((v | !0u64 << bits) as i64).to_string()
-                } else if keys.kind == KeyKind::Int {
-                    (v as i64).to_string()
-                } else {
-                    v.to_string()
-                })
-            }
+            KeyKind::Int | KeyKind::Uint => int_key_text(mem.slice(at, keys.size as usize).ok()?, keys.kind == KeyKind::Int),
         }
     }
 
@@ -794,6 +779,31 @@ fn map_slot(path: &str) -> (String, Option<u64>) {
     (path.to_string(), None)
 }
 
+/// A string map key as a link (`"id"`): at most [`SHORT_KEY`] printable
+/// ASCII bytes, no quote or backslash; else None.
+fn string_key_text(bytes: &[u8]) -> Option<String> {
+    let ok = bytes.len() as u64 <= SHORT_KEY && bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    ok.then(|| format!("\"{}\"", String::from_utf8_lossy(bytes)))
+}
+
+/// An integer map key (little-endian, 1 to 8 bytes) in decimal.
+fn int_key_text(raw: &[u8], signed: bool) -> Option<String> {
+    if raw.is_empty() || raw.len() > 8 {
+        return None;
+    }
+    let mut w = [0u8; 8];
+    w[..raw.len()].copy_from_slice(raw);
+    let v = u64::from_le_bytes(w);
+    let bits = 8 * raw.len() as u32;
+    Some(if signed && bits < 64 && v >> (bits - 1) & 1 != 0 {
+        ((v | !0u64 << bits) as i64).to_string()
+    } else if signed {
+        (v as i64).to_string()
+    } else {
+        v.to_string()
+    })
+}
+
 /// What an object is named by: its fact's type and whether it is an array.
 fn name_key(f: Fact) -> u32 {
     f.ty | if f.array { NAME_ARRAY } else { 0 }
@@ -923,6 +933,24 @@ mod tests {
         assert_eq!(shorten(long), "struct{…4 fields}");
         let nested = "[]struct { Name string; Payload []uint8; Next *main.Entry; Extra int64 }";
         assert_eq!(shorten(nested), "[]struct{…4 fields}");
+    }
+
+    #[test]
+    fn map_keys_as_links() {
+        assert_eq!(string_key_text(b"id").as_deref(), Some("\"id\""));
+        assert_eq!(string_key_text(b"").as_deref(), Some("\"\""));
+        assert_eq!(string_key_text(b"exactly-16-bytes").as_deref(), Some("\"exactly-16-bytes\""));
+        assert_eq!(string_key_text(b"seventeen-bytes!!"), None);
+        assert_eq!(string_key_text(b"a\"b"), None);
+        assert_eq!(string_key_text(b"tab\there"), None);
+        assert_eq!(string_key_text("é".as_bytes()), None);
+        assert_eq!(int_key_text(&7u64.to_le_bytes(), true).as_deref(), Some("7"));
+        assert_eq!(int_key_text(&(-3i64).to_le_bytes(), true).as_deref(), Some("-3"));
+        assert_eq!(int_key_text(&(-3i16).to_le_bytes(), true).as_deref(), Some("-3"));
+        assert_eq!(int_key_text(&[0xff], false).as_deref(), Some("255"));
+        assert_eq!(int_key_text(&[0xff], true).as_deref(), Some("-1"));
+        assert_eq!(int_key_text(&u64::MAX.to_le_bytes(), false).as_deref(), Some("18446744073709551615"));
+        assert_eq!(int_key_text(&[], true), None);
     }
 
     #[test]
