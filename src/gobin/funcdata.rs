@@ -255,14 +255,9 @@ impl<'a> FuncTable<'a> {
 
 /// Reads a little-endian base-128 varint (at most 5 bytes, as u32).
 pub fn read_varint(p: &[u8]) -> Option<(u32, usize)> {
-    let mut v: u32 = 0;
-    for (i, &b) in p.iter().enumerate().take(5) {
-        v |= u32::from(b & 0x7f) << (7 * i as u32);
-        if b & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
+    // The value is a u32: bits of the fifth byte above bit 31 are dropped.
+    let (v, n) = read_uvarint64(&p[..p.len().min(5)])?;
+    Some((v as u32, n))
 }
 
 /// A runtime `stackmap`: `n` bitmaps of `nbit` bits each.
