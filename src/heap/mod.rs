@@ -157,7 +157,7 @@ impl Heap {
                 z.fill(u32::try_from(span.elemsize).map_or(BIG_SIZE, |z| z.min(BIG_SIZE)));
             });
         }
-        let (alloc_words, alloc_prefix) = rank_tables(p, &mut index, &span_info);
+        let (alloc_words, alloc_prefix) = rank_tables(&addrs, &mut index);
         for so in index.iter().filter(|so| so.size >= u64::from(BIG_SIZE)) {
             big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
         }
@@ -378,6 +378,12 @@ impl Heap {
         self.span_info.iter()
     }
 
+    /// Every span that holds objects, by address, with the indices of its
+    /// objects.
+    pub fn span_objects(&self) -> impl Iterator<Item = (&Span, std::ops::Range<u32>)> {
+        self.span_info.iter().zip(&self.index).map(|(s, so)| (s, so.first..so.first + so.count))
+    }
+
     /// The span holding object `i`.
     pub fn span_of(&self, i: u32) -> &Span {
         let k = self.span_index(self.addrs[i as usize]).expect("every object lies in an indexed span");
@@ -396,20 +402,21 @@ impl Heap {
     }
 }
 
-/// The allocation bits of the spans with free slots, and the objects
-/// before each word of them; sets each such span's `rank`.
-fn rank_tables(p: &Process, index: &mut [SpanObjects], spans: &[Span]) -> (Vec<u64>, Vec<u32>) {
+/// The allocation bits of the spans with free slots (from their objects
+/// in `addrs`), and the objects before each word of them; sets each such
+/// span's `rank`.
+fn rank_tables(addrs: &[u64], index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>) {
     let partial: Vec<(usize, Vec<u64>)> = index
         .par_iter()
         .enumerate()
         .filter(|(_, so)| so.count > 0 && so.count < so.nelems)
-        .filter_map(|(k, so)| {
+        .map(|(k, so)| {
             let mut words = vec![0u64; (so.nelems as usize).div_ceil(64)];
-            for a in allocated(p, &spans[k]).ok()? {
+            for &a in &addrs[so.first as usize..(so.first + so.count) as usize] {
                 let slot = ((a - so.start) / so.size) as usize;
                 words[slot / 64] |= 1 << (slot % 64);
             }
-            Some((k, words))
+            (k, words)
         })
         .collect();
     let mut all = Vec::with_capacity(partial.iter().map(|(_, w)| w.len()).sum());

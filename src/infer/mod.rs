@@ -813,41 +813,33 @@ fn name_key(f: Fact) -> u32 {
 /// [`LARGE`] of every object, from its span, and no fact.
 fn object_flags(p: &Process, heap: &Heap) -> Vec<u64> {
     let l = &p.layout;
-    let spans: Vec<&Span> = heap.span_list().collect();
-    let per_span: Vec<(usize, usize, u8)> = spans
-        .par_iter()
-        .map(|s| {
-            let end = s.end(l.page_size);
-            let first = heap.addrs.partition_point(|&a| a < s.start);
-            let last = heap.addrs.partition_point(|&a| a < end);
-            let mut f = 0;
-            if s.noscan() {
-                f |= NOSCAN;
-                if s.elemsize == 16 {
-                    f |= TINY;
-                }
-            } else if l.pointer_maps == PointerMaps::AllocHeaders && s.sizeclass() != 0 && s.elemsize > l.malloc_header_min {
-                f |= HEADER;
+    let flags = |s: &Span| {
+        let mut f = 0;
+        if s.noscan() {
+            f |= NOSCAN;
+            if s.elemsize == 16 {
+                f |= TINY;
             }
-            if s.sizeclass() == 0 {
-                f |= LARGE;
-            }
-            (first, last, f)
-        })
-        .collect();
-    // Spans and objects are both in address order: the ranges are
-    // disjoint and ascending, and are filled in parallel.
+        } else if l.pointer_maps == PointerMaps::AllocHeaders && s.sizeclass() != 0 && s.elemsize > l.malloc_header_min {
+            f |= HEADER;
+        }
+        if s.sizeclass() == 0 {
+            f |= LARGE;
+        }
+        f
+    };
+    // Each span's objects are consecutive in the object table: its part
+    // of the state is filled in parallel with the others'.
     let mut state = vec![0u64; heap.len()];
-    let mut jobs = Vec::with_capacity(per_span.len());
-    let (mut rest, mut at) = (&mut state[..], 0);
-    for (first, last, f) in per_span {
-        if first < at || last < first {
+    let mut jobs = Vec::new();
+    let (mut rest, mut at) = (&mut state[..], 0u32);
+    for (s, objs) in heap.span_objects() {
+        if objs.start != at {
             continue;
         }
-        let (_, r) = rest.split_at_mut(first - at);
-        let (mine, r) = r.split_at_mut(last - first);
-        (rest, at) = (r, last);
-        jobs.push((mine, f));
+        let (mine, r) = rest.split_at_mut(objs.len());
+        (rest, at) = (r, objs.end);
+        jobs.push((mine, flags(s)));
     }
     jobs.into_par_iter().for_each(|(s, f)| s.fill(u64::from(f) << FLAG_SHIFT));
     state
