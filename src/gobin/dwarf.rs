@@ -381,23 +381,32 @@ impl Dwarf {
     /// [`Dwarf::frame_vars_of`] with each piece's type and place in its
     /// variable.
     pub fn typed_frame_vars_of(&self, sub: DieRef, pc: Option<u64>) -> Vec<TypedFrameVar> {
-        let mut out = Vec::new();
-        let Some(unit) = self.units.get(sub.unit) else { return out };
-        let Ok(mut tree) = unit.entries_tree(Some(sub.offset)) else { return out };
-        let Ok(root) = tree.root() else { return out };
+        self.with_subprogram(sub, |unit, root| {
+            // Go always uses the CFA as frame base; anything else is not ours.
+            let cfa_base = match root.entry().attr_value(gimli::DW_AT_frame_base) {
+                Some(AttributeValue::Exprloc(e)) => {
+                    let mut ops = e.operations(unit.encoding());
+                    matches!(ops.next(), Ok(Some(gimli::Operation::CallFrameCFA))) && matches!(ops.next(), Ok(None))
+                }
+                _ => false,
+            };
+            let mut out = Vec::new();
+            self.collect_vars(sub.unit, unit, root, pc, cfa_base, 0, &mut out);
+            out
+        })
+        .unwrap_or_default()
+    }
+
+    /// Runs `f` on subprogram `sub`'s unit and DIE tree; None if `sub` is
+    /// not a readable subprogram DIE.
+    fn with_subprogram<T>(&self, sub: DieRef, f: impl FnOnce(&gimli::Unit<R>, gimli::EntriesTreeNode<'_, '_, R>) -> T) -> Option<T> {
+        let unit = self.units.get(sub.unit)?;
+        let mut tree = unit.entries_tree(Some(sub.offset)).ok()?;
+        let root = tree.root().ok()?;
         if root.entry().tag() != gimli::DW_TAG_subprogram {
-            return out;
+            return None;
         }
-        // Go always uses the CFA as frame base; anything else is not ours.
-        let cfa_base = match root.entry().attr_value(gimli::DW_AT_frame_base) {
-            Some(AttributeValue::Exprloc(e)) => {
-                let mut ops = e.operations(unit.encoding());
-                matches!(ops.next(), Ok(Some(gimli::Operation::CallFrameCFA))) && matches!(ops.next(), Ok(None))
-            }
-            _ => false,
-        };
-        self.collect_vars(sub.unit, unit, root, pc, cfa_base, 0, &mut out);
-        out
+        Some(f(unit, root))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -615,26 +624,25 @@ impl Dwarf {
     /// places in the closure object (DW_AT_go_closure_offset, Go 1.23+),
     /// by offset. Empty for older releases and for plain functions.
     pub fn closure_vars(&self, sub: DieRef) -> Vec<ClosureVar> {
-        let mut out = Vec::new();
-        let Some(unit) = self.units.get(sub.unit) else { return out };
-        let Ok(mut tree) = unit.entries_tree(Some(sub.offset)) else { return out };
-        let Ok(root) = tree.root() else { return out };
-        if root.entry().tag() != gimli::DW_TAG_subprogram {
-            return out;
-        }
-        let mut children = root.children();
-        while let Ok(Some(child)) = children.next() {
-            if out.len() >= MAX_CLOSURE_VARS {
-                break;
-            }
-            let e = child.entry();
-            if e.tag() != gimli::DW_TAG_variable && e.tag() != gimli::DW_TAG_formal_parameter {
-                continue;
-            }
-            let Some(offset) = e.attr_value(DW_AT_GO_CLOSURE_OFFSET).and_then(|v| v.udata_value()) else { continue };
-            let Some((name, ty)) = self.var_name_type(sub.unit, unit, e) else { continue };
-            out.push(ClosureVar { name, offset, ty });
-        }
+        let mut out = self
+            .with_subprogram(sub, |unit, root| {
+                let mut out = Vec::new();
+                let mut children = root.children();
+                while let Ok(Some(child)) = children.next() {
+                    if out.len() >= MAX_CLOSURE_VARS {
+                        break;
+                    }
+                    let e = child.entry();
+                    if e.tag() != gimli::DW_TAG_variable && e.tag() != gimli::DW_TAG_formal_parameter {
+                        continue;
+                    }
+                    let Some(offset) = e.attr_value(DW_AT_GO_CLOSURE_OFFSET).and_then(|v| v.udata_value()) else { continue };
+                    let Some((name, ty)) = self.var_name_type(sub.unit, unit, e) else { continue };
+                    out.push(ClosureVar { name, offset, ty });
+                }
+                out
+            })
+            .unwrap_or_default();
         // A variable captured by reference is listed twice at its offset:
         // `x` and `&x`; the closure holds the pointer.
         out.sort_by_key(|v| (v.offset, !v.name.starts_with('&')));
