@@ -3,15 +3,15 @@
 //! Go version, checked against what the program reported at dump time.
 
 use refgraph::gobin::{go_build_id, read_buildinfo};
-use refgraph::image::{ExeCheck, Image};
+use refgraph::image::ExeCheck;
 
-use crate::util::{each, fixtures};
+use crate::util::{each, fixtures, open_image};
 
 #[test]
 fn every_fixture_core_and_exe_are_readable_and_versions_match_truth() {
     let fx = fixtures();
     each(&fx, |f| {
-        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let image = open_image(f)?;
         let core = &image.core;
         if core.loads.is_empty() {
             return Err("core has no PT_LOAD segments".into());

@@ -1,20 +1,16 @@
 //! The heap walk against the programs' own runtime.MemStats at dump time.
 
 use refgraph::heap::Heap;
-use refgraph::image::{Image, Memory};
+use refgraph::image::Memory;
 use refgraph::runtime::{read_goroutines, PointerFinder, Process};
 
-use crate::util::{each, fixtures, Fixture};
-
-fn open(f: &Fixture) -> Result<Image, String> {
-    Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())
-}
+use crate::util::{each, fixtures, open_image};
 
 #[test]
 fn objects_and_bytes_equal_memstats_exactly() {
     let fx = fixtures();
     each(&fx, |f| {
-        let image = open(f)?;
+        let image = open_image(f)?;
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         let heap = Heap::build(&p).map_err(|e| e.to_string())?;
         let (objects, bytes) = (heap.len() as u64, heap.bytes());
@@ -34,7 +30,7 @@ fn objects_and_bytes_equal_memstats_exactly() {
 fn every_pointer_slot_holds_nil_or_a_mapped_address() {
     let fx = fixtures();
     each(&fx, |f| {
-        let image = open(f)?;
+        let image = open_image(f)?;
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         let heap = Heap::build(&p).map_err(|e| e.to_string())?;
         let mut finder = PointerFinder::new(&p, &heap.arena_list);
@@ -70,7 +66,7 @@ fn every_pointer_slot_holds_nil_or_a_mapped_address() {
 fn goroutines_include_the_programs_own() {
     let fx = fixtures();
     each(&fx, |f| {
-        let image = open(f)?;
+        let image = open_image(f)?;
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         let gs = read_goroutines(&p).map_err(|e| e.to_string())?;
         let live = gs.iter().filter(|g| g.status.is_live()).count() as u64;

@@ -5,15 +5,14 @@
 use std::collections::BTreeSet;
 
 use refgraph::heap::Heap;
-use refgraph::image::Image;
 use refgraph::runtime::{PointerFinder, Process};
 
-use crate::util::{each, fixtures, Fixture};
+use crate::util::{each, fixtures, open_image, Fixture};
 
 const REGIMES: [&str; 8] = ["tiny", "small_ptr", "medium_ptr", "large_ptr", "array_structs", "gcprog", "generic", "anon"];
 
 fn check(f: &Fixture) -> Result<(), String> {
-    let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+    let image = open_image(f)?;
     let p = Process::new(&image).map_err(|e| e.to_string())?;
     let heap = Heap::build(&p).map_err(|e| e.to_string())?;
     let mut finder = PointerFinder::new(&p, &heap.arena_list);

@@ -10,7 +10,7 @@ use refgraph::heap::Heap;
 use refgraph::image::{Image, Memory};
 use refgraph::runtime::{read_goroutines, Frame, GoroutineStatus, Process, StackWalker};
 
-use crate::util::{each, fixtures, load, Fixture};
+use crate::util::{each, fixtures, load, open_image, Fixture};
 
 fn corpus() -> Vec<Fixture> {
     match std::env::var_os("REFGRAPH_STACK_FIXTURES") {
@@ -37,7 +37,7 @@ fn worker_local_buffer_is_a_live_stack_slot() {
     let fx: Vec<_> = corpus().into_iter().filter(|f| f.program() == "retain").collect();
     assert!(!fx.is_empty(), "no retain fixtures");
     each(&fx, |f| {
-        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let image = open_image(f)?;
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         let (want_func, want_addr) = (f.str("stack_local_func"), f.num("stack_local_addr"));
         let walker = StackWalker::new(&p).map_err(|e| e.to_string())?;
@@ -78,7 +78,7 @@ fn worker_local_buffer_is_a_live_stack_slot() {
 fn parked_goroutines_unwind_to_goexit() {
     let fx = corpus();
     each(&fx, |f| {
-        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let image = open_image(f)?;
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         let walker = StackWalker::new(&p).map_err(|e| e.to_string())?;
         let gs = read_goroutines(&p).map_err(|e| e.to_string())?;

@@ -5,18 +5,18 @@
 
 use refgraph::gobin::{find_pclntab, Pclntab};
 use refgraph::heap::Heap;
-use refgraph::image::{Image, Source};
+use refgraph::image::Source;
 use refgraph::runtime::moduledata::find_globals;
 use refgraph::runtime::{read_goroutines, Process};
 
-use crate::util::{each, fixtures};
+use crate::util::{each, fixtures, open_image};
 
 #[test]
 fn stripped_fixtures_walk_to_the_truth() {
     let fx: Vec<_> = fixtures().into_iter().filter(|f| f.variant() == "stripped").collect();
     assert!(!fx.is_empty(), "no stripped fixtures");
     each(&fx, |f| {
-        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let image = open_image(f)?;
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         if p.dwarf.is_some() {
             return Err("the stripped executable has DWARF".into());
@@ -44,7 +44,7 @@ fn locating_without_symbols_finds_what_the_symbols_say() {
     let fx: Vec<_> = fixtures().into_iter().filter(|f| f.variant() != "stripped").collect();
     assert!(!fx.is_empty(), "no unstripped fixtures");
     each(&fx, |f| {
-        let image = Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())?;
+        let image = open_image(f)?;
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         if p.symbols.is_empty() {
             return Err("the executable has no symbols".into());

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use refgraph::image::Image;
 use serde_json::Value;
 
 /// One fixture: a core, its executable and what the program said about itself.
@@ -53,6 +54,11 @@ impl Fixture {
         let v = self.str("go_version");
         v.trim_start_matches("go1.").split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
     }
+}
+
+/// Opens a fixture's core and executable.
+pub fn open_image(f: &Fixture) -> Result<Image, String> {
+    Image::open(&f.core(), &f.exe()).map_err(|e| e.to_string())
 }
 
 pub fn root() -> PathBuf {
