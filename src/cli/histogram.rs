@@ -5,20 +5,17 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::pipeline::collect_roots;
-use super::progress::phase;
-use crate::heap::Heap;
+use super::pipeline::{infer_types, Timings, Typed};
 use crate::image::Image;
-use crate::infer::Inference;
-use crate::runtime::Process;
 
 /// Prints one line per type: object count, bytes, name; `top` limits the
 /// lines. A last line gives the totals and the typed share.
 pub fn print(image: &Image, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    let p = phase("reading Go metadata", || Process::new(image))?;
-    let heap = phase("walking the heap", || Heap::build(&p))?;
-    let (roots, warnings) = phase("finding roots", || collect_roots(&p, &heap))?;
-    let inference = phase("inferring types", || Inference::run(&p, &heap, &roots));
+    infer_types(image, &mut Timings::default(), |t, _| write(t, top, out))
+}
+
+fn write(t: &Typed, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    let (heap, inference) = (t.heap, t.inference);
     let rows = inference.histogram();
     writeln!(out, "{:>12} {:>16}  type", "objects", "bytes")?;
     for r in rows.iter().take(top.unwrap_or(usize::MAX)) {
@@ -34,7 +31,7 @@ pub fn print(image: &Image, top: Option<usize>, out: &mut dyn Write) -> Result<(
         pct(typed_objects, objects),
         pct(typed_bytes, bytes)
     )?;
-    for w in p.warnings.iter().chain(&heap.warnings).chain(&warnings) {
+    for w in &t.warnings {
         eprintln!("refgraph: warning: {w}");
     }
     Ok(())

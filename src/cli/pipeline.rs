@@ -55,36 +55,58 @@ pub struct Analysis<'x, 'p, 'a> {
     pub warnings: Vec<String>,
 }
 
-/// Runs everything from an opened image to the tree, then `then` on the
-/// result (which borrows the phases' data).
-pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
+/// The heap with its roots and types: what every command needs.
+pub struct Typed<'x, 'p, 'a> {
+    /// The process's Go metadata.
+    pub process: &'x Process<'a>,
+    /// The heap.
+    pub heap: &'x Heap,
+    /// All roots.
+    pub roots: &'x [Root],
+    /// The types of the heap's objects.
+    pub inference: &'x Inference<'p, 'a>,
+    /// Warnings gathered on the way.
+    pub warnings: Vec<String>,
+}
+
+/// Runs the phases from an opened image to the types (metadata, heap,
+/// roots, types), then `then` on the result (which borrows their data).
+pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Typed, &mut Timings) -> Result<T>) -> Result<T> {
     let p = timings.run("metadata", "reading Go metadata", || Process::new(image))?;
     let heap = timings.run("heap", "walking the heap", || Heap::build(&p))?;
     release_free_memory();
     let (roots, root_warnings) = timings.run("roots", "finding roots", || collect_roots(&p, &heap))?;
     let inference = timings.run("types", "inferring types", || Inference::run(&p, &heap, &roots));
     release_free_memory();
-    let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
-        let tree = build_tree(&heap, &roots);
-        let typed = inference.typed_among(&tree.reached);
-        (tree, typed)
-    });
     let mut warnings = p.warnings.clone();
     warnings.extend(heap.warnings.iter().cloned());
     warnings.extend(root_warnings);
-    let a = Analysis {
-        process: &p,
-        heap: &heap,
-        roots: &roots,
-        inference: &inference,
-        reached_objects: tree.objects() as u64,
-        reached_bytes: tree.grand_total(),
-        typed_objects,
-        typed_bytes,
-        tree,
-        warnings,
-    };
-    then(&a, timings)
+    then(&Typed { process: &p, heap: &heap, roots: &roots, inference: &inference, warnings }, timings)
+}
+
+/// Runs everything from an opened image to the tree, then `then` on the
+/// result (which borrows the phases' data).
+pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
+    infer_types(image, timings, |t, timings| {
+        let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
+            let tree = build_tree(t.heap, t.roots);
+            let typed = t.inference.typed_among(&tree.reached);
+            (tree, typed)
+        });
+        let a = Analysis {
+            process: t.process,
+            heap: t.heap,
+            roots: t.roots,
+            inference: t.inference,
+            reached_objects: tree.objects() as u64,
+            reached_bytes: tree.grand_total(),
+            typed_objects,
+            typed_bytes,
+            tree,
+            warnings: t.warnings.clone(),
+        };
+        then(&a, timings)
+    })
 }
 
 /// Hands the memory the last phase freed back to the system. The heap walk
