@@ -61,7 +61,7 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         for t in &r.targets {
             if claim(&mut visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
-                tree.push(rnode, t.obj, link, heap.size(t.obj));
+                tree.push(rnode, t.obj, link, 0);
             }
         }
     }
