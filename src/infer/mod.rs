@@ -186,7 +186,6 @@ impl<'p, 'a> Inference<'p, 'a> {
                 for &o in &frontier {
                     clear_bit(&mut queued, o);
                 }
-                let mut next = Vec::new();
                 let mut units = Vec::new();
                 let mut pending = 0;
                 for &o in &frontier {
@@ -197,16 +196,15 @@ impl<'p, 'a> Inference<'p, 'a> {
                         pending += e - a;
                         a = e;
                         if pending >= BATCH_EDGES {
-                            inf.run_units(&mut units, &mut next, &mut queued);
+                            inf.run_units(&mut units, &mut queued);
                             pending = 0;
                         }
                     }
                 }
-                inf.run_units(&mut units, &mut next, &mut queued);
+                inf.run_units(&mut units, &mut queued);
                 // The next level is exactly the queued objects: taken from
                 // the bitmap, in object (address) order, it reads the
                 // heap's tables and memory mostly forward.
-                drop(next);
                 frontier = set_bits(&queued);
             } else {
                 // Narrow (a linked list, say): one object at a time, first
@@ -236,8 +234,9 @@ impl<'p, 'a> Inference<'p, 'a> {
     }
 
     /// Expands the work units (object, edge range) in parallel and merges
-    /// their proposals in unit order.
-    fn run_units(&mut self, units: &mut Vec<(u32, u64, u64)>, next: &mut Vec<u32>, queued: &mut [u64]) {
+    /// their proposals in unit order; the objects updated are marked in
+    /// `queued` (the next level is read from it).
+    fn run_units(&mut self, units: &mut Vec<(u32, u64, u64)>, queued: &mut [u64]) {
         let this = &*self;
         let out: Vec<Vec<Proposal>> = units
             .par_chunks(16)
@@ -250,8 +249,10 @@ impl<'p, 'a> Inference<'p, 'a> {
             })
             .collect();
         units.clear();
+        let mut updated = Vec::new();
         for mut v in out {
-            self.merge(&mut v, next, queued);
+            self.merge(&mut v, &mut updated, queued);
+            updated.clear();
         }
     }
 
