@@ -26,6 +26,10 @@ pub use self::prefetch::{prefault, prefetch};
 /// [`Heap::size`]'s mark of an object of 4 GiB or more.
 const BIG_SIZE: u32 = u32::MAX;
 
+/// Objects whose pointers are resolved in one parallel step of the heap
+/// walk's second pass.
+const GROUP_OBJECTS: u64 = 1 << 20;
+
 /// Why the heap could not be walked.
 pub type Error = crate::runtime::Error;
 
@@ -182,105 +186,99 @@ impl Heap {
             span_info,
         };
 
-        // Pass 2: pointer words, resolved to objects.
+        // Pass 2: pointer words, resolved to objects, a group of spans at
+        // a time: each group's spans in parallel, then appended to the
+        // tables in span order (bounds what is held besides the tables).
         struct Out {
             counts: Vec<u32>,
             edges: Vec<(u32, u32)>,
             slots: u64,
             error: Option<String>,
         }
-        let mut results: Vec<Out> = heap
-            .index
-            .par_iter()
-            .zip(&heap.span_info)
-            .map_init(
-                || PointerFinder::new(p, &arenas),
-                |finder, (so, span)| {
-                    let mut out = Out { counts: Vec::with_capacity(so.count as usize), edges: Vec::new(), slots: 0, error: None };
-                    for i in so.first..so.first + so.count {
-                        let base = heap.addrs[i as usize];
-                        let before = out.edges.len();
-                        let size = so.size;
-                        let bytes = p.image.slice(base, size as usize).ok();
-                        let mut slots = 0u64;
-                        let mut unreadable = false;
-                        let r = finder.pointers(span, base, &mut |a| {
-                            slots += 1;
-                            let v = match bytes {
-                                Some(b) => u64::from_le_bytes(b[(a - base) as usize..][..8].try_into().unwrap()),
-                                None => match p.image.u64(a) {
-                                    Ok(v) => v,
-                                    Err(_) => {
-                                        unreadable = true;
-                                        return;
-                                    }
-                                },
-                            };
-                            if v == 0 {
-                                return;
-                            }
-                            if let Some(t) = heap.find(v) {
-                                out.edges.push(((a - base) as u32, t));
-                            }
-                        });
-                        out.slots += slots;
-                        if let Err(e) = r {
-                            out.error.get_or_insert_with(|| format!("object {base:#x}: {e}"));
-                        } else if unreadable {
-                            out.error.get_or_insert_with(|| format!("object {base:#x}: memory not in the core"));
-                        }
-                        out.counts.push((out.edges.len() - before) as u32);
-                    }
-                    out
-                },
-            )
-            .collect();
-
-        // The CSR tables: edge starts from the counts; edges and offsets
-        // copied span by span in parallel.
-        let total: usize = results.iter().map(|o| o.edges.len()).sum();
         let mut edge_low = Vec::new();
         prefault(&mut edge_low, heap.addrs.len() + 1);
-        let mut edge_carries = Vec::new();
-        let mut acc = 0u64;
         edge_low.push(0u32);
+        let mut edge_carries = Vec::new();
+        let (mut edges, mut offsets) = (Vec::<u32>::new(), Vec::<u32>::new());
+        let mut acc = 0u64;
         let mut errors = 0u64;
         let mut first_error = None;
-        for o in &mut results {
-            heap.pointer_slots += o.slots;
-            for &c in &o.counts {
-                let next = acc + u64::from(c);
-                for _ in (acc >> 32)..(next >> 32) {
-                    edge_carries.push(edge_low.len() as u32);
+        let mut next = 0;
+        while next < heap.index.len() {
+            let mut end = next;
+            let mut objects = 0u64;
+            while end < heap.index.len() && objects < GROUP_OBJECTS {
+                objects += u64::from(heap.index[end].count);
+                end += 1;
+            }
+            let results: Vec<Out> = heap.index[next..end]
+                .par_iter()
+                .zip(&heap.span_info[next..end])
+                .map_init(
+                    || PointerFinder::new(p, &arenas),
+                    |finder, (so, span)| {
+                        let mut out = Out { counts: Vec::with_capacity(so.count as usize), edges: Vec::new(), slots: 0, error: None };
+                        for i in so.first..so.first + so.count {
+                            let base = heap.addrs[i as usize];
+                            let before = out.edges.len();
+                            let size = so.size;
+                            let bytes = p.image.slice(base, size as usize).ok();
+                            let mut slots = 0u64;
+                            let mut unreadable = false;
+                            let r = finder.pointers(span, base, &mut |a| {
+                                slots += 1;
+                                let v = match bytes {
+                                    Some(b) => u64::from_le_bytes(b[(a - base) as usize..][..8].try_into().unwrap()),
+                                    None => match p.image.u64(a) {
+                                        Ok(v) => v,
+                                        Err(_) => {
+                                            unreadable = true;
+                                            return;
+                                        }
+                                    },
+                                };
+                                if v == 0 {
+                                    return;
+                                }
+                                if let Some(t) = heap.find(v) {
+                                    out.edges.push(((a - base) as u32, t));
+                                }
+                            });
+                            out.slots += slots;
+                            if let Err(e) = r {
+                                out.error.get_or_insert_with(|| format!("object {base:#x}: {e}"));
+                            } else if unreadable {
+                                out.error.get_or_insert_with(|| format!("object {base:#x}: memory not in the core"));
+                            }
+                            out.counts.push((out.edges.len() - before) as u32);
+                        }
+                        out
+                    },
+                )
+                .collect();
+            // The CSR tables: edge starts from the counts, then the edges
+            // and their offsets.
+            for o in results {
+                heap.pointer_slots += o.slots;
+                for &c in &o.counts {
+                    let next = acc + u64::from(c);
+                    for _ in (acc >> 32)..(next >> 32) {
+                        edge_carries.push(edge_low.len() as u32);
+                    }
+                    acc = next;
+                    edge_low.push(acc as u32);
                 }
-                acc = next;
-                edge_low.push(acc as u32);
-            }
-            o.counts = Vec::new();
-            if let Some(e) = o.error.take() {
-                errors += 1;
-                first_error.get_or_insert(e);
-            }
-        }
-        let mut edges = vec![0u32; total];
-        let mut offsets = vec![0u32; total];
-        {
-            let mut jobs = Vec::with_capacity(results.len());
-            let (mut rest_e, mut rest_o) = (&mut edges[..], &mut offsets[..]);
-            for o in &results {
-                let (e, re) = rest_e.split_at_mut(o.edges.len());
-                let (f, ro) = rest_o.split_at_mut(o.edges.len());
-                (rest_e, rest_o) = (re, ro);
-                jobs.push((&o.edges, e, f));
-            }
-            jobs.into_par_iter().for_each(|(src, e, f)| {
-                for (k, &(off, t)) in src.iter().enumerate() {
-                    f[k] = off;
-                    e[k] = t;
+                offsets.extend(o.edges.iter().map(|&(off, _)| off));
+                edges.extend(o.edges.iter().map(|&(_, t)| t));
+                if let Some(e) = o.error {
+                    errors += 1;
+                    first_error.get_or_insert(e);
                 }
-            });
+            }
+            next = end;
         }
-        drop(results);
+        edges.shrink_to_fit();
+        offsets.shrink_to_fit();
         if let Some(e) = first_error {
             heap.warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
         }
