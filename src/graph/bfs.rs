@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use crate::heap::{prefetch, Heap};
 use crate::roots::{Group, Root};
 
-use super::tree::{Labels, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};
+use super::tree::{Labels, Tree, NO_LINK, NO_PARENT};
 
 /// Nodes taken from the queue at a time.
 const BATCH_NODES: usize = 1 << 16;
@@ -24,7 +24,6 @@ const CHUNK_UNITS: usize = 16;
 struct Found {
     node: u32,
     obj: u32,
-    off: u32,
 }
 
 /// Builds the tree from the roots, in group order then the order given.
@@ -38,10 +37,10 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
             continue;
         }
         let label = tree.labels.intern(g.name());
-        let gnode = tree.push(NO_PARENT, NOT_OBJECT, label, 0);
+        let gnode = tree.push_root(NO_PARENT, label);
         for r in members {
             let label = tree.labels.intern(&r.name);
-            let rnode = tree.push(gnode, NOT_OBJECT, label, 0);
+            let rnode = tree.push_root(gnode, label);
             if !r.tag.is_empty() {
                 let tag = tree.labels.intern(&r.tag);
                 tree.tags.insert(rnode, tag);
@@ -61,7 +60,7 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         for t in &r.targets {
             if claim(&mut visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
-                tree.push(rnode, t.obj, link, 0);
+                tree.push_root_target(rnode, t.obj, link);
             }
         }
     }
@@ -99,9 +98,9 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
             let seen = &visited;
             let scan = |group: &[(u32, usize, usize)], out: &mut Vec<Found>| {
                 for &(node, a, b) in group {
-                    for (&off, &obj) in heap.edge_offsets[a..b].iter().zip(&heap.edges[a..b]) {
+                    for &obj in &heap.edges[a..b] {
                         if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
-                            out.push(Found { node, obj, off });
+                            out.push(Found { node, obj });
                         }
                     }
                 }
@@ -124,7 +123,7 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
                 }
                 let f = found[k];
                 if claim(&mut visited, f.obj) {
-                    tree.push(f.node, f.obj, f.off, 0);
+                    tree.push_object(f.node, f.obj);
                 }
             }
             i = j;

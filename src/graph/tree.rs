@@ -2,8 +2,9 @@
 //! first (shallowest) path found breadth-first from all roots together, plus
 //! one node per root and per root group above them.
 //!
-//! The tree holds structure and sizes only (20 bytes a node); names are
-//! asked of a [`Names`] when a node is printed, which is for few of them.
+//! The tree holds structure and sizes only (16 bytes a node); names, and
+//! which pointer of its parent claimed an object, are asked of a [`Names`]
+//! when a node is printed, which is for few of them.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -58,6 +59,11 @@ impl Labels {
 pub trait Names {
     /// The frame name of object `obj`.
     fn object(&self, obj: u32) -> Cow<'_, str>;
+    /// The byte offset of object `src`'s first pointer to object `dst`,
+    /// looked for from `src`'s `at`-th pointer on; `at` is left at the one
+    /// found. (An object's children in the tree are in the order of their
+    /// first pointers, so one cursor finds them all in one pass.)
+    fn pointer(&self, src: u32, dst: u32, at: &mut usize) -> Option<u32>;
     /// The link name of the pointer at byte `offset` of object `src`.
     fn link(&self, src: u32, offset: u32) -> Option<String>;
     /// The address of object `obj`.
@@ -84,10 +90,12 @@ pub struct Tree {
     pub parent: Vec<u32>,
     /// Heap object index, [`NOT_OBJECT`] for groups and roots.
     pub obj: Vec<u32>,
-    /// Groups and roots: their name's label. Objects under a root: the
-    /// root's link label ([`NO_LINK`] for none). Objects under an object:
-    /// the byte offset of the pointer word in the parent object.
-    pub via: Vec<u32>,
+    /// The name labels of the groups and roots (nodes before
+    /// `first_object`).
+    names: Vec<LabelId>,
+    /// The link labels of the objects under roots (the first objects, from
+    /// `first_object` on; [`NO_LINK`] for none).
+    root_links: Vec<LabelId>,
     /// Own bytes plus all descendants' (after [`Tree::sum`]; own bytes
     /// before).
     pub total: Vec<u64>,
@@ -107,7 +115,8 @@ impl Tree {
         Tree {
             parent: Vec::new(),
             obj: Vec::new(),
-            via: Vec::new(),
+            names: Vec::new(),
+            root_links: Vec::new(),
             total: Vec::new(),
             tags: Default::default(),
             labels,
@@ -116,17 +125,34 @@ impl Tree {
         }
     }
 
-    /// Adds a node; returns its index.
-    pub fn push(&mut self, parent: u32, obj: u32, via: u32, own: u64) -> u32 {
+    /// Adds a group (`parent` [`NO_PARENT`]) or a root (`parent` its
+    /// group) named by label `name`; returns its index. Before any object.
+    pub fn push_root(&mut self, parent: u32, name: LabelId) -> u32 {
+        assert!(self.root_links.is_empty() && self.len() == self.names.len(), "groups and roots come before objects");
+        self.names.push(name);
+        self.first_object = self.names.len() as u32;
+        self.push(parent, NOT_OBJECT)
+    }
+
+    /// Adds object `obj` under root node `root`, by the root's link label
+    /// `link`; returns its index. Before any object under an object.
+    pub fn push_root_target(&mut self, root: u32, obj: u32, link: LabelId) -> u32 {
+        assert!(self.len() == self.first_object as usize + self.root_links.len(), "root targets come first among objects");
+        self.root_links.push(link);
+        self.push(root, obj)
+    }
+
+    /// Adds object `obj` under the object node `parent`; returns its index.
+    pub fn push_object(&mut self, parent: u32, obj: u32) -> u32 {
+        self.push(parent, obj)
+    }
+
+    fn push(&mut self, parent: u32, obj: u32) -> u32 {
         let id = self.parent.len() as u32;
         debug_assert!(parent == NO_PARENT || parent < id);
-        if obj == NOT_OBJECT {
-            self.first_object = id + 1;
-        }
         self.parent.push(parent);
         self.obj.push(obj);
-        self.via.push(via);
-        self.total.push(own);
+        self.total.push(0);
         id
     }
 
@@ -137,7 +163,6 @@ impl Tree {
     pub fn reserve(&mut self, n: usize) {
         prefault(&mut self.parent, n);
         prefault(&mut self.obj, n);
-        prefault(&mut self.via, n);
         prefault(&mut self.total, n);
     }
 
@@ -204,20 +229,25 @@ impl Tree {
     pub fn name<'s>(&'s self, n: u32, names: &'s dyn Names) -> Cow<'s, str> {
         match self.kind(n) {
             NodeKind::Object(o) => names.object(o),
-            _ => Cow::Borrowed(self.labels.get(self.via[n as usize])),
+            _ => Cow::Borrowed(self.labels.get(self.names[n as usize])),
         }
     }
 
-    /// The name of the link from node `n`'s parent to it, if known.
-    pub fn link(&self, n: u32, names: &dyn Names) -> Option<String> {
+    /// The name of the link from node `n`'s parent to it, if known. `at`
+    /// is the parent's cursor over its pointers ([`Names::pointer`]):
+    /// start it at 0 and ask for the parent's children in order.
+    pub fn link(&self, n: u32, names: &dyn Names, at: &mut usize) -> Option<String> {
         let i = n as usize;
         let o = self.obj[i];
         if o == NOT_OBJECT {
             return None;
         }
         match self.obj[self.parent[i] as usize] {
-            NOT_OBJECT => (self.via[i] != NO_LINK).then(|| self.labels.get(self.via[i]).to_string()),
-            src => names.link(src, self.via[i]),
+            NOT_OBJECT => {
+                let label = self.root_links.get(i - self.first_object as usize).copied().unwrap_or(NO_LINK);
+                (label != NO_LINK).then(|| self.labels.get(label).to_string())
+            }
+            src => names.link(src, names.pointer(src, o, at)?),
         }
     }
 }

@@ -393,6 +393,17 @@ impl Heap {
         self.pages.get(addr)
     }
 
+    /// The byte offset of object `src`'s first pointer to object `dst`,
+    /// looked for from `src`'s `at`-th pointer (into the heap) on; `at` is
+    /// left at the pointer found.
+    pub fn first_pointer(&self, src: u32, dst: u32, at: &mut usize) -> Option<u32> {
+        let (a, b) = self.edge_range(src);
+        let from = a.saturating_add(*at).min(b);
+        let k = self.edges[from..b].iter().position(|&t| t == dst)?;
+        *at = from + k - a;
+        Some(self.edge_offsets[from + k])
+    }
+
     /// Targets of object `i`'s pointers, with the byte offset of each slot.
     pub fn edges_of(&self, i: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
         let (a, b) = self.edge_range(i);

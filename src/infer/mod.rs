@@ -740,6 +740,10 @@ impl Names for Inference<'_, '_> {
         self.name(obj)
     }
 
+    fn pointer(&self, src: u32, dst: u32, at: &mut usize) -> Option<u32> {
+        self.heap.first_pointer(src, dst, at)
+    }
+
     fn link(&self, src: u32, offset: u32) -> Option<String> {
         Inference::link(self, src, u64::from(offset))
     }

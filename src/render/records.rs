@@ -42,46 +42,49 @@ pub fn for_each_record(
 ) -> std::io::Result<()> {
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
     let shown = |n: u32| tree.total[n as usize] as f64 >= threshold && tree.total[n as usize] > 0;
-    // Explicit stack of (node, its children, printed children's bytes),
-    // and the frames of the path from the top, root first.
-    let mut stack: Vec<(u32, Range<u32>, u64)> = Vec::new();
+    // Explicit stack of (node, its children, printed children's bytes,
+    // cursor over its pointers for the children's links), and the frames
+    // of the path from the top, root first.
+    let mut stack: Vec<(u32, Range<u32>, u64, usize)> = Vec::new();
     let mut path: Vec<String> = Vec::new();
     let mut depths: Vec<usize> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
-    let enter = |n: u32, stack: &mut Vec<(u32, Range<u32>, u64)>, path: &mut Vec<String>, depths: &mut Vec<usize>| {
-        depths.push(path.len());
-        if let Some(l) = tree.link(n, names) {
-            path.push(frame(&l).into_owned());
-        }
-        let name = frame(&tree.name(n, names)).into_owned();
-        path.push(match tree.kind(n) {
-            NodeKind::Object(o) if opt.print_addr => format!("{name} {:#x}", names.addr(o)),
-            NodeKind::Root if opt.print_addr => match tree.tags.get(&n) {
-                Some(&t) => format!("{name} {}", frame(tree.labels.get(t))),
-                None => name,
-            },
-            _ => name,
-        });
-        stack.push((n, tree.children(n), 0));
-    };
+    let enter =
+        |n: u32, link: Option<String>, stack: &mut Vec<(u32, Range<u32>, u64, usize)>, path: &mut Vec<String>, depths: &mut Vec<usize>| {
+            depths.push(path.len());
+            if let Some(l) = link {
+                path.push(frame(&l).into_owned());
+            }
+            let name = frame(&tree.name(n, names)).into_owned();
+            path.push(match tree.kind(n) {
+                NodeKind::Object(o) if opt.print_addr => format!("{name} {:#x}", names.addr(o)),
+                NodeKind::Root if opt.print_addr => match tree.tags.get(&n) {
+                    Some(&t) => format!("{name} {}", frame(tree.labels.get(t))),
+                    None => name,
+                },
+                _ => name,
+            });
+            stack.push((n, tree.children(n), 0, 0));
+        };
     for top in tree.tops() {
         if !shown(top) {
             continue;
         }
-        enter(top, &mut stack, &mut path, &mut depths);
+        enter(top, None, &mut stack, &mut path, &mut depths);
         loop {
             // The stack holds the path from the top: its length is the depth.
             let at_floor = stack.len() as u32 >= opt.max_depth.max(1);
-            let Some((n, kids, printed)) = stack.last_mut() else { break };
+            let Some((n, kids, printed, at)) = stack.last_mut() else { break };
             let n = *n;
             if !at_floor {
                 if let Some(c) = kids.find(|&c| shown(c)) {
                     *printed += tree.total[c as usize];
-                    enter(c, &mut stack, &mut path, &mut depths);
+                    let link = tree.link(c, names, at);
+                    enter(c, link, &mut stack, &mut path, &mut depths);
                     continue;
                 }
             }
-            let (_, _, printed) = stack.pop().expect("stack is not empty");
+            let (_, _, printed, _) = stack.pop().expect("stack is not empty");
             // Own bytes plus the children not printed.
             let count = tree.total[n as usize] - printed;
             if count > 0 {
