@@ -37,7 +37,7 @@ fn every_pointer_slot_holds_nil_or_a_mapped_address() {
         let (mut slots, mut bad, mut first_bad) = (0u64, 0u64, None);
         for i in 0..heap.len() as u32 {
             let span = *heap.span_of(i);
-            let base = heap.addrs[i as usize];
+            let base = heap.addr(i);
             finder
                 .pointers(&span, base, &mut |a| {
                     slots += 1;

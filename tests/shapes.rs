@@ -26,7 +26,7 @@ fn check(f: &Fixture) -> Result<(), String> {
             s => s.split(',').map(|x| x.parse().unwrap()).collect(),
         };
         let obj = heap.find(addr).ok_or_else(|| format!("{r}: no heap object holds {addr:#x}"))?;
-        let base = heap.addrs[obj as usize];
+        let base = heap.addr(obj);
         let slot = heap.size(obj);
         let span = *heap.span_of(obj);
         let into = addr - base;

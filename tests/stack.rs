@@ -67,8 +67,8 @@ fn worker_local_buffer_is_a_live_stack_slot() {
         // The slot holds the start of the 1 MiB heap object.
         let heap = Heap::build(&p).map_err(|e| e.to_string())?;
         let Some(i) = heap.find(want_addr) else { return Err(format!("{want_addr:#x} is not in a heap object")) };
-        if heap.addrs[i as usize] != want_addr {
-            return Err(format!("{want_addr:#x} is inside the object at {:#x}, not its start", heap.addrs[i as usize]));
+        if heap.addr(i) != want_addr {
+            return Err(format!("{want_addr:#x} is inside the object at {:#x}, not its start", heap.addr(i)));
         }
         Ok(())
     });

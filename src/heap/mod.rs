@@ -7,11 +7,13 @@
 //! non-nil one that lands inside an allocated object (interior pointers
 //! resolve to the object's start).
 
+mod addrs;
 mod pages;
 mod prefetch;
 
 use rayon::prelude::*;
 
+use self::addrs::Addrs;
 use self::pages::PageTable;
 
 use crate::image::Memory;
@@ -58,8 +60,8 @@ const NO_RANK: u32 = u32::MAX;
 
 /// The heap: objects sorted by address and the pointers between them.
 pub struct Heap {
-    /// Object start addresses, ascending.
-    pub addrs: Vec<u64>,
+    /// Object start addresses, ascending ([`Heap::addr`]).
+    addrs: Addrs,
     /// Slot size of each object (size-class rounding included).
     /// ([`Heap::size`]; [`BIG_SIZE`] marks one of 4 GiB or more, kept in
     /// `big_sizes`).
@@ -140,12 +142,13 @@ impl Heap {
             span_info.push(*s);
             total += n;
         }
-        let mut addrs = vec![0u64; total];
+        let base = index.first().map_or(0, |so| so.start);
+        let mut low = vec![0u32; total];
         let mut sizes = vec![0u32; total];
         let mut big_sizes = Vec::new();
         {
             let mut jobs = Vec::with_capacity(index.len());
-            let (mut rest_a, mut rest_s) = (&mut addrs[..], &mut sizes[..]);
+            let (mut rest_a, mut rest_s) = (&mut low[..], &mut sizes[..]);
             for (so, span) in index.iter().zip(&span_info) {
                 let (a, ra) = rest_a.split_at_mut(so.count as usize);
                 let (z, rs) = rest_s.split_at_mut(so.count as usize);
@@ -155,12 +158,13 @@ impl Heap {
             jobs.into_par_iter().for_each(|(span, a, z)| {
                 if let Ok(objs) = allocated(p, span) {
                     for (d, o) in a.iter_mut().zip(objs) {
-                        *d = o;
+                        *d = Addrs::low_bits(base, o);
                     }
                 }
                 z.fill(u32::try_from(span.elemsize).map_or(BIG_SIZE, |z| z.min(BIG_SIZE)));
             });
         }
+        let addrs = Addrs::new(base, low, index.iter().map(|so| (so.start, so.first, so.count)));
         let (alloc_words, alloc_prefix) = rank_tables(&addrs, &mut index);
         for so in index.iter().filter(|so| so.size >= u64::from(BIG_SIZE)) {
             big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
@@ -219,7 +223,7 @@ impl Heap {
                     |finder, (so, span)| {
                         let mut out = Out { counts: Vec::with_capacity(so.count as usize), edges: Vec::new(), slots: 0, error: None };
                         for i in so.first..so.first + so.count {
-                            let base = heap.addrs[i as usize];
+                            let base = heap.addrs.get(i);
                             let before = out.edges.len();
                             let size = so.size;
                             let bytes = p.image.slice(base, size as usize).ok();
@@ -297,7 +301,19 @@ impl Heap {
 
     /// Whether the heap has no objects.
     pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
+        self.addrs.len() == 0
+    }
+
+    /// The start address of object `i`.
+    #[inline]
+    pub fn addr(&self, i: u32) -> u64 {
+        self.addrs.get(i)
+    }
+
+    /// Prefetches what [`Heap::addr`] reads for object `i`.
+    #[inline]
+    pub fn prefetch_addr(&self, i: u32) {
+        prefetch(self.addrs.slot(i));
     }
 
     /// Total bytes of all objects.
@@ -366,9 +382,7 @@ impl Heap {
             }
             return Some(so.first + self.alloc_prefix[w] + (bits & (bit - 1)).count_ones());
         }
-        let objs = &self.addrs[so.first as usize..(so.first + so.count) as usize];
-        let j = objs.binary_search(&(so.start + slot * size)).ok()?;
-        Some(so.first + j as u32)
+        self.addrs.search(so.first..so.first + so.count, so.start + slot * size)
     }
 
     /// Every span that holds objects, by address.
@@ -384,7 +398,7 @@ impl Heap {
 
     /// The span holding object `i`.
     pub fn span_of(&self, i: u32) -> &Span {
-        let k = self.span_index(self.addrs[i as usize]).expect("every object lies in an indexed span");
+        let k = self.span_index(self.addrs.get(i)).expect("every object lies in an indexed span");
         &self.span_info[k]
     }
 
@@ -414,14 +428,14 @@ impl Heap {
 /// The allocation bits of the spans with free slots (from their objects
 /// in `addrs`), and the objects before each word of them; sets each such
 /// span's `rank`.
-fn rank_tables(addrs: &[u64], index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>) {
+fn rank_tables(addrs: &Addrs, index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>) {
     let partial: Vec<(usize, Vec<u64>)> = index
         .par_iter()
         .enumerate()
         .filter(|(_, so)| so.count > 0 && so.count < so.nelems)
         .map(|(k, so)| {
             let mut words = vec![0u64; (so.nelems as usize).div_ceil(64)];
-            for &a in &addrs[so.first as usize..(so.first + so.count) as usize] {
+            for a in (so.first..so.first + so.count).map(|k| addrs.get(k)) {
                 let slot = ((a - so.start) / so.size) as usize;
                 words[slot / 64] |= 1 << (slot % 64);
             }
@@ -447,6 +461,11 @@ fn rank_tables(addrs: &[u64], index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>)
 fn allocated<'m>(p: &'m Process, s: &Span) -> Result<impl Iterator<Item = u64> + 'm, String> {
     if s.nelems > MAX_SPAN_OBJECTS {
         return Err(format!("span {:#x} claims {} objects; skipped", s.start, s.nelems));
+    }
+    // The object table keeps addresses in 8-byte units, relative to their
+    // span's start within 32 GiB (the runtime's spans are far smaller).
+    if s.start % 8 != 0 || s.elemsize % 8 != 0 || s.nelems.saturating_sub(1).saturating_mul(s.elemsize) >= 1 << 35 {
+        return Err(format!("span {:#x} has impossible object size {} or alignment; skipped", s.start, s.elemsize));
     }
     let bits = p
         .image

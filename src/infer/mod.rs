@@ -280,7 +280,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             // A closure's struct (`struct { F uintptr; X0 …}`): named for
             // the function its first word points into.
             if self.types.info(id).name.starts_with("struct { F uintptr") {
-                let pc = self.p.ptr(self.heap.addrs[i as usize] + start).ok();
+                let pc = self.p.ptr(self.heap.addr(i) + start).ok();
                 if let Some(entry) = pc.and_then(|pc| self.types.func_entry(pc)) {
                     id = self.types.intern(Key::RecordedClosure(t, entry)).unwrap_or(id);
                 }
@@ -309,7 +309,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             return (span.large_type != 0).then_some(span.large_type);
         }
         if flags & HEADER != 0 {
-            return self.p.ptr(self.heap.addrs[i as usize]).ok().filter(|&t| t != 0);
+            return self.p.ptr(self.heap.addr(i)).ok().filter(|&t| t != 0);
         }
         None
     }
@@ -363,7 +363,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             mem.u64(a).ok()
         };
         let v = read(word)?;
-        let off = v.checked_sub(self.heap.addrs[obj as usize])?;
+        let off = v.checked_sub(self.heap.addr(obj))?;
         let fact = |key, array| Some(Cand::Fact { key, off, array });
         match leaf {
             Leaf::Word(Target::Value(k)) => fact(k, false),
@@ -400,11 +400,11 @@ impl<'p, 'a> Inference<'p, 'a> {
         if size == 0 {
             return;
         }
-        let base = self.heap.addrs[o as usize];
+        let base = self.heap.addr(o);
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
         for i in a as usize..b as usize {
             if let Some(&ahead) = self.heap.edges.get(i + 8) {
-                prefetch(&self.heap.addrs[ahead as usize]);
+                self.heap.prefetch_addr(ahead);
             }
             let (e, t) = (u64::from(self.heap.edge_offsets[i]), self.heap.edges[i]);
             let Some(mut rel) = e.checked_sub(f.off) else {
@@ -473,7 +473,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 continue;
             }
             if let (Some((entry, indirect)), false) = (self.types.info(id).downcast, array) {
-                let at = self.heap.addrs[pr.obj as usize].wrapping_add(off);
+                let at = self.heap.addr(pr.obj).wrapping_add(off);
                 let Ok(flag) = self.p.image.u8(at) else {
                     continue;
                 };
@@ -637,7 +637,7 @@ impl<'p, 'a> Inference<'p, 'a> {
         if !single || i >= 8 {
             return None;
         }
-        let at = self.heap.addrs[src as usize] + f.off + keys.base + i * keys.stride;
+        let at = self.heap.addr(src) + f.off + keys.base + i * keys.stride;
         let mem = self.p.image;
         match keys.kind {
             KeyKind::String => {
@@ -749,7 +749,7 @@ impl Names for Inference<'_, '_> {
     }
 
     fn addr(&self, obj: u32) -> u64 {
-        self.heap.addrs[obj as usize]
+        self.heap.addr(obj)
     }
 }
 
