@@ -25,8 +25,9 @@ const MAX_SPAN_OBJECTS: u64 = 1 << 16;
 
 pub use self::prefetch::{prefault, prefetch};
 
-/// [`Heap::size`]'s mark of an object of 4 GiB or more.
-const BIG_SIZE: u32 = u32::MAX;
+/// [`Heap::sizes`]' mark of an object whose size has no code (more
+/// distinct slot sizes than codes): kept in `big_sizes`.
+const BIG_SIZE: u16 = u16::MAX;
 
 /// Objects whose pointers are resolved in one parallel step of the heap
 /// walk's second pass.
@@ -62,11 +63,13 @@ const NO_RANK: u32 = u32::MAX;
 pub struct Heap {
     /// Object start addresses, ascending ([`Heap::addr`]).
     addrs: Addrs,
-    /// Slot size of each object (size-class rounding included).
-    /// ([`Heap::size`]; [`BIG_SIZE`] marks one of 4 GiB or more, kept in
-    /// `big_sizes`).
-    sizes: Vec<u32>,
-    /// Objects of 4 GiB or more: (object, size), by object.
+    /// Slot size of each object (size-class rounding included) as a code
+    /// into `size_codes` ([`Heap::size`]): a heap has few distinct sizes
+    /// (the size classes, and large objects in whole pages).
+    sizes: Vec<u16>,
+    /// The size of each code.
+    size_codes: Vec<u64>,
+    /// Objects marked [`BIG_SIZE`]: (object, size), by object.
     big_sizes: Vec<(u32, u64)>,
     /// CSR: edges of object i are from its start to object i+1's
     /// ([`Heap::edge_range`]). The low 32 bits of each start…
@@ -144,35 +147,52 @@ impl Heap {
         }
         let base = index.first().map_or(0, |so| so.start);
         let mut low = vec![0u32; total];
-        let mut sizes = vec![0u32; total];
+        let mut sizes = vec![0u16; total];
         let mut big_sizes = Vec::new();
+        let mut size_codes = Vec::new();
+        let codes: Vec<u16> = {
+            let mut code_of = std::collections::HashMap::new();
+            index
+                .iter()
+                .map(|so| {
+                    *code_of.entry(so.size).or_insert_with(|| {
+                        let c = u16::try_from(size_codes.len()).unwrap_or(BIG_SIZE).min(BIG_SIZE);
+                        if c != BIG_SIZE {
+                            size_codes.push(so.size);
+                        }
+                        c
+                    })
+                })
+                .collect()
+        };
         {
             let mut jobs = Vec::with_capacity(index.len());
             let (mut rest_a, mut rest_s) = (&mut low[..], &mut sizes[..]);
-            for (so, span) in index.iter().zip(&span_info) {
+            for ((so, span), &code) in index.iter().zip(&span_info).zip(&codes) {
                 let (a, ra) = rest_a.split_at_mut(so.count as usize);
                 let (z, rs) = rest_s.split_at_mut(so.count as usize);
                 (rest_a, rest_s) = (ra, rs);
-                jobs.push((span, a, z));
+                jobs.push((span, a, z, code));
             }
-            jobs.into_par_iter().for_each(|(span, a, z)| {
+            jobs.into_par_iter().for_each(|(span, a, z, code)| {
                 if let Ok(objs) = allocated(p, span) {
                     for (d, o) in a.iter_mut().zip(objs) {
                         *d = Addrs::low_bits(base, o);
                     }
                 }
-                z.fill(u32::try_from(span.elemsize).map_or(BIG_SIZE, |z| z.min(BIG_SIZE)));
+                z.fill(code);
             });
         }
         let addrs = Addrs::new(base, low, index.iter().map(|so| (so.start, so.first, so.count)));
         let (alloc_words, alloc_prefix) = rank_tables(&addrs, &mut index);
-        for so in index.iter().filter(|so| so.size >= u64::from(BIG_SIZE)) {
+        for (so, _) in index.iter().zip(&codes).filter(|&(_, &c)| c == BIG_SIZE) {
             big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
         }
 
         let mut heap = Heap {
             addrs,
             sizes,
+            size_codes,
             big_sizes,
             edge_low: Vec::new(),
             edge_carries: Vec::new(),
@@ -318,8 +338,7 @@ impl Heap {
 
     /// Total bytes of all objects.
     pub fn bytes(&self) -> u64 {
-        let small: u64 = self.sizes.iter().filter(|&&z| z != BIG_SIZE).map(|&z| u64::from(z)).sum();
-        small + self.big_sizes.iter().map(|&(_, z)| z).sum::<u64>()
+        self.index.iter().map(|so| u64::from(so.count) * so.size).sum()
     }
 
     /// Slot size of object `i` (size-class rounding included).
@@ -327,7 +346,7 @@ impl Heap {
     pub fn size(&self, i: u32) -> u64 {
         match self.sizes[i as usize] {
             BIG_SIZE => self.big_sizes.binary_search_by_key(&i, |&(o, _)| o).map_or(0, |k| self.big_sizes[k].1),
-            z => u64::from(z),
+            z => self.size_codes[z as usize],
         }
     }
 
