@@ -11,7 +11,7 @@ use crate::image::Image;
 /// Prints one line per type: object count, bytes, name; `top` limits the
 /// lines. A last line gives the totals and the typed share.
 pub fn print(image: &Image, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    infer_types(image, &mut Timings::default(), |t, _| write(t, top, out))
+    infer_types(image, &mut Timings::default(), |t, _, _| write(t, top, out))
 }
 
 fn write(t: &Typed, top: Option<usize>, out: &mut dyn Write) -> Result<()> {

@@ -73,8 +73,8 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
             "heap_spans": heap.spans,
             "heap_objects": heap.len(),
             "heap_bytes": heap.bytes(),
-            "pointer_slots": heap.pointer_slots,
-            "heap_edges": heap.edges.len(),
+            "pointer_slots": a.pointer_slots,
+            "heap_edges": a.heap_pointers,
             "goroutines": live_goroutines,
             "roots": roots.len(),
             "reached_objects": reached_objects,
@@ -127,7 +127,7 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
     writeln!(out, "heap            {} arenas, {} spans in use", heap.arenas, heap.spans)?;
     writeln!(out, "  objects       {}", heap.len())?;
     writeln!(out, "  bytes         {} ({:.1} MiB)", heap.bytes(), heap.bytes() as f64 / 1048576.0)?;
-    writeln!(out, "  pointer slots {} ({} point into heap objects)", heap.pointer_slots, heap.edges.len())?;
+    writeln!(out, "  pointer slots {} ({} point into heap objects)", a.pointer_slots, a.heap_pointers)?;
     let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
     writeln!(out, "goroutines      {live_goroutines} ({})", statuses.join(", "))?;
     writeln!(out, "roots           {}", roots.len())?;

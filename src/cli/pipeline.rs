@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::progress::phase;
 use crate::graph::{build_tree, Tree};
-use crate::heap::Heap;
+use crate::heap::{Edges, Heap};
 use crate::image::Image;
 use crate::infer::Inference;
 use crate::roots::{global_roots, goroutine_roots, queued_finalizer_roots, special_roots, tiny_block_roots, Root};
@@ -43,6 +43,9 @@ pub struct Analysis<'x, 'p, 'a> {
     pub roots: &'x [Root],
     /// The types of the heap's objects; also names tree nodes.
     pub inference: &'x Inference<'p, 'a>,
+    /// Pointer words of all objects, and those pointing into heap objects.
+    pub pointer_slots: u64,
+    pub heap_pointers: u64,
     /// The reference tree.
     pub tree: Tree,
     /// Objects reached from the roots, and their bytes.
@@ -65,31 +68,53 @@ pub struct Typed<'x, 'p, 'a> {
     pub roots: &'x [Root],
     /// The types of the heap's objects.
     pub inference: &'x Inference<'p, 'a>,
+    /// Pointer words of all objects, and those pointing into heap objects.
+    pub pointer_slots: u64,
+    pub heap_pointers: u64,
     /// Warnings gathered on the way.
     pub warnings: Vec<String>,
 }
 
 /// Runs the phases from an opened image to the types (metadata, heap,
-/// roots, types), then `then` on the result (which borrows their data).
-pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Typed, &mut Timings) -> Result<T>) -> Result<T> {
+/// roots, types), then `then` on the result (which borrows their data) and
+/// the heap's edges, without their offsets (type inference was their last
+/// reader).
+pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Typed, Edges, &mut Timings) -> Result<T>) -> Result<T> {
     let p = timings.run("metadata", "reading Go metadata", || Process::new(image))?;
-    let heap = timings.run("heap", "walking the heap", || Heap::build(&p))?;
+    let (heap, mut edges) = timings.run("heap", "walking the heap", || -> Result<_> {
+        let heap = Heap::build(&p)?;
+        let edges = Edges::build(&p, &heap);
+        Ok((heap, edges))
+    })?;
     release_free_memory();
     let (roots, root_warnings) = timings.run("roots", "finding roots", || collect_roots(&p, &heap))?;
-    let inference = timings.run("types", "inferring types", || Inference::run(&p, &heap, &roots));
+    let inference = timings.run("types", "inferring types", || Inference::run(&p, &heap, &edges, &roots));
+    edges.drop_offsets();
     release_free_memory();
     let mut warnings = p.warnings.clone();
     warnings.extend(heap.warnings.iter().cloned());
+    warnings.extend(edges.warnings.iter().cloned());
     warnings.extend(root_warnings);
-    then(&Typed { process: &p, heap: &heap, roots: &roots, inference: &inference, warnings }, timings)
+    let typed = Typed {
+        process: &p,
+        heap: &heap,
+        roots: &roots,
+        inference: &inference,
+        pointer_slots: edges.pointer_slots,
+        heap_pointers: edges.len() as u64,
+        warnings,
+    };
+    then(&typed, edges, timings)
 }
 
 /// Runs everything from an opened image to the tree, then `then` on the
-/// result (which borrows the phases' data).
+/// result (which borrows the phases' data). The heap's edges are freed once
+/// the tree is built.
 pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
-    infer_types(image, timings, |t, timings| {
+    infer_types(image, timings, |t, edges, timings| {
         let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
-            let tree = build_tree(t.heap, t.roots);
+            let tree = build_tree(t.heap, &edges, t.roots);
+            drop(edges);
             let typed = t.inference.typed_among(&tree.reached);
             (tree, typed)
         });
@@ -98,6 +123,8 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
             heap: t.heap,
             roots: t.roots,
             inference: t.inference,
+            pointer_slots: t.pointer_slots,
+            heap_pointers: t.heap_pointers,
             reached_objects: tree.objects() as u64,
             reached_bytes: tree.grand_total(),
             typed_objects,

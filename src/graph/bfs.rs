@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::heap::{prefetch, Heap};
+use crate::heap::{prefetch, Edges, Heap};
 use crate::roots::{Group, Root};
 
 use super::tree::{Labels, Tree, NO_LINK, NO_PARENT};
@@ -26,8 +26,9 @@ struct Found {
     obj: u32,
 }
 
-/// Builds the tree from the roots, in group order then the order given.
-pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
+/// Builds the tree from the roots, in group order then the order given,
+/// along `edges`.
+pub fn build_tree(heap: &Heap, edges: &Edges, roots: &[Root]) -> Tree {
     let mut tree = Tree::new(Labels::new());
     let mut visited = vec![0u64; heap.len().div_ceil(64)];
     let mut root_nodes = Vec::with_capacity(roots.len());
@@ -79,9 +80,9 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         units.clear();
         for n in next..end {
             if let Some(&ahead) = tree.obj.get(n + 16) {
-                heap.prefetch_edge_range(ahead);
+                edges.prefetch_range(ahead);
             }
-            let (mut a, b) = heap.edge_range(tree.obj[n]);
+            let (mut a, b) = edges.range(tree.obj[n]);
             while a < b {
                 let e = (a + UNIT_EDGES).min(b);
                 units.push((n as u32, a, e));
@@ -90,15 +91,15 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
         }
         let mut i = 0;
         while i < units.len() {
-            let (mut j, mut edges) = (i, 0);
-            while j < units.len() && edges < BATCH_EDGES {
-                edges += units[j].2 - units[j].1;
+            let (mut j, mut count) = (i, 0);
+            while j < units.len() && count < BATCH_EDGES {
+                count += units[j].2 - units[j].1;
                 j += 1;
             }
             let seen = &visited;
             let scan = |group: &[(u32, usize, usize)], out: &mut Vec<Found>| {
                 for &(node, a, b) in group {
-                    for &obj in &heap.edges[a..b] {
+                    for &obj in &edges.targets[a..b] {
                         if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
                             out.push(Found { node, obj });
                         }
@@ -106,7 +107,7 @@ pub fn build_tree(heap: &Heap, roots: &[Root]) -> Tree {
                 }
             };
             found.clear();
-            if edges <= UNIT_EDGES {
+            if count <= UNIT_EDGES {
                 // Few edges (the tail of a linked list): not worth a
                 // parallel pass.
                 scan(&units[i..j], &mut found);

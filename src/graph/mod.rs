@@ -5,4 +5,4 @@ mod bfs;
 mod tree;
 
 pub use self::bfs::build_tree;
-pub use self::tree::{LabelId, Labels, Names, NodeKind, Tree, NO_LINK, NO_PARENT, NOT_OBJECT};
+pub use self::tree::{LabelId, Labels, LinkCursor, Names, NodeKind, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};

@@ -59,11 +59,9 @@ impl Labels {
 pub trait Names {
     /// The frame name of object `obj`.
     fn object(&self, obj: u32) -> Cow<'_, str>;
-    /// The byte offset of object `src`'s first pointer to object `dst`,
-    /// looked for from `src`'s `at`-th pointer on; `at` is left at the one
-    /// found. (An object's children in the tree are in the order of their
-    /// first pointers, so one cursor finds them all in one pass.)
-    fn pointer(&self, src: u32, dst: u32, at: &mut usize) -> Option<u32>;
+    /// Object `src`'s pointers into the heap: (byte offset, target
+    /// object), in offset order.
+    fn pointers(&self, src: u32) -> Vec<(u32, u32)>;
     /// The link name of the pointer at byte `offset` of object `src`.
     fn link(&self, src: u32, offset: u32) -> Option<String>;
     /// The address of object `obj`.
@@ -233,10 +231,9 @@ impl Tree {
         }
     }
 
-    /// The name of the link from node `n`'s parent to it, if known. `at`
-    /// is the parent's cursor over its pointers ([`Names::pointer`]):
-    /// start it at 0 and ask for the parent's children in order.
-    pub fn link(&self, n: u32, names: &dyn Names, at: &mut usize) -> Option<String> {
+    /// The name of the link from node `n`'s parent to it, if known.
+    /// `cursor` belongs to the parent: ask for its children in order.
+    pub fn link(&self, n: u32, names: &dyn Names, cursor: &mut LinkCursor) -> Option<String> {
         let i = n as usize;
         let o = self.obj[i];
         if o == NOT_OBJECT {
@@ -247,7 +244,24 @@ impl Tree {
                 let label = self.root_links.get(i - self.first_object as usize).copied().unwrap_or(NO_LINK);
                 (label != NO_LINK).then(|| self.labels.get(label).to_string())
             }
-            src => names.link(src, names.pointer(src, o, at)?),
+            src => {
+                // The parent's first pointer to the object claimed it.
+                let pointers = cursor.pointers.get_or_insert_with(|| names.pointers(src));
+                let from = cursor.at.min(pointers.len());
+                let k = from + pointers[from..].iter().position(|&(_, t)| t == o)?;
+                cursor.at = k;
+                names.link(src, pointers[k].0)
+            }
         }
     }
+}
+
+/// A node's pointers, read when the link of its first child is asked
+/// ([`Tree::link`]), and how far into them its children have been found.
+/// An object's children are in the order of their first pointers, so the
+/// links of all of them take one pass.
+#[derive(Default)]
+pub struct LinkCursor {
+    pointers: Option<Vec<(u32, u32)>>,
+    at: usize,
 }

@@ -1,13 +1,9 @@
-//! Layer 4: the heap as data — a dense, address-sorted object table and the
-//! pointer slots of every object, resolved to object indices in a CSR edge
-//! array.
-//!
-//! Built in two parallel passes over the spans: the first lists allocated
-//! slots; the second reads each object's pointer words and resolves every
-//! non-nil one that lands inside an allocated object (interior pointers
-//! resolve to the object's start).
+//! Layer 4: the heap as data — a dense, address-sorted object table (the
+//! allocated slots of every in-use span, listed by one parallel pass over
+//! the spans) and, in [`Edges`], the pointers between the objects.
 
 mod addrs;
+mod edges;
 mod pages;
 mod prefetch;
 
@@ -17,21 +13,18 @@ use self::addrs::Addrs;
 use self::pages::PageTable;
 
 use crate::image::Memory;
-use crate::runtime::{read_spans, PointerFinder, Process, Span, Spans};
+use crate::runtime::{read_spans, Process, Span, Spans};
 
 /// A bound on the allocation bitmap of one span (the runtime's
 /// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
 const MAX_SPAN_OBJECTS: u64 = 1 << 16;
 
+pub use self::edges::{object_pointers, Edges};
 pub use self::prefetch::{prefault, prefetch};
 
 /// [`Heap::sizes`]' mark of an object whose size has no code (more
 /// distinct slot sizes than codes): kept in `big_sizes`.
 const BIG_SIZE: u16 = u16::MAX;
-
-/// Objects whose pointers are resolved in one parallel step of the heap
-/// walk's second pass.
-const GROUP_OBJECTS: u64 = 1 << 20;
 
 /// Why the heap could not be walked.
 pub type Error = crate::runtime::Error;
@@ -71,18 +64,6 @@ pub struct Heap {
     size_codes: Vec<u64>,
     /// Objects marked [`BIG_SIZE`]: (object, size), by object.
     big_sizes: Vec<(u32, u64)>,
-    /// CSR: edges of object i are from its start to object i+1's
-    /// ([`Heap::edge_range`]). The low 32 bits of each start…
-    edge_low: Vec<u32>,
-    /// …and the objects where the high bits step up by one (a start
-    /// crosses a multiple of 2³²): 4 bytes an object instead of 8.
-    edge_carries: Vec<u32>,
-    /// Target object of each edge.
-    pub edges: Vec<u32>,
-    /// Byte offset of each edge's pointer word within its source object.
-    pub edge_offsets: Vec<u32>,
-    /// All pointer words of all objects (nil, heap and non-heap targets).
-    pub pointer_slots: u64,
     /// Heap arenas: (base address, heapArena metadata address), by base.
     pub arena_list: Vec<(u64, u64)>,
     /// Number of heap arenas.
@@ -189,129 +170,22 @@ impl Heap {
             big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
         }
 
-        let mut heap = Heap {
+        let pages = PageTable::new(&arenas, &span_info, page, p.layout.arena_bytes);
+        Ok(Heap {
             addrs,
             sizes,
             size_codes,
             big_sizes,
-            edge_low: Vec::new(),
-            edge_carries: Vec::new(),
-            edges: Vec::new(),
-            edge_offsets: Vec::new(),
-            pointer_slots: 0,
             arenas: arenas.len(),
-            arena_list: Vec::new(),
+            arena_list: arenas,
             spans: index.len(),
             warnings,
             alloc_words,
             alloc_prefix,
-            pages: PageTable::new(&arenas, &span_info, page, p.layout.arena_bytes),
+            pages,
             index,
             span_info,
-        };
-
-        // Pass 2: pointer words, resolved to objects, a group of spans at
-        // a time: each group's spans in parallel, then appended to the
-        // tables in span order (bounds what is held besides the tables).
-        struct Out {
-            counts: Vec<u32>,
-            edges: Vec<(u32, u32)>,
-            slots: u64,
-            error: Option<String>,
-        }
-        let mut edge_low = Vec::new();
-        prefault(&mut edge_low, heap.addrs.len() + 1);
-        edge_low.push(0u32);
-        let mut edge_carries = Vec::new();
-        let (mut edges, mut offsets) = (Vec::<u32>::new(), Vec::<u32>::new());
-        let mut acc = 0u64;
-        let mut errors = 0u64;
-        let mut first_error = None;
-        let mut next = 0;
-        while next < heap.index.len() {
-            let mut end = next;
-            let mut objects = 0u64;
-            while end < heap.index.len() && objects < GROUP_OBJECTS {
-                objects += u64::from(heap.index[end].count);
-                end += 1;
-            }
-            let results: Vec<Out> = heap.index[next..end]
-                .par_iter()
-                .zip(&heap.span_info[next..end])
-                .map_init(
-                    || PointerFinder::new(p, &arenas),
-                    |finder, (so, span)| {
-                        let mut out = Out { counts: Vec::with_capacity(so.count as usize), edges: Vec::new(), slots: 0, error: None };
-                        for i in so.first..so.first + so.count {
-                            let base = heap.addrs.get(i);
-                            let before = out.edges.len();
-                            let size = so.size;
-                            let bytes = p.image.slice(base, size as usize).ok();
-                            let mut slots = 0u64;
-                            let mut unreadable = false;
-                            let r = finder.pointers(span, base, &mut |a| {
-                                slots += 1;
-                                let v = match bytes {
-                                    Some(b) => u64::from_le_bytes(b[(a - base) as usize..][..8].try_into().unwrap()),
-                                    None => match p.image.u64(a) {
-                                        Ok(v) => v,
-                                        Err(_) => {
-                                            unreadable = true;
-                                            return;
-                                        }
-                                    },
-                                };
-                                if v == 0 {
-                                    return;
-                                }
-                                if let Some(t) = heap.find(v) {
-                                    out.edges.push(((a - base) as u32, t));
-                                }
-                            });
-                            out.slots += slots;
-                            if let Err(e) = r {
-                                out.error.get_or_insert_with(|| format!("object {base:#x}: {e}"));
-                            } else if unreadable {
-                                out.error.get_or_insert_with(|| format!("object {base:#x}: memory not in the core"));
-                            }
-                            out.counts.push((out.edges.len() - before) as u32);
-                        }
-                        out
-                    },
-                )
-                .collect();
-            // The CSR tables: edge starts from the counts, then the edges
-            // and their offsets.
-            for o in results {
-                heap.pointer_slots += o.slots;
-                for &c in &o.counts {
-                    let next = acc + u64::from(c);
-                    for _ in (acc >> 32)..(next >> 32) {
-                        edge_carries.push(edge_low.len() as u32);
-                    }
-                    acc = next;
-                    edge_low.push(acc as u32);
-                }
-                offsets.extend(o.edges.iter().map(|&(off, _)| off));
-                edges.extend(o.edges.iter().map(|&(_, t)| t));
-                if let Some(e) = o.error {
-                    errors += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
-            next = end;
-        }
-        edges.shrink_to_fit();
-        offsets.shrink_to_fit();
-        if let Some(e) = first_error {
-            heap.warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
-        }
-        heap.arena_list = arenas;
-        heap.edge_low = edge_low;
-        heap.edge_carries = edge_carries;
-        heap.edges = edges;
-        heap.edge_offsets = offsets;
-        Ok(heap)
+        })
     }
 
     /// Number of objects.
@@ -354,23 +228,6 @@ impl Heap {
     #[inline]
     pub fn prefetch_size(&self, i: u32) {
         prefetch(&self.sizes[i as usize]);
-    }
-
-    /// Prefetches what [`Heap::edge_range`] reads for object `i`.
-    #[inline]
-    pub fn prefetch_edge_range(&self, i: u32) {
-        prefetch(&self.edge_low[i as usize]);
-    }
-
-    /// The indices of object `i`'s edges in [`Heap::edges`] and
-    /// [`Heap::edge_offsets`].
-    #[inline]
-    pub fn edge_range(&self, i: u32) -> (usize, usize) {
-        let at = |k: usize| -> usize {
-            let high = if self.edge_carries.is_empty() { 0 } else { self.edge_carries.partition_point(|&c| c as usize <= k) };
-            ((high as u64) << 32 | u64::from(self.edge_low[k])) as usize
-        };
-        (at(i as usize), at(i as usize + 1))
     }
 
     /// The object containing `addr`, if `addr` lies inside an allocated slot.
@@ -424,23 +281,6 @@ impl Heap {
     /// The `index` entry of the span holding `addr`.
     fn span_index(&self, addr: u64) -> Option<usize> {
         self.pages.get(addr)
-    }
-
-    /// The byte offset of object `src`'s first pointer to object `dst`,
-    /// looked for from `src`'s `at`-th pointer (into the heap) on; `at` is
-    /// left at the pointer found.
-    pub fn first_pointer(&self, src: u32, dst: u32, at: &mut usize) -> Option<u32> {
-        let (a, b) = self.edge_range(src);
-        let from = a.saturating_add(*at).min(b);
-        let k = self.edges[from..b].iter().position(|&t| t == dst)?;
-        *at = from + k - a;
-        Some(self.edge_offsets[from + k])
-    }
-
-    /// Targets of object `i`'s pointers, with the byte offset of each slot.
-    pub fn edges_of(&self, i: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let (a, b) = self.edge_range(i);
-        self.edge_offsets[a..b].iter().copied().zip(self.edges[a..b].iter().copied())
     }
 }
 

@@ -61,10 +61,10 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::graph::Names;
-use crate::heap::{prefetch, Heap};
+use crate::heap::{object_pointers, prefetch, Edges, Heap};
 use crate::image::Memory;
 use crate::roots::Root;
-use crate::runtime::{PointerMaps, Process, Span};
+use crate::runtime::{PointerFinder, PointerMaps, Process, Span};
 
 pub use self::types::{Field, Key, KeyKind, Leaf, MapKeys, Shape, Target, TypeId, TypeInfo, TypeTable};
 
@@ -153,8 +153,8 @@ pub struct Inference<'p, 'a> {
 
 impl<'p, 'a> Inference<'p, 'a> {
     /// Types the objects of `heap`, starting from recorded types and the
-    /// typed slots of `roots`.
-    pub fn run(p: &'p Process<'a>, heap: &'p Heap, roots: &[Root]) -> Self {
+    /// typed slots of `roots`, along `edges`.
+    pub fn run(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root]) -> Self {
         let n = heap.len();
         let mut inf = Inference {
             p,
@@ -189,19 +189,19 @@ impl<'p, 'a> Inference<'p, 'a> {
                 let mut units = Vec::new();
                 let mut pending = 0;
                 for &o in &frontier {
-                    let (mut a, b) = inf.edge_range(o);
+                    let (mut a, b) = edge_range(edges, o);
                     while a < b {
                         let e = (a + BLOCK_EDGES).min(b);
                         units.push((o, a, e));
                         pending += e - a;
                         a = e;
                         if pending >= BATCH_EDGES {
-                            inf.run_units(&mut units, &mut queued);
+                            inf.run_units(edges, &mut units, &mut queued);
                             pending = 0;
                         }
                     }
                 }
-                inf.run_units(&mut units, &mut queued);
+                inf.run_units(edges, &mut units, &mut queued);
                 // The next level is exactly the queued objects: taken from
                 // the bitmap, in object (address) order, it reads the
                 // heap's tables and memory mostly forward.
@@ -214,10 +214,10 @@ impl<'p, 'a> Inference<'p, 'a> {
                     let o = frontier[head];
                     head += 1;
                     clear_bit(&mut queued, o);
-                    let (mut a, b) = inf.edge_range(o);
+                    let (mut a, b) = edge_range(edges, o);
                     while a < b {
                         let e = (a + BATCH_EDGES).min(b);
-                        inf.expand(o, a, e, &mut props);
+                        inf.expand(edges, o, a, e, &mut props);
                         inf.merge(&mut props, &mut frontier, &mut queued);
                         a = e;
                     }
@@ -236,14 +236,14 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// Expands the work units (object, edge range) in parallel and merges
     /// their proposals in unit order; the objects updated are marked in
     /// `queued` (the next level is read from it).
-    fn run_units(&mut self, units: &mut Vec<(u32, u64, u64)>, queued: &mut [u64]) {
+    fn run_units(&mut self, edges: &Edges, units: &mut Vec<(u32, u64, u64)>, queued: &mut [u64]) {
         let this = &*self;
         let out: Vec<Vec<Proposal>> = units
             .par_chunks(16)
             .map(|c| {
                 let mut v = Vec::new();
                 for &(o, a, b) in c {
-                    this.expand(o, a, b, &mut v);
+                    this.expand(edges, o, a, b, &mut v);
                 }
                 v
             })
@@ -254,12 +254,6 @@ impl<'p, 'a> Inference<'p, 'a> {
             self.merge(&mut v, &mut updated, queued);
             updated.clear();
         }
-    }
-
-    /// The indices of object `o`'s edges in the heap's edge arrays.
-    fn edge_range(&self, o: u32) -> (u64, u64) {
-        let (a, b) = self.heap.edge_range(o);
-        (a as u64, b as u64)
     }
 
     /// Objects whose type the runtime recorded (Go 1.22+): fixed facts.
@@ -393,8 +387,8 @@ impl<'p, 'a> Inference<'p, 'a> {
     }
 
     /// Proposals for what object `o`'s pointer words point at: its edges
-    /// `a..b` (indices into the heap's edge arrays).
-    fn expand(&self, o: u32, a: u64, b: u64, out: &mut Vec<Proposal>) {
+    /// `a..b` (indices into `edges`).
+    fn expand(&self, edges: &Edges, o: u32, a: u64, b: u64, out: &mut Vec<Proposal>) {
         let Some(f) = self.fact(o) else { return };
         let size = self.types.info(f.ty).size;
         if size == 0 {
@@ -403,10 +397,10 @@ impl<'p, 'a> Inference<'p, 'a> {
         let base = self.heap.addr(o);
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
         for i in a as usize..b as usize {
-            if let Some(&ahead) = self.heap.edges.get(i + 8) {
+            if let Some(&ahead) = edges.targets.get(i + 8) {
                 self.heap.prefetch_addr(ahead);
             }
-            let (e, t) = (u64::from(self.heap.edge_offsets[i]), self.heap.edges[i]);
+            let (e, t) = (u64::from(edges.offsets[i]), edges.targets[i]);
             let Some(mut rel) = e.checked_sub(f.off) else {
                 continue;
             };
@@ -740,8 +734,11 @@ impl Names for Inference<'_, '_> {
         self.name(obj)
     }
 
-    fn pointer(&self, src: u32, dst: u32, at: &mut usize) -> Option<u32> {
-        self.heap.first_pointer(src, dst, at)
+    fn pointers(&self, src: u32) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        let mut finder = PointerFinder::new(self.p, &self.heap.arena_list);
+        object_pointers(self.p, &mut finder, self.heap, self.heap.span_of(src), src, &mut out);
+        out
     }
 
     fn link(&self, src: u32, offset: u32) -> Option<String> {
@@ -751,6 +748,12 @@ impl Names for Inference<'_, '_> {
     fn addr(&self, obj: u32) -> u64 {
         self.heap.addr(obj)
     }
+}
+
+/// The indices of object `o`'s edges in `edges`.
+fn edge_range(edges: &Edges, o: u32) -> (u64, u64) {
+    let (a, b) = edges.range(o);
+    (a as u64, b as u64)
 }
 
 /// `$key` / `$val` for a path inside a map bucket or group

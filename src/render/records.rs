@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use crate::graph::{Names, NodeKind, Tree};
+use crate::graph::{LinkCursor, Names, NodeKind, Tree};
 
 use super::sanitize::frame;
 
@@ -45,27 +45,30 @@ pub fn for_each_record(
     // Explicit stack of (node, its children, printed children's bytes,
     // cursor over its pointers for the children's links), and the frames
     // of the path from the top, root first.
-    let mut stack: Vec<(u32, Range<u32>, u64, usize)> = Vec::new();
+    let mut stack: Vec<(u32, Range<u32>, u64, LinkCursor)> = Vec::new();
     let mut path: Vec<String> = Vec::new();
     let mut depths: Vec<usize> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
-    let enter =
-        |n: u32, link: Option<String>, stack: &mut Vec<(u32, Range<u32>, u64, usize)>, path: &mut Vec<String>, depths: &mut Vec<usize>| {
-            depths.push(path.len());
-            if let Some(l) = link {
-                path.push(frame(&l).into_owned());
-            }
-            let name = frame(&tree.name(n, names)).into_owned();
-            path.push(match tree.kind(n) {
-                NodeKind::Object(o) if opt.print_addr => format!("{name} {:#x}", names.addr(o)),
-                NodeKind::Root if opt.print_addr => match tree.tags.get(&n) {
-                    Some(&t) => format!("{name} {}", frame(tree.labels.get(t))),
-                    None => name,
-                },
-                _ => name,
-            });
-            stack.push((n, tree.children(n), 0, 0));
-        };
+    let enter = |n: u32,
+                 link: Option<String>,
+                 stack: &mut Vec<(u32, Range<u32>, u64, LinkCursor)>,
+                 path: &mut Vec<String>,
+                 depths: &mut Vec<usize>| {
+        depths.push(path.len());
+        if let Some(l) = link {
+            path.push(frame(&l).into_owned());
+        }
+        let name = frame(&tree.name(n, names)).into_owned();
+        path.push(match tree.kind(n) {
+            NodeKind::Object(o) if opt.print_addr => format!("{name} {:#x}", names.addr(o)),
+            NodeKind::Root if opt.print_addr => match tree.tags.get(&n) {
+                Some(&t) => format!("{name} {}", frame(tree.labels.get(t))),
+                None => name,
+            },
+            _ => name,
+        });
+        stack.push((n, tree.children(n), 0, LinkCursor::default()));
+    };
     for top in tree.tops() {
         if !shown(top) {
             continue;

@@ -5,9 +5,9 @@
 //! it points to is (the finalizer will need it), and so is the finalizer
 //! func. A cleanup keeps its func (and argument) alive.
 
-use crate::heap::Heap;
+use crate::heap::{object_pointers, Heap};
 use crate::image::Memory;
-use crate::runtime::{Error, Process};
+use crate::runtime::{Error, PointerFinder, Process};
 
 use super::{Group, Root, SlotType, Target, TypedSlot};
 
@@ -18,6 +18,8 @@ const MAX_SPECIALS: usize = 1 << 20;
 pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
     let l = &p.layout;
     let mut roots = Vec::new();
+    let mut finder = PointerFinder::new(p, &heap.arena_list);
+    let mut pointers = Vec::new();
     for span in heap.span_list() {
         let mut s = span.specials;
         for _ in 0..MAX_SPECIALS {
@@ -30,13 +32,21 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
             if kind == l.kind_finalizer {
                 let mut targets = Vec::new();
                 if let Some(o) = heap.find(obj_addr) {
-                    targets.extend(heap.edges_of(o).map(|(_, t)| Target::plain(t)));
+                    pointers.clear();
+                    object_pointers(p, &mut finder, heap, span, o, &mut pointers);
+                    targets.extend(pointers.iter().map(|&(_, t)| Target::plain(t)));
                 }
                 let at = s + l.special_finalizer_fn.off;
                 if let Some(o) = heap.find(p.ptr(at)?) {
                     targets.push(Target { link: Some(".fn".to_string()), obj: o, slot: Some(func_slot(at)) });
                 }
-                roots.push(Root { group: Group::Finalizers, name: format!("finalizer for {obj_addr:#x}"), addr: obj_addr, tag: String::new(), targets });
+                roots.push(Root {
+                    group: Group::Finalizers,
+                    name: format!("finalizer for {obj_addr:#x}"),
+                    addr: obj_addr,
+                    tag: String::new(),
+                    targets,
+                });
             } else if Some(kind) == l.kind_cleanup {
                 if let Some(f) = l.special_cleanup_fn {
                     let mut targets = Vec::new();
@@ -49,7 +59,13 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                             targets.push(Target { link: None, obj: o, slot });
                         }
                     }
-                    roots.push(Root { group: Group::Finalizers, name: format!("cleanup for {obj_addr:#x}"), addr: obj_addr, tag: String::new(), targets });
+                    roots.push(Root {
+                        group: Group::Finalizers,
+                        name: format!("cleanup for {obj_addr:#x}"),
+                        addr: obj_addr,
+                        tag: String::new(),
+                        targets,
+                    });
                 }
             }
             s = p.read_field(s, l.special_next)?;
