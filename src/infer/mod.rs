@@ -52,6 +52,7 @@
 //! Larger maps keep `$val`, so their entries add up in one frame rather
 //! than a frame each.
 
+mod state;
 mod types;
 
 use std::borrow::Cow;
@@ -66,16 +67,9 @@ use crate::image::Memory;
 use crate::roots::Root;
 use crate::runtime::{PointerFinder, PointerMaps, Process, Span};
 
+use self::state::States;
 pub use self::types::{Field, Key, KeyKind, Leaf, MapKeys, Shape, Target, TypeId, TypeInfo, TypeTable};
 
-/// An array fact, in [`Inference`]'s per-object state word.
-const ARRAY_BIT: u64 = 1 << 56;
-/// Type ids take 24 bits of the state word.
-const TYPE_MASK: u64 = (1 << 24) - 1;
-/// Where the object flags sit in the state word.
-const FLAG_SHIFT: u32 = 57;
-/// The flag bits of the state word.
-const FLAG_MASK: u64 = 0x7f << FLAG_SHIFT;
 /// Marks an array in a name key ([`name_key`]).
 const NAME_ARRAY: u32 = 1 << 31;
 /// Object flag: an 8-byte malloc header precedes the data.
@@ -138,11 +132,9 @@ pub struct Inference<'p, 'a> {
     heap: &'p Heap,
     /// The types facts refer to.
     pub types: TypeTable<'p, 'a>,
-    /// Per object, one word (one cache line touched per object): where
-    /// the value starts (low 32 bits), the type id (0 = unknown, bits
-    /// 32–55), [`ARRAY_BIT`] and the object's [`HEADER`], [`NOSCAN`],
-    /// [`TINY`], [`LARGE`] flags (from bit [`FLAG_SHIFT`]).
-    state: Vec<u64>,
+    /// Per object: its fact and its [`HEADER`], [`NOSCAN`], [`TINY`],
+    /// [`LARGE`] flags.
+    state: States,
     /// Per object: the type was recorded by the runtime (fixed).
     fixed: Vec<u64>,
     /// Propagation levels run.
@@ -427,7 +419,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             // The objects are scattered over the heap: ask for the state
             // of a later one while this one is merged.
             if let Some(ahead) = props.get(k + 8) {
-                prefetch(&self.state[ahead.obj as usize]);
+                prefetch(self.state.word(ahead.obj));
                 self.heap.prefetch_size(ahead.obj);
                 prefetch(&queued[(ahead.obj / 64) as usize]);
             }
@@ -537,20 +529,17 @@ impl<'p, 'a> Inference<'p, 'a> {
     }
 
     fn set(&mut self, obj: u32, f: Fact) {
-        let w = &mut self.state[obj as usize];
-        *w = (*w & FLAG_MASK) | u64::from(f.ty) << 32 | if f.array { ARRAY_BIT } else { 0 } | (f.off & 0xffff_ffff);
+        self.state.set(obj, f);
     }
 
     /// What is known about object `obj`.
     pub fn fact(&self, obj: u32) -> Option<Fact> {
-        let w = self.state[obj as usize];
-        let ty = (w >> 32 & TYPE_MASK) as TypeId;
-        (ty != 0).then_some(Fact { ty, off: w & 0xffff_ffff, array: w & ARRAY_BIT != 0 })
+        self.state.get(obj)
     }
 
     /// Object `obj`'s [`HEADER`], [`NOSCAN`], [`TINY`], [`LARGE`] flags.
     fn flags(&self, obj: u32) -> u8 {
-        (self.state[obj as usize] >> FLAG_SHIFT) as u8
+        self.state.flags(obj)
     }
 
     /// The fact of `obj` if it types the object from the start of its data
@@ -817,9 +806,9 @@ fn name_key(f: Fact) -> u32 {
     f.ty | if f.array { NAME_ARRAY } else { 0 }
 }
 
-/// The initial state words: [`HEADER`], [`NOSCAN`], [`TINY`] and
+/// The initial states: [`HEADER`], [`NOSCAN`], [`TINY`] and
 /// [`LARGE`] of every object, from its span, and no fact.
-fn object_flags(p: &Process, heap: &Heap) -> Vec<u64> {
+fn object_flags(p: &Process, heap: &Heap) -> States {
     let l = &p.layout;
     let flags = |s: &Span| {
         let mut f = 0;
@@ -838,7 +827,7 @@ fn object_flags(p: &Process, heap: &Heap) -> Vec<u64> {
     };
     // Each span's objects are consecutive in the object table: its part
     // of the state is filled in parallel with the others'.
-    let mut state = vec![0u64; heap.len()];
+    let mut state = vec![0u32; heap.len()];
     let mut jobs = Vec::new();
     let (mut rest, mut at) = (&mut state[..], 0u32);
     for (s, objs) in heap.span_objects() {
@@ -849,8 +838,8 @@ fn object_flags(p: &Process, heap: &Heap) -> Vec<u64> {
         (rest, at) = (r, objs.end);
         jobs.push((mine, flags(s)));
     }
-    jobs.into_par_iter().for_each(|(s, f)| s.fill(u64::from(f) << FLAG_SHIFT));
-    state
+    jobs.into_par_iter().for_each(|(s, f)| s.fill(States::flag_word(f)));
+    States::new(state)
 }
 
 /// Long names with anonymous structs shortened: each outermost
