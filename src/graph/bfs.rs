@@ -27,8 +27,9 @@ struct Found {
 }
 
 /// Builds the tree from the roots, in group order then the order given,
-/// along `edges`.
-pub fn build_tree(heap: &Heap, edges: &Edges, roots: &[Root]) -> Tree {
+/// along `edges`, which are freed before the subtree totals are summed
+/// (their memory is reused).
+pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
     let mut tree = Tree::new(Labels::new());
     let mut visited = vec![0u64; heap.len().div_ceil(64)];
     let mut root_nodes = Vec::with_capacity(roots.len());
@@ -131,10 +132,8 @@ pub fn build_tree(heap: &Heap, edges: &Edges, roots: &[Root]) -> Tree {
         }
         next = end;
     }
-    // Own bytes of the objects, then the subtree sums.
-    let first = tree.first_object as usize;
-    tree.total[first..].par_iter_mut().zip(&tree.obj[first..]).for_each(|(t, &o)| *t = heap.size(o));
-    tree.sum();
+    drop(edges);
+    tree.sum(|o| heap.size(o));
     tree.reached = visited;
     tree
 }

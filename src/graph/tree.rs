@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use crate::heap::prefault;
 
 /// Index of an interned frame label.
@@ -94,8 +96,7 @@ pub struct Tree {
     /// The link labels of the objects under roots (the first objects, from
     /// `first_object` on; [`NO_LINK`] for none).
     root_links: Vec<LabelId>,
-    /// Own bytes plus all descendants' (after [`Tree::sum`]; own bytes
-    /// before).
+    /// Own bytes plus all descendants' (from [`Tree::sum`]; empty before).
     pub total: Vec<u64>,
     /// Roots' `--printaddr` tags (a label id), by node.
     pub tags: std::collections::HashMap<u32, LabelId>,
@@ -150,7 +151,6 @@ impl Tree {
         debug_assert!(parent == NO_PARENT || parent < id);
         self.parent.push(parent);
         self.obj.push(obj);
-        self.total.push(0);
         id
     }
 
@@ -161,7 +161,6 @@ impl Tree {
     pub fn reserve(&mut self, n: usize) {
         prefault(&mut self.parent, n);
         prefault(&mut self.obj, n);
-        prefault(&mut self.total, n);
     }
 
     /// Number of nodes.
@@ -188,9 +187,16 @@ impl Tree {
         self.len() - self.first_object as usize
     }
 
-    /// Computes subtree totals: children come after parents, so one reverse
-    /// pass adds each node into its parent (no recursion).
-    pub fn sum(&mut self) {
+    /// Computes subtree totals from each object's own bytes, `size(obj)`
+    /// (in parallel): children come after parents, so one reverse pass
+    /// adds each node into its parent (no recursion).
+    pub fn sum(&mut self, size: impl Fn(u32) -> u64 + Sync) {
+        let first = self.first_object as usize;
+        let mut total = Vec::new();
+        prefault(&mut total, self.len());
+        total.resize(first, 0);
+        total.par_extend(self.obj[first..].par_iter().map(|&o| size(o)));
+        self.total = total;
         for i in (0..self.len()).rev() {
             let p = self.parent[i];
             if p != NO_PARENT {
