@@ -111,6 +111,9 @@ enum Cand {
     /// The object is what a direct-interface value of descriptor
     /// `concrete` points at; the interface's data word is at `word`.
     Direct { concrete: u64, word: u64 },
+    /// A fact of type `id` (interned), checked to fit the object, its
+    /// offset normalized ([`Inference::prepare`]).
+    Ready { id: TypeId, off: u64, array: bool },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -388,9 +391,12 @@ impl<'p, 'a> Inference<'p, 'a> {
         }
         let base = self.heap.addr(o);
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
+        let mut last = None;
         for i in a as usize..b as usize {
             if let Some(&ahead) = edges.targets.get(i + 8) {
                 self.heap.prefetch_addr(ahead);
+                self.heap.prefetch_size(ahead);
+                prefetch(self.state.word(ahead));
             }
             let (e, t) = (u64::from(edges.offsets[i]), edges.targets[i]);
             let Some(mut rel) = e.checked_sub(f.off) else {
@@ -404,10 +410,52 @@ impl<'p, 'a> Inference<'p, 'a> {
             let Some(leaf) = self.types.resolve(f.ty, rel) else {
                 continue;
             };
-            if let Some(cand) = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base))) {
+            let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)));
+            if let Some(cand) = cand.and_then(|c| self.prepare(t, c, &mut last)) {
                 out.push(Proposal { obj: t, cand });
             }
         }
+    }
+
+    /// Does what of merging proposal `cand` for object `obj` reads only
+    /// what merges leave alone (the recorded-type bits, type ids already
+    /// interned, memory, the object's size and flags), so that it runs in
+    /// the parallel expansion: the recorded-type check, the type id, a
+    /// hash-trie node's downcast, and whether and where the fact fits the
+    /// object. None: the merge would drop it. A key not interned yet is
+    /// left to the merge.
+    fn prepare(&self, obj: u32, cand: Cand, last: &mut Option<(Key, Option<TypeId>)>) -> Option<Cand> {
+        let Cand::Fact { key, off, array } = cand else { return Some(cand) };
+        if get_bit(&self.fixed, obj) && !key.structural() {
+            return None;
+        }
+        let id = match *last {
+            Some((k, id)) if k == key => id,
+            _ => {
+                let id = self.types.get(key);
+                *last = Some((key, id));
+                id
+            }
+        };
+        let Some(mut id) = id else { return Some(cand) };
+        if let Some(real) = self.downcast_key(obj, id, off, array) {
+            match self.types.get(real?) {
+                Some(real) => id = real,
+                None => return Some(cand),
+            }
+        }
+        let (_, off) = self.evaluate(obj, id, off, array)?;
+        Some(Cand::Ready { id, off, array })
+    }
+
+    /// For a hash-trie node type (one with a downcast), the key of what
+    /// object `obj` holds at `off` by its first byte: Some(entry or
+    /// indirect), or Some(None) if that byte is not in the core. None for
+    /// other types and for arrays.
+    fn downcast_key(&self, obj: u32, id: TypeId, off: u64, array: bool) -> Option<Option<Key>> {
+        let (Some((entry, indirect)), false) = (self.types.info(id).downcast, array) else { return None };
+        let at = self.heap.addr(obj).wrapping_add(off);
+        Some(self.p.image.u8(at).ok().map(|flag| if flag != 0 { entry } else { indirect }))
     }
 
     /// Applies proposals in order; objects whose fact improved are queued
@@ -420,58 +468,22 @@ impl<'p, 'a> Inference<'p, 'a> {
             // of a later one while this one is merged.
             if let Some(ahead) = props.get(k + 8) {
                 prefetch(self.state.word(ahead.obj));
-                self.heap.prefetch_size(ahead.obj);
                 prefetch(&queued[(ahead.obj / 64) as usize]);
             }
             let pr = props[k];
-            let (key, off, array) = match pr.cand {
-                Cand::Fact { key, off, array } => (key, off, array),
-                Cand::Direct { concrete, word } => {
-                    let Some(id) = self.types.intern(Key::Desc(concrete)) else {
-                        continue;
-                    };
-                    let Some(leaf) = self.types.resolve(id, 0) else {
-                        continue;
-                    };
-                    match self.candidate(leaf, word, pr.obj) {
-                        Some(Cand::Fact { key, off, array }) => (key, off, array),
-                        _ => continue,
-                    }
-                }
-            };
-            // A recorded type stays, unless refgraph models the runtime
-            // structure it describes (a map directory recorded as
-            // []*maps.table).
-            if get_bit(&self.fixed, pr.obj) && !key.structural() {
-                continue;
-            }
-            let id = match last {
-                Some((k, id)) if k == key => id,
-                _ => {
-                    let id = self.types.intern(key);
-                    last = Some((key, id));
-                    id
-                }
-            };
-            let Some(mut id) = id else { continue };
-            // The commonest proposal: what the object already is.
-            if self.fact(pr.obj) == Some(Fact { ty: id, off, array }) {
-                continue;
-            }
-            if let (Some((entry, indirect)), false) = (self.types.info(id).downcast, array) {
-                let at = self.heap.addr(pr.obj).wrapping_add(off);
-                let Ok(flag) = self.p.image.u8(at) else {
-                    continue;
-                };
-                let Some(real) = self.types.intern(if flag != 0 { entry } else { indirect }) else {
-                    continue;
-                };
-                id = real;
-            }
-            let Some((score, off)) = self.evaluate(pr.obj, id, off, array) else {
-                continue;
+            let new = match pr.cand {
+                Cand::Ready { id, off, array } => Fact { ty: id, off, array },
+                cand => match self.ready(pr.obj, cand, &mut last) {
+                    Some(f) => f,
+                    None => continue,
+                },
             };
             if let Some(cur) = self.fact(pr.obj) {
+                // The commonest proposal: what the object already is.
+                if cur == new {
+                    continue;
+                }
+                let Some((score, _)) = self.evaluate(pr.obj, new.ty, new.off, new.array) else { continue };
                 match self.evaluate(pr.obj, cur.ty, cur.off, cur.array) {
                     Some((old, _)) if old >= score => continue,
                     // Only a modeled structure that fills the object
@@ -480,7 +492,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                     _ => {}
                 }
             }
-            self.set(pr.obj, Fact { ty: id, off, array });
+            self.set(pr.obj, new);
             self.updates += 1;
             if !get_bit(queued, pr.obj) {
                 set_bit(queued, pr.obj);
@@ -488,6 +500,42 @@ impl<'p, 'a> Inference<'p, 'a> {
             }
         }
         props.clear();
+    }
+
+    /// [`Inference::prepare`] in the merge, interning new types: the fact
+    /// `cand` proposes for object `obj`, if it can be true.
+    fn ready(&mut self, obj: u32, cand: Cand, last: &mut Option<(Key, Option<TypeId>)>) -> Option<Fact> {
+        let (key, off, array) = match cand {
+            Cand::Fact { key, off, array } => (key, off, array),
+            Cand::Direct { concrete, word } => {
+                let id = self.types.intern(Key::Desc(concrete))?;
+                let leaf = self.types.resolve(id, 0)?;
+                match self.candidate(leaf, word, obj) {
+                    Some(Cand::Fact { key, off, array }) => (key, off, array),
+                    _ => return None,
+                }
+            }
+            Cand::Ready { id, off, array } => return Some(Fact { ty: id, off, array }),
+        };
+        // A recorded type stays, unless refgraph models the runtime
+        // structure it describes (a map directory recorded as
+        // []*maps.table).
+        if get_bit(&self.fixed, obj) && !key.structural() {
+            return None;
+        }
+        let mut id = match *last {
+            Some((k, id)) if k == key => id,
+            _ => {
+                let id = self.types.intern(key);
+                *last = Some((key, id));
+                id
+            }
+        }?;
+        if let Some(real) = self.downcast_key(obj, id, off, array) {
+            id = self.types.intern(real?)?;
+        }
+        let (_, off) = self.evaluate(obj, id, off, array)?;
+        Some(Fact { ty: id, off, array })
     }
 
     /// The score of typing object `obj` as `ty` at `off`, with the offset
