@@ -19,10 +19,12 @@
 //! runtime does, `asyncPreempt`/`debugCallV2` frames and the frame they
 //! interrupted.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use crate::gobin::{
-    find_pclntab, parse_stack_objects, run_gc_prog, FrameVar, FuncInfo, FuncTable, Pclntab, StackMap, ARGS_SIZE_UNKNOWN,
+    find_pclntab, parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, Pclntab, StackMap, ARGS_SIZE_UNKNOWN,
     FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
 };
 use crate::image::{Arch, Memory};
@@ -83,6 +85,9 @@ pub struct StackWalker<'p, 'a> {
     gofunc: u64,
     rodata: u64,
     offsets: Offsets,
+    /// The frame variables of each function at each pc asked (goroutines
+    /// parked in the same code ask for the same ones).
+    vars: RefCell<HashMap<(DieRef, u64), Rc<[FrameVar]>>>,
 }
 
 /// Walks one goroutine's stack (see [`StackWalker::walk`]). Walking many
@@ -128,7 +133,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         };
         let funcs = FuncTable::new(tab, l.minor)
             .ok_or_else(|| Error::Corrupt(format!("pc-line table magic {:#x} does not match Go 1.{}", tab.header.magic, l.minor)))?;
-        Ok(StackWalker { p, funcs, text, gofunc, rodata, offsets: Offsets::new(p) })
+        Ok(StackWalker { p, funcs, text, gofunc, rodata, offsets: Offsets::new(p), vars: RefCell::default() })
     }
 
     /// The function covering a runtime pc.
@@ -505,12 +510,16 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         if live.is_empty() {
             return frame;
         }
-        let vars: Vec<FrameVar> = match &self.p.dwarf {
+        let vars: Rc<[FrameVar]> = match &self.p.dwarf {
             Some(d) if frame.func != "?" => match d.subprograms().get(&frame.func) {
-                Some(&sub) => d.frame_vars_of(sub, Some(lookup_pc.wrapping_sub(self.p.image.bias))),
-                None => Vec::new(),
+                Some(&sub) => {
+                    let pc = lookup_pc.wrapping_sub(self.p.image.bias);
+                    let mut cache = self.vars.borrow_mut();
+                    cache.entry((sub, pc)).or_insert_with(|| d.frame_vars_of(sub, Some(pc)).into()).clone()
+                }
+                None => Rc::from([]),
             },
-            _ => Vec::new(),
+            _ => Rc::from([]),
         };
         let fp = frame.fp;
         frame.slots = live
