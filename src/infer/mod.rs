@@ -581,11 +581,13 @@ impl<'p, 'a> Inference<'p, 'a> {
     }
 
     /// What is known about object `obj`.
+    #[inline]
     pub fn fact(&self, obj: u32) -> Option<Fact> {
         self.state.get(obj)
     }
 
     /// Object `obj`'s [`HEADER`], [`NOSCAN`], [`TINY`], [`LARGE`] flags.
+    #[inline]
     fn flags(&self, obj: u32) -> u8 {
         self.state.flags(obj)
     }

@@ -50,10 +50,15 @@ impl States {
             return None;
         }
         let off = match (w & OFF_MASK) >> OFF_SHIFT {
-            ODD_OFFSET => u64::from(self.odd.get(&obj).copied().unwrap_or(0)),
+            ODD_OFFSET => self.odd_offset(obj),
             code => u64::from(code) * 8,
         };
         Some(Fact { ty, off, array: w & ARRAY_BIT != 0 })
+    }
+
+    #[cold]
+    fn odd_offset(&self, obj: u32) -> u64 {
+        u64::from(self.odd.get(&obj).copied().unwrap_or(0))
     }
 
     /// Sets object `obj`'s fact; `f.ty` must fit [`TYPE_MASK`] and `f.off`
