@@ -27,8 +27,8 @@ struct Found {
 }
 
 /// Builds the tree from the roots, in group order then the order given,
-/// along `edges`, which are freed before the subtree totals are summed
-/// (their memory is reused).
+/// along `edges`, and frees them (the subtree totals, from [`Tree::sum`],
+/// can reuse their memory).
 pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
     let mut tree = Tree::new(Labels::new());
     let mut visited = vec![0u64; heap.len().div_ceil(64)];
@@ -133,7 +133,6 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
         next = end;
     }
     drop(edges);
-    tree.sum(|o| heap.size(o));
     tree.reached = visited;
     tree
 }
