@@ -15,6 +15,66 @@ use crate::runtime::{PointerFinder, Process, Span};
 
 /// Objects whose pointers are resolved in one parallel step.
 const GROUP_OBJECTS: u64 = 1 << 20;
+/// Spans per parallel task.
+const TASK_SPANS: usize = 16;
+
+/// The edges of a few consecutive spans' objects.
+#[derive(Default)]
+struct Out {
+    /// Edges per object.
+    counts: Vec<u32>,
+    /// (offset, target) of each edge, by object.
+    edges: Vec<(u32, u32)>,
+    /// Pointer words read.
+    slots: u64,
+    /// Spans whose pointers could not all be read, and the first reason.
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// The tables being built, in object order.
+struct Tables {
+    low: Vec<u32>,
+    carries: Vec<u32>,
+    targets: Vec<u32>,
+    offsets: Vec<u32>,
+    /// Edges so far.
+    acc: u64,
+    pointer_slots: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Tables {
+    fn new(objects: usize) -> Tables {
+        let mut low = Vec::new();
+        prefault(&mut low, objects + 1);
+        low.push(0u32);
+        let (carries, targets, offsets) = (Vec::new(), Vec::new(), Vec::new());
+        Tables { low, carries, targets, offsets, acc: 0, pointer_slots: 0, errors: 0, first_error: None }
+    }
+
+    /// Appends the edges of the next objects.
+    fn append(&mut self, outs: Vec<Out>) {
+        for o in outs {
+            self.pointer_slots += o.slots;
+            for &c in &o.counts {
+                let next = self.acc + u64::from(c);
+                for _ in (self.acc >> 32)..(next >> 32) {
+                    self.carries.push(self.low.len() as u32);
+                }
+                self.acc = next;
+                self.low.push(next as u32);
+            }
+            self.offsets.extend(o.edges.iter().map(|&(off, _)| off));
+            self.targets.extend(o.edges.iter().map(|&(_, t)| t));
+            self.errors += o.errors;
+            if self.first_error.is_none() {
+                self.first_error = o.first_error;
+            }
+        }
+    }
+}
 
 /// The pointers between heap objects, by source object.
 pub struct Edges {
@@ -37,22 +97,40 @@ pub struct Edges {
 
 impl Edges {
     /// Reads the pointer words of all of `heap`'s objects, a group of spans
-    /// at a time: each group's spans in parallel, then appended to the
-    /// tables in span order (which bounds what is held besides them).
+    /// at a time: each group's spans in parallel (a task a few spans),
+    /// then appended to the tables in span order, which bounds what is held
+    /// besides them. Appending a group (serial) overlaps with reading the
+    /// next.
     pub fn build(p: &Process, heap: &Heap) -> Edges {
-        struct Out {
-            counts: Vec<u32>,
-            edges: Vec<(u32, u32)>,
-            slots: u64,
-            error: Option<String>,
-        }
-        let mut low = Vec::new();
-        prefault(&mut low, heap.len() + 1);
-        low.push(0u32);
-        let mut carries = Vec::new();
-        let (mut targets, mut offsets) = (Vec::<u32>::new(), Vec::<u32>::new());
-        let (mut acc, mut pointer_slots, mut errors) = (0u64, 0u64, 0u64);
-        let mut first_error = None;
+        let read = |spans: std::ops::Range<usize>| -> Vec<Out> {
+            heap.index[spans.clone()]
+                .par_chunks(TASK_SPANS)
+                .zip(heap.span_info[spans].par_chunks(TASK_SPANS))
+                .map_init(
+                    || PointerFinder::new(p, &heap.arena_list),
+                    |finder, (sos, infos)| {
+                        let mut out = Out::default();
+                        for (so, span) in sos.iter().zip(infos) {
+                            let mut error = None;
+                            for i in so.first..so.first + so.count {
+                                let before = out.edges.len();
+                                let (slots, e) = object_pointers(p, finder, heap, span, i, &mut out.edges);
+                                out.slots += slots;
+                                error = error.or(e);
+                                out.counts.push((out.edges.len() - before) as u32);
+                            }
+                            if let Some(e) = error {
+                                out.errors += 1;
+                                out.first_error.get_or_insert(e);
+                            }
+                        }
+                        out
+                    },
+                )
+                .collect()
+        };
+        let mut tables = Tables::new(heap.len());
+        let mut pending: Vec<Out> = Vec::new();
         let mut next = 0;
         while next < heap.index.len() {
             let mut end = next;
@@ -61,45 +139,12 @@ impl Edges {
                 objects += u64::from(heap.index[end].count);
                 end += 1;
             }
-            let results: Vec<Out> = heap.index[next..end]
-                .par_iter()
-                .zip(&heap.span_info[next..end])
-                .map_init(
-                    || PointerFinder::new(p, &heap.arena_list),
-                    |finder, (so, span)| {
-                        let mut out = Out { counts: Vec::with_capacity(so.count as usize), edges: Vec::new(), slots: 0, error: None };
-                        for i in so.first..so.first + so.count {
-                            let before = out.edges.len();
-                            let (slots, error) = object_pointers(p, finder, heap, span, i, &mut out.edges);
-                            out.slots += slots;
-                            if let Some(e) = error {
-                                out.error.get_or_insert(e);
-                            }
-                            out.counts.push((out.edges.len() - before) as u32);
-                        }
-                        out
-                    },
-                )
-                .collect();
-            for o in results {
-                pointer_slots += o.slots;
-                for &c in &o.counts {
-                    let next = acc + u64::from(c);
-                    for _ in (acc >> 32)..(next >> 32) {
-                        carries.push(low.len() as u32);
-                    }
-                    acc = next;
-                    low.push(acc as u32);
-                }
-                offsets.extend(o.edges.iter().map(|&(off, _)| off));
-                targets.extend(o.edges.iter().map(|&(_, t)| t));
-                if let Some(e) = o.error {
-                    errors += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
+            let done = std::mem::take(&mut pending);
+            ((), pending) = rayon::join(|| tables.append(done), || read(next..end));
             next = end;
         }
+        tables.append(pending);
+        let Tables { low, carries, mut targets, mut offsets, pointer_slots, errors, first_error, .. } = tables;
         targets.shrink_to_fit();
         offsets.shrink_to_fit();
         let mut warnings = Vec::new();
