@@ -15,6 +15,8 @@ const BATCH_NODES: usize = 1 << 16;
 const BATCH_EDGES: usize = 1 << 20;
 /// Edges per work unit (a node's edges are split into units).
 const UNIT_EDGES: usize = 4096;
+/// Nodes whose edge ranges are looked up in parallel, at least.
+const PAR_NODES: usize = 4096;
 /// Units per parallel task.
 const CHUNK_UNITS: usize = 16;
 
@@ -75,15 +77,18 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
     // threads.
     let mut next = tree.first_object as usize;
     let mut units: Vec<(u32, usize, usize)> = Vec::new();
-    let mut found: Vec<Found> = Vec::new();
+    let mut found: Vec<Vec<Found>> = Vec::new();
     while next < tree.len() {
         let end = tree.len().min(next + BATCH_NODES);
+        // The nodes' edge ranges (scattered reads) in parallel, then cut
+        // into units.
+        let ranges: Vec<(usize, usize)> = if end - next >= PAR_NODES {
+            tree.obj[next..end].par_iter().map(|&o| edges.range(o)).collect()
+        } else {
+            tree.obj[next..end].iter().map(|&o| edges.range(o)).collect()
+        };
         units.clear();
-        for n in next..end {
-            if let Some(&ahead) = tree.obj.get(n + 16) {
-                edges.prefetch_range(ahead);
-            }
-            let (mut a, b) = edges.range(tree.obj[n]);
+        for (n, (mut a, b)) in (next..end).zip(ranges) {
             while a < b {
                 let e = (a + UNIT_EDGES).min(b);
                 units.push((n as u32, a, e));
@@ -98,7 +103,8 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
                 j += 1;
             }
             let seen = &visited;
-            let scan = |group: &[(u32, usize, usize)], out: &mut Vec<Found>| {
+            let scan = |group: &[(u32, usize, usize)]| {
+                let mut out = Vec::new();
                 for &(node, a, b) in group {
                     for &obj in &edges.targets[a..b] {
                         if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
@@ -106,26 +112,24 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
                         }
                     }
                 }
+                out
             };
             found.clear();
             if count <= UNIT_EDGES {
                 // Few edges (the tail of a linked list): not worth a
                 // parallel pass.
-                scan(&units[i..j], &mut found);
+                found.push(scan(&units[i..j]));
             } else {
-                found.par_extend(units[i..j].par_chunks(CHUNK_UNITS).flat_map_iter(|group| {
-                    let mut out = Vec::new();
-                    scan(group, &mut out);
-                    out
-                }));
+                units[i..j].par_chunks(CHUNK_UNITS).map(scan).collect_into_vec(&mut found);
             }
-            for k in 0..found.len() {
-                if let Some(ahead) = found.get(k + 16) {
-                    prefetch(&visited[(ahead.obj / 64) as usize]);
-                }
-                let f = found[k];
-                if claim(&mut visited, f.obj) {
-                    tree.push_object(f.node, f.obj);
+            for part in &found {
+                for (k, f) in part.iter().enumerate() {
+                    if let Some(ahead) = part.get(k + 16) {
+                        prefetch(&visited[(ahead.obj / 64) as usize]);
+                    }
+                    if claim(&mut visited, f.obj) {
+                        tree.push_object(f.node, f.obj);
+                    }
                 }
             }
             i = j;
