@@ -686,11 +686,12 @@ impl<'p, 'a> Inference<'p, 'a> {
 
     /// Typed objects and their bytes, over all objects.
     pub fn typed_totals(&self) -> (u64, u64) {
-        (0..self.heap.len() as u32)
-            .into_par_iter()
-            .filter(|&i| self.typed_fact(i).is_some())
-            .map(|i| (1, self.heap.size(i)))
-            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        let n = self.heap.len();
+        let mut all = vec![u64::MAX; n.div_ceil(64)];
+        if let (Some(last), tail @ 1..) = (all.last_mut(), n % 64) {
+            *last = (1 << tail) - 1;
+        }
+        self.typed_among(&all)
     }
 
     /// Typed objects and their bytes among the objects whose bit is set in
