@@ -49,13 +49,13 @@ fn run(args: Args) -> Result<()> {
             let mut timings = Timings::default();
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             pipeline::analyze(&image, &mut timings, |a, timings| {
-                warn(&a.warnings);
+                warn(&a.typed.warnings);
                 timings.run("output", "writing the output", || {
                     if *folded {
-                        let stacks = fold_tree(&a.tree, a.inference, opt);
+                        let stacks = fold_tree(&a.tree, a.typed.inference, opt);
                         output::write_output(out, |w| write_folded(&stacks, w))
                     } else {
-                        output::write_output(out, |w| write_bt(&a.tree, a.inference, opt, w))
+                        output::write_output(out, |w| write_bt(&a.tree, a.typed.inference, opt, w))
                     }
                 })?;
                 summarize(a, out);
@@ -73,8 +73,8 @@ fn run(args: Args) -> Result<()> {
                 (Some(core), None) => {
                     let image = timings.run("open", "opening the core", || open_image(&args))?;
                     let stacks = pipeline::analyze(&image, &mut timings, |a, _| {
-                        warn(&a.warnings);
-                        Ok(fold_tree(&a.tree, a.inference, opt))
+                        warn(&a.typed.warnings);
+                        Ok(fold_tree(&a.tree, a.typed.inference, opt))
                     })?;
                     let name = core.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     (stacks, title.clone().unwrap_or(name))
@@ -132,10 +132,10 @@ fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
         "refgraph: wrote {}: {} of {} heap objects reached ({} of {}, {:.2}%); typed {:.2}% of them ({:.2}% of their bytes)",
         out.display(),
         a.reached_objects,
-        a.heap.len(),
+        a.typed.heap.len(),
         human_bytes(a.reached_bytes),
-        human_bytes(a.heap.bytes()),
-        pct(a.reached_bytes, a.heap.bytes()),
+        human_bytes(a.typed.heap.bytes()),
+        pct(a.reached_bytes, a.typed.heap.bytes()),
         pct(a.typed_objects, a.reached_objects),
         pct(a.typed_bytes, a.reached_bytes)
     );

@@ -16,13 +16,13 @@ use crate::runtime::{read_goroutines, Goroutine};
 /// image took to open.
 pub fn print(image: &Image, mut timings: Timings, as_json: bool, out: &mut dyn Write) -> Result<()> {
     analyze(image, &mut timings, |a, timings| {
-        let goroutines = timings.run("goroutines", "reading goroutines", || read_goroutines(a.process))?;
+        let goroutines = timings.run("goroutines", "reading goroutines", || read_goroutines(a.typed.process))?;
         write(image, a, &goroutines, timings, as_json, out)
     })
 }
 
 fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timings, as_json: bool, out: &mut dyn Write) -> Result<()> {
-    let (process, heap, roots, inference) = (a.process, a.heap, a.roots, a.inference);
+    let (process, heap, roots, inference) = (a.typed.process, a.typed.heap, a.typed.roots, a.typed.inference);
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     for g in goroutines {
         *by_status.entry(g.status.name()).or_default() += 1;
@@ -32,7 +32,7 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
     let (typed_objects, typed_bytes) = (a.typed_objects, a.typed_bytes);
     let coverage = if heap.bytes() > 0 { 100.0 * reached_bytes as f64 / heap.bytes() as f64 } else { 100.0 };
     let info = &process.info;
-    let warnings = &a.warnings;
+    let warnings = &a.typed.warnings;
     let build_id = go_build_id(&image.exe.notes);
     let (mut core_bytes, mut exe_bytes) = (0u64, 0u64);
     for r in image.ranges() {
@@ -73,8 +73,8 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
             "heap_spans": heap.spans,
             "heap_objects": heap.len(),
             "heap_bytes": heap.bytes(),
-            "pointer_slots": a.pointer_slots,
-            "heap_edges": a.heap_pointers,
+            "pointer_slots": a.typed.pointer_slots,
+            "heap_edges": a.typed.heap_pointers,
             "goroutines": live_goroutines,
             "roots": roots.len(),
             "reached_objects": reached_objects,
@@ -127,7 +127,7 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
     writeln!(out, "heap            {} arenas, {} spans in use", heap.arenas, heap.spans)?;
     writeln!(out, "  objects       {}", heap.len())?;
     writeln!(out, "  bytes         {} ({:.1} MiB)", heap.bytes(), heap.bytes() as f64 / 1048576.0)?;
-    writeln!(out, "  pointer slots {} ({} point into heap objects)", a.pointer_slots, a.heap_pointers)?;
+    writeln!(out, "  pointer slots {} ({} point into heap objects)", a.typed.pointer_slots, a.typed.heap_pointers)?;
     let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
     writeln!(out, "goroutines      {live_goroutines} ({})", statuses.join(", "))?;
     writeln!(out, "roots           {}", roots.len())?;

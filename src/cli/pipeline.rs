@@ -34,18 +34,10 @@ impl Timings {
 }
 
 /// What the pipeline found, for the caller to render and report.
-pub struct Analysis<'x, 'p, 'a> {
-    /// The process's Go metadata.
-    pub process: &'x Process<'a>,
-    /// The heap.
-    pub heap: &'x Heap,
-    /// All roots.
-    pub roots: &'x [Root],
-    /// The types of the heap's objects; also names tree nodes.
-    pub inference: &'x Inference<'p, 'a>,
-    /// Pointer words of all objects, and those pointing into heap objects.
-    pub pointer_slots: u64,
-    pub heap_pointers: u64,
+pub struct Analysis<'t, 'x, 'p, 'a> {
+    /// The heap, its roots and types (whose inference also names tree
+    /// nodes), and the warnings.
+    pub typed: &'t Typed<'x, 'p, 'a>,
     /// The reference tree.
     pub tree: Tree,
     /// Objects reached from the roots, and their bytes.
@@ -54,8 +46,6 @@ pub struct Analysis<'x, 'p, 'a> {
     /// Reached objects with an inferred type, and their bytes.
     pub typed_objects: u64,
     pub typed_bytes: u64,
-    /// Warnings gathered on the way.
-    pub warnings: Vec<String>,
 }
 
 /// The heap with its roots and types: what every command needs.
@@ -121,18 +111,12 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
             (tree, typed)
         });
         let a = Analysis {
-            process: t.process,
-            heap: t.heap,
-            roots: t.roots,
-            inference: t.inference,
-            pointer_slots: t.pointer_slots,
-            heap_pointers: t.heap_pointers,
+            typed: t,
             reached_objects: tree.objects() as u64,
             reached_bytes: tree.grand_total(),
             typed_objects,
             typed_bytes,
             tree,
-            warnings: t.warnings.clone(),
         };
         then(&a, timings)
     })
