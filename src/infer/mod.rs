@@ -205,6 +205,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 // Narrow (a linked list, say): one object at a time, first
                 // in first out, until the queue widens again.
                 let mut head = 0;
+                let mut last = None;
                 while head < frontier.len() && frontier.len() - head < 4 * PAR_MIN && inf.updates - before < budget {
                     let o = frontier[head];
                     head += 1;
@@ -212,7 +213,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                     let (mut a, b) = edge_range(edges, o);
                     while a < b {
                         let e = (a + BATCH_EDGES).min(b);
-                        inf.expand(edges, o, a, e, &mut props);
+                        inf.expand(edges, o, a, e, &mut props, &mut last);
                         inf.merge(&mut props, &mut frontier, &mut queued);
                         a = e;
                     }
@@ -236,9 +237,9 @@ impl<'p, 'a> Inference<'p, 'a> {
         let out: Vec<Vec<Proposal>> = units
             .par_chunks(16)
             .map(|c| {
-                let mut v = Vec::new();
+                let (mut v, mut last) = (Vec::new(), None);
                 for &(o, a, b) in c {
-                    this.expand(edges, o, a, b, &mut v);
+                    this.expand(edges, o, a, b, &mut v, &mut last);
                 }
                 v
             })
@@ -383,7 +384,10 @@ impl<'p, 'a> Inference<'p, 'a> {
 
     /// Proposals for what object `o`'s pointer words point at: its edges
     /// `a..b` (indices into `edges`).
-    fn expand(&self, edges: &Edges, o: u32, a: u64, b: u64, out: &mut Vec<Proposal>) {
+    /// `last` caches the type id of the last key seen (an id, once
+    /// interned, never changes; a key not interned yet is left to the
+    /// merge).
+    fn expand(&self, edges: &Edges, o: u32, a: u64, b: u64, out: &mut Vec<Proposal>, last: &mut Option<(Key, Option<TypeId>)>) {
         let Some(f) = self.fact(o) else { return };
         let size = self.types.info(f.ty).size;
         if size == 0 {
@@ -391,7 +395,6 @@ impl<'p, 'a> Inference<'p, 'a> {
         }
         let base = self.heap.addr(o);
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
-        let mut last = None;
         for i in a as usize..b as usize {
             if let Some(&ahead) = edges.targets.get(i + 8) {
                 self.heap.prefetch_addr(ahead);
@@ -411,7 +414,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 continue;
             };
             let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)));
-            if let Some(cand) = cand.and_then(|c| self.prepare(t, c, &mut last)) {
+            if let Some(cand) = cand.and_then(|c| self.prepare(t, c, last)) {
                 out.push(Proposal { obj: t, cand });
             }
         }
