@@ -234,15 +234,18 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// `queued` (the next level is read from it).
     fn run_units(&mut self, edges: &Edges, units: &mut Vec<(u32, u64, u64)>, queued: &mut [u64]) {
         let this = &*self;
+        // One proposal list per piece rayon splits the units into, in unit
+        // order.
         let out: Vec<Vec<Proposal>> = units
-            .par_chunks(16)
-            .map(|c| {
-                let (mut v, mut last) = (Vec::new(), None);
-                for &(o, a, b) in c {
+            .par_iter()
+            .fold(
+                || (Vec::new(), None),
+                |(mut v, mut last), &(o, a, b)| {
                     this.expand(edges, o, a, b, &mut v, &mut last);
-                }
-                v
-            })
+                    (v, last)
+                },
+            )
+            .map(|(v, _)| v)
             .collect();
         units.clear();
         let mut updated = Vec::new();
