@@ -17,8 +17,6 @@ const BATCH_EDGES: usize = 1 << 20;
 const UNIT_EDGES: usize = 4096;
 /// Nodes whose edge ranges are looked up in parallel, at least.
 const PAR_NODES: usize = 4096;
-/// Units per parallel task.
-const CHUNK_UNITS: usize = 16;
 
 /// A target not visited when its group was read, with the node and
 /// pointer that lead to it.
@@ -103,13 +101,10 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
                 j += 1;
             }
             let seen = &visited;
-            let scan = |group: &[(u32, usize, usize)]| {
-                let mut out = Vec::new();
-                for &(node, a, b) in group {
-                    for &obj in &edges.targets[a..b] {
-                        if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
-                            out.push(Found { node, obj });
-                        }
+            let scan = |mut out: Vec<Found>, &(node, a, b): &(u32, usize, usize)| {
+                for &obj in &edges.targets[a..b] {
+                    if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
+                        out.push(Found { node, obj });
                     }
                 }
                 out
@@ -118,9 +113,10 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
             if count <= UNIT_EDGES {
                 // Few edges (the tail of a linked list): not worth a
                 // parallel pass.
-                found.push(scan(&units[i..j]));
+                found.push(units[i..j].iter().fold(Vec::new(), scan));
             } else {
-                units[i..j].par_chunks(CHUNK_UNITS).map(scan).collect_into_vec(&mut found);
+                // One list per piece rayon splits the units into, in order.
+                found.par_extend(units[i..j].par_iter().fold(Vec::new, scan));
             }
             for part in &found {
                 for (k, f) in part.iter().enumerate() {
