@@ -136,7 +136,7 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
     writeln!(
         out,
         "  typed         {typed_objects} objects ({:.2}%), {typed_bytes} bytes ({:.2}%); {} types",
-        pct(typed_objects, reached_objects as u64),
+        pct(typed_objects, reached_objects),
         pct(typed_bytes, reached_bytes),
         inference.types.len()
     )?;

@@ -137,7 +137,7 @@ impl Heap {
                 .iter()
                 .map(|so| {
                     *code_of.entry(so.size).or_insert_with(|| {
-                        let c = u16::try_from(size_codes.len()).unwrap_or(BIG_SIZE).min(BIG_SIZE);
+                        let c = u16::try_from(size_codes.len()).unwrap_or(BIG_SIZE);
                         if c != BIG_SIZE {
                             size_codes.push(so.size);
                         }
@@ -238,7 +238,7 @@ impl Heap {
         }
         let off = addr.checked_sub(so.start)?;
         let size = so.size;
-        let mut slot = off * u64::from(so.div_mul) >> 32;
+        let mut slot = (off * u64::from(so.div_mul)) >> 32;
         if so.div_mul == 0 || slot * size > off || off - slot * size >= size {
             slot = off / size;
         }

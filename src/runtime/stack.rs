@@ -87,8 +87,11 @@ pub struct StackWalker<'p, 'a> {
     offsets: Offsets,
     /// The frame variables of each function at each pc asked (goroutines
     /// parked in the same code ask for the same ones).
-    vars: RefCell<HashMap<(DieRef, u64), Rc<[FrameVar]>>>,
+    vars: RefCell<VarCache>,
 }
+
+/// Frame variables by subprogram and pc.
+type VarCache = HashMap<(DieRef, u64), Rc<[FrameVar]>>;
 
 /// Walks one goroutine's stack (see [`StackWalker::walk`]). Walking many
 /// goroutines is cheaper with one [`StackWalker`].
