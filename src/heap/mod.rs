@@ -95,7 +95,7 @@ impl Heap {
 
         // Pass 1: allocated slots per span, counted, then written in place
         // (each span its own part of the tables, in parallel).
-        let counts: Vec<Result<usize, String>> = spans.par_iter().map(|s| allocated(p, s).map(Iterator::count)).collect();
+        let counts: Vec<Result<usize, String>> = spans.par_iter().map(|s| allocated_count(p, s)).collect();
         let mut index = Vec::with_capacity(spans.len());
         let mut span_info = Vec::with_capacity(spans.len());
         let mut total = 0usize;
@@ -318,6 +318,33 @@ fn rank_tables(addrs: &Addrs, index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>)
 
 /// Addresses of the allocated slots of a span.
 fn allocated<'m>(p: &'m Process, s: &Span) -> Result<impl Iterator<Item = u64> + 'm, String> {
+    let bits = alloc_bits(p, s)?;
+    let (start, size, free) = (s.start, s.elemsize, s.freeindex);
+    Ok((0..s.nelems).filter(move |&i| i < free || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).map(move |i| start + i * size))
+}
+
+/// How many slots of a span are allocated: [`allocated`]'s count, a byte
+/// of the allocation bits at a time.
+fn allocated_count(p: &Process, s: &Span) -> Result<usize, String> {
+    Ok(count_allocated(alloc_bits(p, s)?, s.nelems, s.freeindex) as usize)
+}
+
+/// Slots below `free` plus the set bits of `bits` from `free` to `nelems`.
+fn count_allocated(bits: &[u8], nelems: u64, free: u64) -> u64 {
+    let mut i = free.min(nelems);
+    let mut count = i;
+    while i < nelems {
+        let take = (8 - i % 8).min(nelems - i);
+        let byte = u32::from(bits[(i / 8) as usize] >> (i % 8));
+        count += u64::from((byte & ((1 << take) - 1)).count_ones());
+        i += take;
+    }
+    count
+}
+
+/// A span's allocation bits, after checking that its fields describe
+/// objects the object table can hold.
+fn alloc_bits<'m>(p: &'m Process, s: &Span) -> Result<&'m [u8], String> {
     if s.nelems > MAX_SPAN_OBJECTS {
         return Err(format!("span {:#x} claims {} objects; skipped", s.start, s.nelems));
     }
@@ -330,6 +357,21 @@ fn allocated<'m>(p: &'m Process, s: &Span) -> Result<impl Iterator<Item = u64> +
         .image
         .slice(s.alloc_bits, s.nelems.div_ceil(8) as usize)
         .map_err(|e| format!("span {:#x}: allocation bits unreadable ({e}); skipped", s.start))?;
-    let (start, size, free) = (s.start, s.elemsize, s.freeindex);
-    Ok((0..s.nelems).filter(move |&i| i < free || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).map(move |i| start + i * size))
+    Ok(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_allocated;
+
+    #[test]
+    fn allocated_count_matches_the_bit_by_bit_rule() {
+        let bits = [0b1011_0110u8, 0xff, 0x00, 0b0100_0001, 0x80];
+        for nelems in 0..=40u64 {
+            for free in 0..=42u64 {
+                let want = (0..nelems).filter(|&i| i < free || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).count() as u64;
+                assert_eq!(count_allocated(&bits, nelems, free), want, "nelems {nelems} free {free}");
+            }
+        }
+    }
 }
