@@ -472,7 +472,7 @@ impl<'p, 'a> Inference<'p, 'a> {
         for k in 0..props.len() {
             // The objects are scattered over the heap: ask for the state
             // of a later one while this one is merged.
-            if let Some(ahead) = props.get(k + 8) {
+            if let Some(ahead) = props.get(k + 24) {
                 prefetch(self.state.word(ahead.obj));
                 prefetch(&queued[(ahead.obj / 64) as usize]);
             }
