@@ -166,7 +166,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             set_bit(&mut queued, o);
         }
         let mut props = inf.root_proposals(roots);
-        inf.merge(&mut props, &mut frontier, &mut queued);
+        inf.merge(&mut props, Some(&mut frontier), &mut queued);
         // Every update strictly improves one object's fact, so this ends;
         // the budget guards against pathological inputs.
         let mut budget = 16 * n as u64 + (1 << 20);
@@ -214,7 +214,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                     while a < b {
                         let e = (a + BATCH_EDGES).min(b);
                         inf.expand(edges, o, a, e, &mut props, &mut last);
-                        inf.merge(&mut props, &mut frontier, &mut queued);
+                        inf.merge(&mut props, Some(&mut frontier), &mut queued);
                         a = e;
                     }
                     if head >= 1 << 16 && head * 2 >= frontier.len() {
@@ -248,10 +248,8 @@ impl<'p, 'a> Inference<'p, 'a> {
             .map(|(v, _)| v)
             .collect();
         units.clear();
-        let mut updated = Vec::new();
         for mut v in out {
-            self.merge(&mut v, &mut updated, queued);
-            updated.clear();
+            self.merge(&mut v, None, queued);
         }
     }
 
@@ -464,11 +462,9 @@ impl<'p, 'a> Inference<'p, 'a> {
         Some(self.p.image.u8(at).ok().map(|flag| if flag != 0 { entry } else { indirect }))
     }
 
-    /// Applies proposals in order; objects whose fact improved are queued
-    /// on `next` (once).
-    fn merge(&mut self, props: &mut Vec<Proposal>, next: &mut Vec<u32>, queued: &mut [u64]) {
-        // Runs of proposals share a type (a list, an array's elements).
-        let mut last: Option<(Key, Option<TypeId>)> = None;
+    /// Applies proposals in order; objects whose fact improved are marked
+    /// in `queued` and, with `next`, listed there (once).
+    fn merge(&mut self, props: &mut Vec<Proposal>, mut next: Option<&mut Vec<u32>>, queued: &mut [u64]) {
         for k in 0..props.len() {
             // The objects are scattered over the heap: ask for the state
             // of a later one while this one is merged.
@@ -479,7 +475,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             let pr = props[k];
             let new = match pr.cand {
                 Cand::Ready { id, off, array } => Fact { ty: id, off, array },
-                cand => match self.ready(pr.obj, cand, &mut last) {
+                cand => match self.ready(pr.obj, cand) {
                     Some(f) => f,
                     None => continue,
                 },
@@ -502,46 +498,40 @@ impl<'p, 'a> Inference<'p, 'a> {
             self.updates += 1;
             if !get_bit(queued, pr.obj) {
                 set_bit(queued, pr.obj);
-                next.push(pr.obj);
+                if let Some(next) = next.as_deref_mut() {
+                    next.push(pr.obj);
+                }
             }
         }
         props.clear();
     }
 
-    /// [`Inference::prepare`] in the merge, interning new types: the fact
-    /// `cand` proposes for object `obj`, if it can be true.
-    fn ready(&mut self, obj: u32, cand: Cand, last: &mut Option<(Key, Option<TypeId>)>) -> Option<Fact> {
-        let (key, off, array) = match cand {
-            Cand::Fact { key, off, array } => (key, off, array),
+    /// The fact `cand` proposes for object `obj`, if it can be true: the
+    /// merge's share of a proposal the expansion could not prepare. It
+    /// interns the types [`Inference::prepare`] looks up (the proposed one
+    /// and a hash-trie node's downcast), then prepares it.
+    fn ready(&mut self, obj: u32, cand: Cand) -> Option<Fact> {
+        let cand = match cand {
             Cand::Direct { concrete, word } => {
                 let id = self.types.intern(Key::Desc(concrete))?;
                 let leaf = self.types.resolve(id, 0)?;
-                match self.candidate(leaf, word, obj) {
-                    Some(Cand::Fact { key, off, array }) => (key, off, array),
-                    _ => return None,
+                self.candidate(leaf, word, obj)?
+            }
+            cand => cand,
+        };
+        // Nothing to intern for a proposal a recorded type turns away.
+        if let Cand::Fact { key, off, array } = cand {
+            if !get_bit(&self.fixed, obj) || key.structural() {
+                let id = self.types.intern(key)?;
+                if let Some(Some(real)) = self.downcast_key(obj, id, off, array) {
+                    self.types.intern(real)?;
                 }
             }
-            Cand::Ready { id, off, array } => return Some(Fact { ty: id, off, array }),
-        };
-        // A recorded type stays, unless refgraph models the runtime
-        // structure it describes (a map directory recorded as
-        // []*maps.table).
-        if get_bit(&self.fixed, obj) && !key.structural() {
-            return None;
         }
-        let mut id = match *last {
-            Some((k, id)) if k == key => id,
-            _ => {
-                let id = self.types.intern(key);
-                *last = Some((key, id));
-                id
-            }
-        }?;
-        if let Some(real) = self.downcast_key(obj, id, off, array) {
-            id = self.types.intern(real?)?;
+        match self.prepare(obj, cand, &mut None)? {
+            Cand::Ready { id, off, array } => Some(Fact { ty: id, off, array }),
+            _ => None,
         }
-        let (_, off) = self.evaluate(obj, id, off, array)?;
-        Some(Fact { ty: id, off, array })
     }
 
     /// The score of typing object `obj` as `ty` at `off`, with the offset
