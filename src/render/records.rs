@@ -77,12 +77,12 @@ pub fn for_each_record(
         loop {
             // The stack holds the path from the top: its length is the depth.
             let at_floor = stack.len() as u32 >= opt.max_depth.max(1);
-            let Some((n, kids, printed, at)) = stack.last_mut() else { break };
+            let Some((n, kids, printed, cursor)) = stack.last_mut() else { break };
             let n = *n;
             if !at_floor {
                 if let Some(c) = kids.find(|&c| shown(c)) {
                     *printed += tree.total[c as usize];
-                    let link = tree.link(c, names, at);
+                    let link = tree.link(c, names, cursor);
                     enter(c, link, &mut stack, &mut path, &mut depths);
                     continue;
                 }
