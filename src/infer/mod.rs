@@ -84,9 +84,9 @@ const LARGE: u8 = 8;
 /// Levels at least this large are expanded in parallel.
 const PAR_MIN: usize = 4096;
 /// Edges per parallel work unit (a large array is split).
-const BLOCK_EDGES: u64 = 4096;
+const BLOCK_EDGES: usize = 4096;
 /// Edges expanded between two merges: bounds the proposals held at once.
-const BATCH_EDGES: u64 = 1 << 18;
+const BATCH_EDGES: usize = 1 << 18;
 /// Longest string map key that names its value (`["id"]`).
 const SHORT_KEY: u64 = 16;
 /// Names longer than this get their anonymous structs shortened.
@@ -184,7 +184,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 let mut units = Vec::new();
                 let mut pending = 0;
                 for &o in &frontier {
-                    let (mut a, b) = edge_range(edges, o);
+                    let (mut a, b) = edges.range(o);
                     while a < b {
                         let e = (a + BLOCK_EDGES).min(b);
                         units.push((o, a, e));
@@ -210,7 +210,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                     let o = frontier[head];
                     head += 1;
                     clear_bit(&mut queued, o);
-                    let (mut a, b) = edge_range(edges, o);
+                    let (mut a, b) = edges.range(o);
                     while a < b {
                         let e = (a + BATCH_EDGES).min(b);
                         inf.expand(edges, o, a, e, &mut props, &mut last);
@@ -232,7 +232,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// Expands the work units (object, edge range) in parallel and merges
     /// their proposals in unit order; the objects updated are marked in
     /// `queued` (the next level is read from it).
-    fn run_units(&mut self, edges: &Edges, units: &mut Vec<(u32, u64, u64)>, queued: &mut [u64]) {
+    fn run_units(&mut self, edges: &Edges, units: &mut Vec<(u32, usize, usize)>, queued: &mut [u64]) {
         let this = &*self;
         // One proposal list per piece rayon splits the units into, in unit
         // order.
@@ -388,7 +388,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// `last` caches the type id of the last key seen (an id, once
     /// interned, never changes; a key not interned yet is left to the
     /// merge).
-    fn expand(&self, edges: &Edges, o: u32, a: u64, b: u64, out: &mut Vec<Proposal>, last: &mut Option<(Key, Option<TypeId>)>) {
+    fn expand(&self, edges: &Edges, o: u32, a: usize, b: usize, out: &mut Vec<Proposal>, last: &mut Option<(Key, Option<TypeId>)>) {
         let Some(f) = self.fact(o) else { return };
         let size = self.types.info(f.ty).size;
         if size == 0 {
@@ -396,7 +396,7 @@ impl<'p, 'a> Inference<'p, 'a> {
         }
         let base = self.heap.addr(o);
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
-        for i in a as usize..b as usize {
+        for i in a..b {
             if let Some(&ahead) = edges.targets.get(i + 8) {
                 self.heap.prefetch_addr(ahead);
                 self.heap.prefetch_size(ahead);
@@ -784,12 +784,6 @@ impl Names for Inference<'_, '_> {
     fn addr(&self, obj: u32) -> u64 {
         self.heap.addr(obj)
     }
-}
-
-/// The indices of object `o`'s edges in `edges`.
-fn edge_range(edges: &Edges, o: u32) -> (u64, u64) {
-    let (a, b) = edges.range(o);
-    (a as u64, b as u64)
 }
 
 /// `$key` / `$val` for a path inside a map bucket or group
