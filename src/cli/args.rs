@@ -97,7 +97,8 @@ pub struct TreeArgs {
     #[arg(long, value_name = "N", default_value_t = crate::render::DEFAULT_MAX_DEPTH)]
     pub maxdepth: u32,
     /// Print the wall time of each phase (open, metadata, heap, roots,
-    /// types, tree, output) on standard error when done.
+    /// types, tree, output) and its peak resident anonymous memory (the
+    /// core's mapped pages not counted) on standard error when done.
     #[arg(long)]
     pub timings: bool,
 }

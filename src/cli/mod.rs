@@ -3,6 +3,7 @@
 
 mod args;
 mod histogram;
+mod memory;
 mod output;
 mod overview;
 mod pipeline;
@@ -46,7 +47,7 @@ fn run(args: Args) -> Result<()> {
     match &args.command {
         Command::Objref { out, folded, tree } => {
             let opt = record_options(tree)?;
-            let mut timings = Timings::default();
+            let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             pipeline::analyze(&image, &mut timings, |a, timings| {
                 warn(&a.typed.warnings);
@@ -68,7 +69,7 @@ fn run(args: Args) -> Result<()> {
         }
         Command::Flame { out, input, title, tree } => {
             let opt = record_options(tree)?;
-            let mut timings = Timings::default();
+            let mut timings = Timings::with_memory(tree.timings);
             let (stacks, title) = match (&args.core, input) {
                 (Some(core), None) => {
                     let image = timings.run("open", "opening the core", || open_image(&args))?;

@@ -49,7 +49,7 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
         image.core.files.iter().find(|f| f.offset == 0 && f.start == image.bias.wrapping_add(lowest_load(image))).map(|f| f.path.clone());
     if as_json {
         let seconds: serde_json::Map<String, serde_json::Value> =
-            timings.0.iter().map(|(n, d)| (n.to_string(), json!(d.as_secs_f64()))).collect();
+            timings.phases.iter().map(|p| (p.name.to_string(), json!(p.time.as_secs_f64()))).collect();
         let mut v = json!({
             "go_version": info.version.raw,
             "go_release": info.version.release(),

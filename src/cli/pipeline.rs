@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::memory::AnonPeak;
 use super::progress::phase;
 use crate::graph::{build_tree, Tree};
 use crate::heap::{Edges, Heap};
@@ -13,23 +14,52 @@ use crate::infer::Inference;
 use crate::roots::{global_roots, goroutine_roots, queued_finalizer_roots, special_roots, tiny_block_roots, Root};
 use crate::runtime::Process;
 
-/// Wall time of each phase run so far, in order.
-#[derive(Clone, Debug, Default)]
-pub struct Timings(pub Vec<(&'static str, Duration)>);
+/// Wall time of each phase run so far, in order, and with
+/// [`Timings::with_memory`] the peak anonymous memory of each.
+#[derive(Default)]
+pub struct Timings {
+    pub phases: Vec<Phase>,
+    memory: Option<AnonPeak>,
+}
+
+/// One timed phase.
+#[derive(Clone, Debug)]
+pub struct Phase {
+    pub name: &'static str,
+    pub time: Duration,
+    /// Peak resident anonymous memory (bytes) while it ran.
+    pub peak_anon: Option<u64>,
+}
 
 impl Timings {
+    /// Timings that also sample the peak memory of each phase (if
+    /// `memory` and the system tells).
+    pub fn with_memory(memory: bool) -> Timings {
+        Timings { phases: Vec::new(), memory: if memory { AnonPeak::start() } else { None } }
+    }
+
     /// Runs `f` as phase `name` (a spinner after a second on a terminal,
     /// `what` as its text) and records its time.
     pub fn run<T>(&mut self, name: &'static str, what: &str, f: impl FnOnce() -> T) -> T {
+        if let Some(m) = &self.memory {
+            m.take();
+        }
         let t = Instant::now();
         let out = phase(what, f);
-        self.0.push((name, t.elapsed()));
+        let time = t.elapsed();
+        let peak_anon = self.memory.as_ref().map(|m| m.take());
+        self.phases.push(Phase { name, time, peak_anon });
         out
     }
 
-    /// `name 1.23s, …`.
+    /// `name 1.23s, …`, with ` (peak 12 MiB)` after each phase where
+    /// memory was sampled.
     pub fn line(&self) -> String {
-        self.0.iter().map(|(n, d)| format!("{n} {:.2}s", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+        let one = |p: &Phase| match p.peak_anon {
+            Some(m) => format!("{} {:.2}s ({} MiB)", p.name, p.time.as_secs_f64(), m >> 20),
+            None => format!("{} {:.2}s", p.name, p.time.as_secs_f64()),
+        };
+        self.phases.iter().map(one).collect::<Vec<_>>().join(", ")
     }
 }
 
