@@ -102,7 +102,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
             }
             let seen = &visited;
             let scan = |mut out: Vec<Found>, &(node, a, b): &(u32, usize, usize)| {
-                for &obj in &edges.targets[a..b] {
+                for &obj in edges.targets(a, b) {
                     if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
                         out.push(Found { node, obj });
                     }
@@ -133,6 +133,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
         next = end;
     }
     drop(edges);
+    tree.seal();
     tree.reached = visited;
     tree
 }

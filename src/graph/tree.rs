@@ -2,7 +2,7 @@
 //! first (shallowest) path found breadth-first from all roots together, plus
 //! one node per root and per root group above them.
 //!
-//! The tree holds structure and sizes only (16 bytes a node); names, and
+//! The tree holds structure and sizes only (about 9 bytes a node); names, and
 //! which pointer of its parent claimed an object, are asked of a [`Names`]
 //! when a node is printed, which is for few of them.
 
@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::heap::prefault;
+use crate::heap::{prefault, Counts};
 
 /// Index of an interned frame label.
 pub type LabelId = u32;
@@ -22,8 +22,11 @@ pub const NO_LINK: LabelId = 0;
 /// [`Tree::obj`] of a group or root node.
 pub const NOT_OBJECT: u32 = u32::MAX;
 
-/// [`Tree::parent`] of a top node (a root group).
+/// The parent of a top node (a root group).
 pub const NO_PARENT: u32 = u32::MAX;
+
+/// A subtree total too big for 32 bits (kept in a side table).
+const BIG_TOTAL: u32 = u32::MAX;
 
 /// Interned strings: group, root and root-link names.
 #[derive(Default)]
@@ -82,12 +85,18 @@ pub enum NodeKind {
 }
 
 /// The tree, as parallel arrays in BFS order: the groups, each followed by
-/// its roots, then the objects; a parent always comes before its children,
-/// and an object's children are consecutive nodes (so the object part of
-/// `parent` never decreases).
+/// its roots, then the objects. A parent comes before its children, the
+/// children of a root or object are consecutive nodes, and those of a later
+/// node come later: so each node's number of object children says where
+/// they are.
 pub struct Tree {
-    /// Parent node, [`NO_PARENT`] for the top nodes (groups).
-    pub parent: Vec<u32>,
+    /// The parents of the groups ([`NO_PARENT`]) and roots (their group):
+    /// the nodes before `first_object`.
+    head_parent: Vec<u32>,
+    /// Each node's number of children among the objects (none for a
+    /// group): the children of node n come after those of nodes before n,
+    /// from `first_object` on.
+    kids: Counts,
     /// Heap object index, [`NOT_OBJECT`] for groups and roots.
     pub obj: Vec<u32>,
     /// The name labels of the groups and roots (nodes before
@@ -96,8 +105,10 @@ pub struct Tree {
     /// The link labels of the objects under roots (the first objects, from
     /// `first_object` on; [`NO_LINK`] for none).
     root_links: Vec<LabelId>,
-    /// Own bytes plus all descendants' (from [`Tree::sum`]; empty before).
-    pub total: Vec<u64>,
+    /// Own bytes plus all descendants' (from [`Tree::sum`]; empty before),
+    /// [`BIG_TOTAL`] for 4 GiB and more: those are in `big_totals`.
+    totals: Vec<u32>,
+    big_totals: std::collections::HashMap<u32, u64>,
     /// Roots' `--printaddr` tags (a label id), by node.
     pub tags: std::collections::HashMap<u32, LabelId>,
     /// The strings behind label ids.
@@ -112,11 +123,13 @@ impl Tree {
     /// An empty tree.
     pub fn new(labels: Labels) -> Tree {
         Tree {
-            parent: Vec::new(),
+            head_parent: Vec::new(),
+            kids: Counts::default(),
             obj: Vec::new(),
             names: Vec::new(),
             root_links: Vec::new(),
-            total: Vec::new(),
+            totals: Vec::new(),
+            big_totals: Default::default(),
             tags: Default::default(),
             labels,
             first_object: 0,
@@ -128,30 +141,42 @@ impl Tree {
     /// group) named by label `name`; returns its index. Before any object.
     pub fn push_root(&mut self, parent: u32, name: LabelId) -> u32 {
         assert!(self.root_links.is_empty() && self.len() == self.names.len(), "groups and roots come before objects");
+        debug_assert!(parent == NO_PARENT || parent < self.len() as u32);
         self.names.push(name);
+        self.head_parent.push(parent);
         self.first_object = self.names.len() as u32;
-        self.push(parent, NOT_OBJECT)
+        self.push(NOT_OBJECT)
     }
 
     /// Adds object `obj` under root node `root`, by the root's link label
     /// `link`; returns its index. Before any object under an object.
     pub fn push_root_target(&mut self, root: u32, obj: u32, link: LabelId) -> u32 {
         assert!(self.len() == self.first_object as usize + self.root_links.len(), "root targets come first among objects");
+        debug_assert!(root < self.first_object && self.head_parent[root as usize] != NO_PARENT);
         self.root_links.push(link);
-        self.push(root, obj)
+        self.kids.bump(root as usize);
+        self.push(obj)
     }
 
     /// Adds object `obj` under the object node `parent`; returns its index.
+    /// Parents come in node order: none before the last one given.
     pub fn push_object(&mut self, parent: u32, obj: u32) -> u32 {
-        self.push(parent, obj)
+        debug_assert!(parent >= self.first_object && parent < self.len() as u32);
+        self.kids.bump(parent as usize);
+        self.push(obj)
     }
 
-    fn push(&mut self, parent: u32, obj: u32) -> u32 {
-        let id = self.parent.len() as u32;
-        debug_assert!(parent == NO_PARENT || parent < id);
-        self.parent.push(parent);
+    fn push(&mut self, obj: u32) -> u32 {
+        let id = self.obj.len() as u32;
+        self.kids.push(0);
         self.obj.push(obj);
         id
+    }
+
+    /// Done adding nodes: [`Tree::children`] works from now on.
+    pub fn seal(&mut self) {
+        self.kids.seal();
+        self.obj.shrink_to_fit();
     }
 
     /// Reserves room for `n` more nodes.
@@ -159,24 +184,24 @@ impl Tree {
     /// zeroes the new pages on all cores now rather than on the one that
     /// later pushes the nodes.
     pub fn reserve(&mut self, n: usize) {
-        prefault(&mut self.parent, n);
         prefault(&mut self.obj, n);
+        self.kids.reserve(n);
     }
 
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.parent.len()
+        self.obj.len()
     }
 
     /// Whether the tree has no nodes.
     pub fn is_empty(&self) -> bool {
-        self.parent.is_empty()
+        self.obj.is_empty()
     }
 
     /// What node `n` is.
     pub fn kind(&self, n: u32) -> NodeKind {
         match self.obj[n as usize] {
-            NOT_OBJECT if self.parent[n as usize] == NO_PARENT => NodeKind::Group,
+            NOT_OBJECT if self.head_parent[n as usize] == NO_PARENT => NodeKind::Group,
             NOT_OBJECT => NodeKind::Root,
             o => NodeKind::Object(o),
         }
@@ -189,30 +214,66 @@ impl Tree {
 
     /// Computes subtree totals from each object's own bytes, `size(obj)`
     /// (in parallel): children come after parents, so one reverse pass
-    /// adds each node into its parent (no recursion).
+    /// gathers each node's children into it (no recursion).
     pub fn sum(&mut self, size: impl Fn(u32) -> u64 + Sync) {
         let first = self.first_object as usize;
-        let mut total = Vec::new();
-        prefault(&mut total, self.len());
-        total.resize(first, 0);
-        total.par_extend(self.obj[first..].par_iter().map(|&o| size(o)));
-        self.total = total;
+        let mut totals = Vec::new();
+        prefault(&mut totals, self.len());
+        totals.resize(first, 0);
+        totals.par_extend(self.obj[first..].par_iter().map(|&o| size(o).min(BIG_TOTAL.into()) as u32));
+        self.totals = totals;
+        self.big_totals.clear();
+        for (i, &o) in self.obj.iter().enumerate().skip(first) {
+            if self.totals[i] == BIG_TOTAL {
+                self.big_totals.insert(i as u32, size(o));
+            }
+        }
+        // The children of node i end where those of node i+1 begin.
+        let mut end = self.len();
         for i in (0..self.len()).rev() {
-            let p = self.parent[i];
+            let start = end - self.kids.count(i) as usize;
+            let own = self.total(i as u32);
+            let t = (start..end).fold(own, |t, c| t + self.total(c as u32));
+            self.set_total(i as u32, t);
+            end = start;
+        }
+        // The groups gather their roots.
+        for i in (0..first).rev() {
+            let p = self.head_parent[i];
             if p != NO_PARENT {
-                self.total[p as usize] += self.total[i];
+                let t = self.total(p) + self.total(i as u32);
+                self.set_total(p, t);
+            }
+        }
+    }
+
+    /// Node `n`'s subtree bytes (after [`Tree::sum`]).
+    #[inline]
+    pub fn total(&self, n: u32) -> u64 {
+        match self.totals[n as usize] {
+            BIG_TOTAL => self.big_totals[&n],
+            t => u64::from(t),
+        }
+    }
+
+    fn set_total(&mut self, n: u32, t: u64) {
+        match u32::try_from(t) {
+            Ok(t) if t != BIG_TOTAL => self.totals[n as usize] = t,
+            _ => {
+                self.totals[n as usize] = BIG_TOTAL;
+                self.big_totals.insert(n, t);
             }
         }
     }
 
     /// Bytes of all top nodes together.
     pub fn grand_total(&self) -> u64 {
-        self.tops().map(|n| self.total[n as usize]).sum()
+        self.tops().map(|n| self.total(n)).sum()
     }
 
     /// The top nodes (groups), in order.
     pub fn tops(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.first_object.min(self.len() as u32)).filter(|&n| self.parent[n as usize] == NO_PARENT)
+        (0..self.first_object.min(self.len() as u32)).filter(|&n| self.head_parent[n as usize] == NO_PARENT)
     }
 
     /// The children of node `n`: consecutive nodes.
@@ -220,13 +281,11 @@ impl Tree {
         let first = self.first_object as usize;
         if self.kind(n) == NodeKind::Group {
             // Its roots follow it, up to the next group or the objects.
-            let end = (n as usize + 1..first).find(|&i| self.parent[i] == NO_PARENT).unwrap_or(first);
+            let end = (n as usize + 1..first).find(|&i| self.head_parent[i] == NO_PARENT).unwrap_or(first);
             return n + 1..end as u32;
         }
-        let objs = &self.parent[first..];
-        let lo = objs.partition_point(|&p| p < n);
-        let hi = lo + objs[lo..].partition_point(|&p| p <= n);
-        (first + lo) as u32..(first + hi) as u32
+        let (a, b) = self.kids.range(n as usize);
+        (first + a) as u32..(first + b) as u32
     }
 
     /// The name of node `n`: the group's, the root's or the object's.
@@ -237,15 +296,15 @@ impl Tree {
         }
     }
 
-    /// The name of the link from node `n`'s parent to it, if known.
-    /// `cursor` belongs to the parent: ask for its children in order.
-    pub fn link(&self, n: u32, names: &dyn Names, cursor: &mut LinkCursor) -> Option<String> {
+    /// The name of the link from node `n`'s parent `parent` to it, if
+    /// known. `cursor` belongs to the parent: ask for its children in order.
+    pub fn link(&self, parent: u32, n: u32, names: &dyn Names, cursor: &mut LinkCursor) -> Option<String> {
         let i = n as usize;
         let o = self.obj[i];
         if o == NOT_OBJECT {
             return None;
         }
-        match self.obj[self.parent[i] as usize] {
+        match self.obj[parent as usize] {
             NOT_OBJECT => {
                 let label = self.root_links.get(i - self.first_object as usize).copied().unwrap_or(NO_LINK);
                 (label != NO_LINK).then(|| self.labels.get(label).to_string())

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::{prefault, prefetch, Heap};
+use super::{Counts, Heap};
 use crate::image::Memory;
 use crate::runtime::{PointerFinder, Process, Span};
 
@@ -32,12 +32,18 @@ struct Out {
     first_error: Option<String>,
 }
 
+/// [`Edges::offsets`]' unit (pointer words are aligned to it)…
+const WORD: u64 = 8;
+/// …and its mark of an edge whose offset is kept in [`Edges::far`].
+const FAR: u16 = u16::MAX;
+
 /// The tables being built, in object order.
 struct Tables {
-    low: Vec<u32>,
-    carries: Vec<u32>,
+    counts: Counts,
     targets: Vec<u32>,
-    offsets: Vec<u32>,
+    offsets: Vec<u16>,
+    far: Vec<u32>,
+    far_objects: Vec<(u64, u64)>,
     /// Edges so far.
     acc: u64,
     pointer_slots: u64,
@@ -47,27 +53,41 @@ struct Tables {
 
 impl Tables {
     fn new(objects: usize) -> Tables {
-        let mut low = Vec::new();
-        prefault(&mut low, objects + 1);
-        low.push(0u32);
-        let (carries, targets, offsets) = (Vec::new(), Vec::new(), Vec::new());
-        Tables { low, carries, targets, offsets, acc: 0, pointer_slots: 0, errors: 0, first_error: None }
+        Tables {
+            counts: Counts::with_capacity(objects),
+            targets: Vec::new(),
+            offsets: Vec::new(),
+            far: Vec::new(),
+            far_objects: Vec::new(),
+            acc: 0,
+            pointer_slots: 0,
+            errors: 0,
+            first_error: None,
+        }
     }
 
     /// Appends the edges of the next objects.
     fn append(&mut self, outs: Vec<Out>) {
         for o in outs {
             self.pointer_slots += o.slots;
+            let mut at = 0;
             for &c in &o.counts {
-                let next = self.acc + u64::from(c);
-                for _ in (self.acc >> 32)..(next >> 32) {
-                    self.carries.push(self.low.len() as u32);
+                self.counts.push(u64::from(c));
+                let edges = &o.edges[at..at + c as usize];
+                // Offsets in words where they all fit (nearly every object);
+                // the offsets of a huge object, or of one with a misaligned
+                // pointer word, apart.
+                if edges.iter().all(|&(off, _)| u64::from(off) % WORD == 0 && u64::from(off) / WORD < u64::from(FAR)) {
+                    self.offsets.extend(edges.iter().map(|&(off, _)| (u64::from(off) / WORD) as u16));
+                } else {
+                    self.far_objects.push((self.acc, self.far.len() as u64));
+                    self.far.extend(edges.iter().map(|&(off, _)| off));
+                    self.offsets.extend(std::iter::repeat(FAR).take(edges.len()));
                 }
-                self.acc = next;
-                self.low.push(next as u32);
+                self.targets.extend(edges.iter().map(|&(_, t)| t));
+                self.acc += u64::from(c);
+                at += c as usize;
             }
-            self.offsets.extend(o.edges.iter().map(|&(off, _)| off));
-            self.targets.extend(o.edges.iter().map(|&(_, t)| t));
             self.errors += o.errors;
             if self.first_error.is_none() {
                 self.first_error = o.first_error;
@@ -76,19 +96,38 @@ impl Tables {
     }
 }
 
-/// The pointers between heap objects, by source object.
+impl Tables {
+    /// The finished table.
+    fn finish(self) -> Edges {
+        let Tables { mut counts, mut targets, mut offsets, far, far_objects, pointer_slots, errors, first_error, .. } = self;
+        counts.seal();
+        targets.shrink_to_fit();
+        offsets.shrink_to_fit();
+        let mut warnings = Vec::new();
+        if let Some(e) = first_error {
+            warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
+        }
+        Edges { counts, targets, offsets, far, far_objects, pointer_slots, warnings }
+    }
+}
+
+/// The pointers between heap objects, by source object: 1¼ bytes an
+/// object and 6 an edge.
 pub struct Edges {
-    /// CSR: the edges of object i run from its start to object i+1's
-    /// ([`Edges::range`]). The low 32 bits of each start…
-    low: Vec<u32>,
-    /// …and the objects where the high bits step up by one (a start
-    /// crosses a multiple of 2³²): 4 bytes an object instead of 8.
-    carries: Vec<u32>,
+    /// Each object's number of edges: its edges follow those of the
+    /// objects before it.
+    counts: Counts,
     /// Target object of each edge.
-    pub targets: Vec<u32>,
-    /// Byte offset of each edge's pointer word within its source object
-    /// (empty after [`Edges::drop_offsets`]).
-    pub offsets: Vec<u32>,
+    targets: Vec<u32>,
+    /// Offset of each edge's pointer word within its source object, in
+    /// [`WORD`]s ([`FAR`]: see `far`); empty after
+    /// [`Edges::drop_offsets`].
+    offsets: Vec<u16>,
+    /// The byte offsets of the edges of the objects whose offsets do not
+    /// fit `offsets`, and where each such object's run starts: (first
+    /// edge, its position in `far`), by edge.
+    far: Vec<u32>,
+    far_objects: Vec<(u64, u64)>,
     /// All pointer words of all objects (nil, heap and non-heap targets).
     pub pointer_slots: u64,
     /// Problems met and skipped.
@@ -144,14 +183,7 @@ impl Edges {
             next = end;
         }
         tables.append(pending);
-        let Tables { low, carries, mut targets, mut offsets, pointer_slots, errors, first_error, .. } = tables;
-        targets.shrink_to_fit();
-        offsets.shrink_to_fit();
-        let mut warnings = Vec::new();
-        if let Some(e) = first_error {
-            warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
-        }
-        Edges { low, carries, targets, offsets, pointer_slots, warnings }
+        tables.finish()
     }
 
     /// Number of edges.
@@ -167,23 +199,47 @@ impl Edges {
     /// Frees the edges' offsets (what type inference reads, the tree not).
     pub fn drop_offsets(&mut self) {
         self.offsets = Vec::new();
+        self.far = Vec::new();
+        self.far_objects = Vec::new();
     }
 
     /// Prefetches what [`Edges::range`] reads for object `i`.
     #[inline]
     pub fn prefetch_range(&self, i: u32) {
-        prefetch(&self.low[i as usize]);
+        self.counts.prefetch(i as usize);
     }
 
     /// The indices of object `i`'s edges in [`Edges::targets`] and
-    /// [`Edges::offsets`].
+    /// [`Edges::offset`].
     #[inline]
     pub fn range(&self, i: u32) -> (usize, usize) {
-        let at = |k: usize| -> usize {
-            let high = if self.carries.is_empty() { 0 } else { self.carries.partition_point(|&c| c as usize <= k) };
-            ((high as u64) << 32 | u64::from(self.low[k])) as usize
-        };
-        (at(i as usize), at(i as usize + 1))
+        self.counts.range(i as usize)
+    }
+
+    /// Target objects of edges `a..b`.
+    #[inline]
+    pub fn targets(&self, a: usize, b: usize) -> &[u32] {
+        &self.targets[a..b]
+    }
+
+    /// Target object of edge `i`.
+    #[inline]
+    pub fn target(&self, i: usize) -> u32 {
+        self.targets[i]
+    }
+
+    /// Byte offset of edge `i`'s pointer word within its source object
+    /// (not after [`Edges::drop_offsets`]).
+    #[inline]
+    pub fn offset(&self, i: usize) -> u64 {
+        match self.offsets[i] {
+            FAR => {
+                let at = self.far_objects.partition_point(|&(e, _)| e as usize <= i) - 1;
+                let (first, pos) = self.far_objects[at];
+                u64::from(self.far[(pos + (i as u64 - first)) as usize])
+            }
+            w => u64::from(w) * WORD,
+        }
     }
 }
 
@@ -229,4 +285,56 @@ pub fn object_pointers(
         Ok(()) => None,
     };
     (slots, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Objects with every kind of count (none, few, exactly and far above
+    /// the byte's mark) and offset (small, misaligned, beyond 512 KiB),
+    /// over several blocks and appends: ranges and offsets come back as
+    /// given.
+    #[test]
+    fn ranges_and_offsets_round_trip() {
+        let mut objects: Vec<Vec<(u32, u32)>> = Vec::new();
+        for i in 0..200u32 {
+            let n = match i % 41 {
+                7 => 255,
+                8 => 254,
+                9 => 1000,
+                _ => i % 5,
+            };
+            let offset = |k: u32| match i % 13 {
+                3 => k * 8 + 4,
+                4 => (1 << 20) + k * 8,
+                _ => k * 8,
+            };
+            objects.push((0..n).map(|k| (offset(k), i * 7 + k)).collect());
+        }
+        let mut tables = Tables::new(objects.len());
+        for chunk in objects.chunks(37) {
+            let outs = chunk
+                .chunks(5)
+                .map(|c| Out {
+                    counts: c.iter().map(|e| e.len() as u32).collect(),
+                    edges: c.iter().flatten().copied().collect(),
+                    ..Out::default()
+                })
+                .collect();
+            tables.append(outs);
+        }
+        let edges = tables.finish();
+        let mut next = 0;
+        for (i, want) in objects.iter().enumerate() {
+            let (a, b) = edges.range(i as u32);
+            assert_eq!((a, b), (next, next + want.len()), "object {i}");
+            next = b;
+            assert_eq!(edges.targets(a, b), want.iter().map(|e| e.1).collect::<Vec<_>>().as_slice());
+            for (k, e) in want.iter().enumerate() {
+                assert_eq!(edges.offset(a + k), u64::from(e.0), "object {i} edge {k}");
+            }
+        }
+        assert_eq!(edges.len(), next);
+    }
 }

@@ -397,12 +397,13 @@ impl<'p, 'a> Inference<'p, 'a> {
         let base = self.heap.addr(o);
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
         for i in a..b {
-            if let Some(&ahead) = edges.targets.get(i + 8) {
+            if i + 8 < edges.len() {
+                let ahead = edges.target(i + 8);
                 self.heap.prefetch_addr(ahead);
                 self.heap.prefetch_size(ahead);
                 prefetch(self.state.word(ahead));
             }
-            let (e, t) = (u64::from(edges.offsets[i]), edges.targets[i]);
+            let (e, t) = (edges.offset(i), edges.target(i));
             let Some(mut rel) = e.checked_sub(f.off) else {
                 continue;
             };

@@ -41,7 +41,7 @@ pub fn for_each_record(
     f: &mut dyn FnMut(&[String], u64) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
-    let shown = |n: u32| tree.total[n as usize] as f64 >= threshold && tree.total[n as usize] > 0;
+    let shown = |n: u32| tree.total(n) as f64 >= threshold && tree.total(n) > 0;
     // Explicit stack of (node, its children, printed children's bytes,
     // cursor over its pointers for the children's links), and the frames
     // of the path from the top, root first.
@@ -81,15 +81,15 @@ pub fn for_each_record(
             let n = *n;
             if !at_floor {
                 if let Some(c) = kids.find(|&c| shown(c)) {
-                    *printed += tree.total[c as usize];
-                    let link = tree.link(c, names, cursor);
+                    *printed += tree.total(c);
+                    let link = tree.link(n, c, names, cursor);
                     enter(c, link, &mut stack, &mut path, &mut depths);
                     continue;
                 }
             }
             let (_, _, printed, _) = stack.pop().expect("stack is not empty");
             // Own bytes plus the children not printed.
-            let count = tree.total[n as usize] - printed;
+            let count = tree.total(n) - printed;
             if count > 0 {
                 frames.clear();
                 frames.extend(path.iter().rev().cloned());
