@@ -171,37 +171,40 @@ impl<'p, 'a> Inference<'p, 'a> {
         // the budget guards against pathological inputs.
         let mut budget = 16 * n as u64 + (1 << 20);
         let mut props = Vec::new();
-        while !frontier.is_empty() && budget > 0 {
+        // The level is `frontier` (in queue order), or, after a wide level,
+        // exactly the objects queued (in object order), which are not
+        // listed: on a big heap a level can hold most objects.
+        let mut queued_only = false;
+        while budget > 0 {
+            let width = if queued_only { queued.par_iter().map(|w| w.count_ones() as usize).sum() } else { frontier.len() };
+            if width == 0 {
+                break;
+            }
             let before = inf.updates;
             inf.rounds += 1;
-            if frontier.len() >= PAR_MIN {
+            if width >= PAR_MIN {
                 // A wide level: expand it in parallel against the facts as
-                // they stand, merging in frontier order every batch of
-                // edges (which bounds the proposals held at once).
-                for &o in &frontier {
-                    clear_bit(&mut queued, o);
-                }
-                let mut units = Vec::new();
-                let mut pending = 0;
-                for &o in &frontier {
-                    let (mut a, b) = edges.range(o);
-                    while a < b {
-                        let e = (a + BLOCK_EDGES).min(b);
-                        units.push((o, a, e));
-                        pending += e - a;
-                        a = e;
-                        if pending >= BATCH_EDGES {
-                            inf.run_units(edges, &mut units, &mut queued);
-                            pending = 0;
-                        }
+                // they stand, merging in level order every batch of edges
+                // (which bounds the proposals held at once). Its objects
+                // may be queued again for the next level.
+                if queued_only {
+                    let level = std::mem::replace(&mut queued, vec![0u64; n.div_ceil(64)]);
+                    inf.run_level(edges, bits(&level), &mut queued);
+                } else {
+                    for &o in &frontier {
+                        clear_bit(&mut queued, o);
                     }
+                    inf.run_level(edges, frontier.drain(..), &mut queued);
                 }
-                inf.run_units(edges, &mut units, &mut queued);
-                // The next level is exactly the queued objects: taken from
-                // the bitmap, in object (address) order, it reads the
-                // heap's tables and memory mostly forward.
-                frontier = set_bits(&queued);
+                // The next level is exactly the queued objects: taken in
+                // object (address) order, it reads the heap's tables and
+                // memory mostly forward.
+                queued_only = true;
             } else {
+                if queued_only {
+                    frontier = bits(&queued).collect();
+                    queued_only = false;
+                }
                 // Narrow (a linked list, say): one object at a time, first
                 // in first out, until the queue widens again.
                 let mut head = 0;
@@ -227,6 +230,28 @@ impl<'p, 'a> Inference<'p, 'a> {
             budget = budget.saturating_sub(inf.updates - before);
         }
         inf
+    }
+
+    /// Expands a wide level's objects, in order, cut into work units of
+    /// at most [`BLOCK_EDGES`] edges, a batch of [`BATCH_EDGES`] at a time
+    /// ([`Inference::run_units`]).
+    fn run_level(&mut self, edges: &Edges, level: impl Iterator<Item = u32>, queued: &mut [u64]) {
+        let mut units = Vec::new();
+        let mut pending = 0;
+        for o in level {
+            let (mut a, b) = edges.range(o);
+            while a < b {
+                let e = (a + BLOCK_EDGES).min(b);
+                units.push((o, a, e));
+                pending += e - a;
+                a = e;
+                if pending >= BATCH_EDGES {
+                    self.run_units(edges, &mut units, queued);
+                    pending = 0;
+                }
+            }
+        }
+        self.run_units(edges, &mut units, queued);
     }
 
     /// Expands the work units (object, edge range) in parallel and merges
@@ -925,20 +950,17 @@ pub fn shorten(name: &str) -> Cow<'_, str> {
 }
 
 /// The indices of the set bits, ascending.
-fn set_bits(bits: &[u64]) -> Vec<u32> {
-    bits.par_iter()
-        .enumerate()
-        .flat_map_iter(|(w, &word)| {
-            let mut b = word;
-            std::iter::from_fn(move || {
-                (b != 0).then(|| {
-                    let i = (w * 64) as u32 + b.trailing_zeros();
-                    b &= b - 1;
-                    i
-                })
+fn bits(bits: &[u64]) -> impl Iterator<Item = u32> + '_ {
+    bits.iter().enumerate().flat_map(|(w, &word)| {
+        let mut b = word;
+        std::iter::from_fn(move || {
+            (b != 0).then(|| {
+                let i = (w * 64) as u32 + b.trailing_zeros();
+                b &= b - 1;
+                i
             })
         })
-        .collect()
+    })
 }
 
 fn get_bit(bits: &[u64], i: u32) -> bool {
