@@ -26,10 +26,26 @@ pub use self::prefetch::{prefault, prefetch};
 
 /// [`Heap::sizes`]' mark of an object whose size has no code (more
 /// distinct slot sizes than codes): kept in `big_sizes`.
-const BIG_SIZE: u16 = u16::MAX;
+const BIG_SIZE: u8 = u8::MAX;
 
 /// Why the heap could not be walked.
 pub type Error = crate::runtime::Error;
+
+/// The sizes that get a code: the 255 of the most objects (the small size
+/// classes come first; large objects have sizes of their own); and each
+/// span's code, [`BIG_SIZE`] for the others.
+fn size_codes(index: &[SpanObjects]) -> (Vec<u64>, Vec<u8>) {
+    let mut objects = std::collections::HashMap::new();
+    for so in index {
+        *objects.entry(so.size).or_insert(0u64) += u64::from(so.count);
+    }
+    let mut by_count: Vec<(u64, u64)> = objects.into_iter().collect();
+    by_count.sort_unstable_by_key(|&(size, n)| (std::cmp::Reverse(n), size));
+    let sizes: Vec<u64> = by_count.into_iter().map(|(size, _)| size).take(usize::from(BIG_SIZE)).collect();
+    let code_of: std::collections::HashMap<u64, u8> = sizes.iter().enumerate().map(|(c, &z)| (z, c as u8)).collect();
+    let codes = index.iter().map(|so| code_of.get(&so.size).copied().unwrap_or(BIG_SIZE)).collect();
+    (sizes, codes)
+}
 
 /// Where each span's objects sit in the object table: what
 /// [`Heap::find`] reads, 32 bytes a span (the span itself is kept apart).
@@ -60,8 +76,9 @@ pub struct Heap {
     addrs: Addrs,
     /// Slot size of each object (size-class rounding included) as a code
     /// into `size_codes` ([`Heap::size`]): a heap has few distinct sizes
-    /// (the size classes, and large objects in whole pages).
-    sizes: Vec<u16>,
+    /// (the size classes, and large objects in whole pages), and the
+    /// sizes of the most objects have codes.
+    sizes: Vec<u8>,
     /// The size of each code.
     size_codes: Vec<u64>,
     /// Objects marked [`BIG_SIZE`]: (object, size), by object.
@@ -130,24 +147,9 @@ impl Heap {
         }
         let base = index.first().map_or(0, |so| so.start);
         let mut low = vec![0u32; total];
-        let mut sizes = vec![0u16; total];
+        let mut sizes = vec![0u8; total];
         let mut big_sizes = Vec::new();
-        let mut size_codes = Vec::new();
-        let codes: Vec<u16> = {
-            let mut code_of = std::collections::HashMap::new();
-            index
-                .iter()
-                .map(|so| {
-                    *code_of.entry(so.size).or_insert_with(|| {
-                        let c = u16::try_from(size_codes.len()).unwrap_or(BIG_SIZE);
-                        if c != BIG_SIZE {
-                            size_codes.push(so.size);
-                        }
-                        c
-                    })
-                })
-                .collect()
-        };
+        let (size_codes, codes) = size_codes(&index);
         {
             let mut jobs = Vec::with_capacity(index.len());
             let (mut rest_a, mut rest_s) = (&mut low[..], &mut sizes[..]);
@@ -364,7 +366,7 @@ fn alloc_bits<'m>(p: &'m Process, s: &Span) -> Result<&'m [u8], String> {
 
 #[cfg(test)]
 mod tests {
-    use super::count_allocated;
+    use super::{count_allocated, size_codes, SpanObjects, BIG_SIZE, NO_RANK};
 
     #[test]
     fn allocated_count_matches_the_bit_by_bit_rule() {
@@ -373,6 +375,29 @@ mod tests {
             for free in 0..=42u64 {
                 let want = (0..nelems).filter(|&i| i < free || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).count() as u64;
                 assert_eq!(count_allocated(&bits, nelems, free), want, "nelems {nelems} free {free}");
+            }
+        }
+    }
+
+    /// 300 distinct sizes: the 255 of the most objects get codes, the
+    /// rarest not; a size spread over several spans counts them all.
+    #[test]
+    fn codes_go_to_the_sizes_of_the_most_objects() {
+        let span = |size: u64, count: u32| SpanObjects { start: 0, size, first: 0, count, div_mul: 0, nelems: count, rank: NO_RANK };
+        // Size 8·k holds 1000 + k objects; size 8 comes in two spans, 700
+        // objects each, so it ranks first.
+        let mut index: Vec<SpanObjects> = (2..=300u64).map(|k| span(8 * k, 1000 + k as u32)).collect();
+        index.push(span(8, 700));
+        index.push(span(8, 700));
+        let (sizes, codes) = size_codes(&index);
+        assert_eq!(sizes.len(), 255);
+        assert_eq!(sizes[0], 8);
+        for (so, &c) in index.iter().zip(&codes) {
+            let k = so.size / 8;
+            if k == 1 || k > 300 - 254 {
+                assert_eq!(sizes[usize::from(c)], so.size, "size {}", so.size);
+            } else {
+                assert_eq!(c, BIG_SIZE, "size {}", so.size);
             }
         }
     }
