@@ -22,6 +22,7 @@ use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    pipeline::tune_allocator();
     let args = Args::parse();
     match run(args) {
         Ok(()) => 0,

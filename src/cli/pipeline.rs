@@ -152,6 +152,20 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
     })
 }
 
+/// Has glibc map every allocation of a few MiB or more by itself, and unmap
+/// it when freed. By default the threshold rises to the size of each large
+/// block freed, so the phases' big temporary buffers (proposal lists, BFS
+/// batches, built on rayon's threads) come from the threads' arenas and
+/// stay there after they are freed, adding to every later peak.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's thresholds; it is called
+    // before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
 /// Hands the memory the last phase freed back to the system. The heap walk
 /// and type propagation build many short-lived vectors (one per span, per
 /// batch); glibc keeps their space in its arenas, where it would count in
