@@ -15,6 +15,8 @@ const BATCH_NODES: usize = 1 << 16;
 const BATCH_EDGES: usize = 1 << 20;
 /// Edges per work unit (a node's edges are split into units).
 const UNIT_EDGES: usize = 4096;
+/// Pieces a batch of edges is read in, at most.
+const PIECES: usize = 32;
 /// Nodes whose edge ranges are looked up in parallel, at least.
 const PAR_NODES: usize = 4096;
 
@@ -76,6 +78,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
     let mut next = tree.first_object as usize;
     let mut units: Vec<(u32, usize, usize)> = Vec::new();
     let mut found: Vec<Vec<Found>> = Vec::new();
+    let mut cuts: Vec<usize> = Vec::new();
     while next < tree.len() {
         let end = tree.len().min(next + BATCH_NODES);
         // The nodes' edge ranges (scattered reads) in parallel, then cut
@@ -101,24 +104,45 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
                 j += 1;
             }
             let seen = &visited;
-            let scan = |mut out: Vec<Found>, &(node, a, b): &(u32, usize, usize)| {
-                for &obj in edges.targets(a, b) {
-                    if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
-                        out.push(Found { node, obj });
+            let scan = |out: &mut Vec<Found>, units: &[(u32, usize, usize)]| {
+                out.clear();
+                for &(node, a, b) in units {
+                    for &obj in edges.targets(a, b) {
+                        if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
+                            out.push(Found { node, obj });
+                        }
                     }
                 }
-                out
             };
-            found.clear();
-            if count <= UNIT_EDGES {
+            // The batch in pieces of about equal edges, each read into its
+            // own list (kept from batch to batch: no memory is allocated
+            // once they have grown), in order.
+            cuts.clear();
+            cuts.push(i);
+            let per = count.div_ceil(PIECES).max(UNIT_EDGES);
+            let mut acc = 0;
+            for (k, u) in units[i..j].iter().enumerate() {
+                acc += u.2 - u.1;
+                if acc >= per && i + k + 1 < j {
+                    cuts.push(i + k + 1);
+                    acc = 0;
+                }
+            }
+            cuts.push(j);
+            let parts = cuts.len() - 1;
+            if found.len() < parts {
+                found.resize_with(parts, Vec::new);
+            }
+            if parts == 1 {
                 // Few edges (the tail of a linked list): not worth a
                 // parallel pass.
-                found.push(units[i..j].iter().fold(Vec::new(), scan));
+                scan(&mut found[0], &units[i..j]);
             } else {
-                // One list per piece rayon splits the units into, in order.
-                found.par_extend(units[i..j].par_iter().fold(Vec::new, scan));
+                let cuts = &cuts;
+                let units = &units;
+                found[..parts].par_iter_mut().enumerate().for_each(|(p, out)| scan(out, &units[cuts[p]..cuts[p + 1]]));
             }
-            for part in &found {
+            for part in &found[..parts] {
                 for (k, f) in part.iter().enumerate() {
                     if let Some(ahead) = part.get(k + 16) {
                         prefetch(&visited[(ahead.obj / 64) as usize]);
