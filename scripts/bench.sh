@@ -31,7 +31,8 @@
 #   --reuse         use a kept core-N and heapgen-N if both are there
 #   --no-peers      measure refgraph only
 #   --runs K        run refgraph objref K times and report the fastest
-#                   (default 1; the core stays in the page cache)
+#                   (default 1; each run starts with the core read
+#                   into the page cache)
 #   BENCH_DIR       where cores and outputs go (default target/bench)
 #   REFGRAPH        a refgraph executable to measure instead of building
 #                   the work tree with `cargo build --release`
@@ -64,6 +65,7 @@ BENCH_DIR=${BENCH_DIR:-$ROOT/target/bench}
 PEER_TIMEOUT=${PEER_TIMEOUT:-1800}
 READY_TIMEOUT=${READY_TIMEOUT:-1800}
 
+WARM_FILES=()
 BOTH=0
 KEEP=0
 REUSE=0
@@ -202,9 +204,17 @@ busy_cpu() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print ($2 + $3 + $4 + 
 # M_SYS (s), M_RSS (kB), M_ANON (kB, sampled), M_OTHER (CPU seconds that
 # other processes used meanwhile: the machine was not idle if this is
 # large), M_ERR (first line of stderr).
+#
+# Every run starts with the core and the executable read into the page
+# cache (WARM_FILES; the reading is not timed): a machine short of memory,
+# or one that reclaims pages it finds cold, may have evicted them since
+# the last run, and the run would then time the disk.
 measure() {
 	local name=$1 limit=$2
 	shift 2
+	if [ ${#WARM_FILES[@]} -gt 0 ]; then
+		cat "${WARM_FILES[@]}" >/dev/null
+	fi
 	local tv=$BENCH_DIR/$name.time err=$BENCH_DIR/$name.stderr anon=$BENCH_DIR/$name.anon rc=0
 	: >"$anon"
 	local b0
@@ -240,6 +250,7 @@ measure() {
 bench_size() {
 	local n=$1 core=$BENCH_DIR/core-$1 out=$BENCH_DIR/heapgen-$1.stdout res=$BENCH_DIR/results-$1.tsv
 	HEAPGEN=$BENCH_DIR/heapgen-$n
+	WARM_FILES=("$core" "$HEAPGEN")
 	say "=== $n objects ==="
 	if [ $REUSE = 1 ] && [ -f "$core" ] && [ -x "$HEAPGEN" ] && grep -qx ready "$out" 2>/dev/null; then
 		say "reusing $core (made $(date -r "$core" '+%F %T'))"
