@@ -229,12 +229,25 @@ impl Tree {
             }
         }
         // The children of node i end where those of node i+1 begin.
-        let mut end = self.len();
-        for i in (0..self.len()).rev() {
-            let start = end - self.kids.count(i) as usize;
-            let own = self.total(i as u32);
-            let t = (start..end).fold(own, |t, c| t + self.total(c as u32));
-            self.set_total(i as u32, t);
+        let (totals, big) = (&mut self.totals, &mut self.big_totals);
+        let get = |totals: &[u32], big: &std::collections::HashMap<u32, u64>, n: usize| match totals[n] {
+            BIG_TOTAL => big[&(n as u32)],
+            t => u64::from(t),
+        };
+        let mut end = self.obj.len();
+        for (i, c) in (0..self.obj.len()).rev().zip(self.kids.iter_rev()) {
+            let start = end - c as usize;
+            let mut t = get(totals, big, i);
+            for k in start..end {
+                t += get(totals, big, k);
+            }
+            match u32::try_from(t) {
+                Ok(v) if v != BIG_TOTAL => totals[i] = v,
+                _ => {
+                    totals[i] = BIG_TOTAL;
+                    big.insert(i as u32, t);
+                }
+            }
             end = start;
         }
         // The groups gather their roots.

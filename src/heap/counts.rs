@@ -130,6 +130,18 @@ impl Counts {
         }
     }
 
+    /// The counts, last item first.
+    pub fn iter_rev(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut m = self.many.len();
+        (0..self.len).rev().map(move |i| match self.byte(i) {
+            MANY => {
+                m -= 1;
+                self.many[m].1
+            }
+            c => u64::from(c),
+        })
+    }
+
     /// Prefetches what [`Counts::range`] reads for item `i`.
     #[inline]
     pub fn prefetch(&self, i: usize) {
@@ -195,6 +207,7 @@ mod tests {
         }
         pushed.seal();
         bumped.seal();
+        assert!(bumped.iter_rev().eq(want.iter().rev().copied()));
         let mut next = 0;
         for (i, &c) in want.iter().enumerate() {
             let run = (next, next + c as usize);

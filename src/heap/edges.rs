@@ -68,8 +68,23 @@ impl Tables {
 
     /// Appends the edges of the next objects.
     fn append(&mut self, outs: Vec<Out>) {
+        let fits = |&(off, _): &(u32, u32)| u64::from(off) % WORD == 0 && u64::from(off) / WORD < u64::from(FAR);
         for o in outs {
             self.pointer_slots += o.slots;
+            self.errors += o.errors;
+            if self.first_error.is_none() {
+                self.first_error = o.first_error;
+            }
+            if o.edges.iter().all(fits) {
+                // Nearly always: every offset fits in words.
+                for &c in &o.counts {
+                    self.counts.push(u64::from(c));
+                }
+                self.offsets.extend(o.edges.iter().map(|&(off, _)| (u64::from(off) / WORD) as u16));
+                self.targets.extend(o.edges.iter().map(|&(_, t)| t));
+                self.acc += o.edges.len() as u64;
+                continue;
+            }
             let mut at = 0;
             for &c in &o.counts {
                 self.counts.push(u64::from(c));
@@ -77,7 +92,7 @@ impl Tables {
                 // Offsets in words where they all fit (nearly every object);
                 // the offsets of a huge object, or of one with a misaligned
                 // pointer word, apart.
-                if edges.iter().all(|&(off, _)| u64::from(off) % WORD == 0 && u64::from(off) / WORD < u64::from(FAR)) {
+                if edges.iter().all(fits) {
                     self.offsets.extend(edges.iter().map(|&(off, _)| (u64::from(off) / WORD) as u16));
                 } else {
                     self.far_objects.push((self.acc, self.far.len() as u64));
@@ -87,10 +102,6 @@ impl Tables {
                 self.targets.extend(edges.iter().map(|&(_, t)| t));
                 self.acc += u64::from(c);
                 at += c as usize;
-            }
-            self.errors += o.errors;
-            if self.first_error.is_none() {
-                self.first_error = o.first_error;
             }
         }
     }
