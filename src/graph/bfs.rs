@@ -68,7 +68,8 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
             }
         }
     }
-    // Deeper levels: the node array is the FIFO queue, taken a batch of
+    // Deeper levels: the node array is the FIFO queue, taken one node at a
+    // time while it is short, else a batch of
     // nodes at a time, their edges in groups of at most BATCH_EDGES (a
     // node with millions of pointers spans several groups). Reading a
     // group's edges (scattered over the heap's tables) runs in parallel
@@ -80,6 +81,24 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
     let mut found: Vec<Vec<Found>> = Vec::new();
     let mut cuts: Vec<usize> = Vec::new();
     while next < tree.len() {
+        // A short queue (the tail of a linked list): node by node, claiming
+        // as it goes, until the queue grows or a node with many edges
+        // comes. The same claims in the same order as in batches.
+        while next < tree.len() && tree.len() - next < PAR_NODES {
+            let (a, b) = edges.range(tree.obj[next]);
+            if b - a > UNIT_EDGES {
+                break;
+            }
+            for &obj in edges.targets(a, b) {
+                if claim(&mut visited, obj) {
+                    tree.push_object(next as u32, obj);
+                }
+            }
+            next += 1;
+        }
+        if next >= tree.len() {
+            break;
+        }
         let end = tree.len().min(next + BATCH_NODES);
         // The nodes' edge ranges (scattered reads) in parallel, then cut
         // into units.
