@@ -69,9 +69,9 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
         }
     }
     // Deeper levels: the node array is the FIFO queue, taken one node at a
-    // time while it is short, else a batch of
-    // nodes at a time, their edges in groups of at most BATCH_EDGES (a
-    // node with millions of pointers spans several groups). Reading a
+    // time while it is short, else a batch of nodes at a time, their edges
+    // in groups of at most BATCH_EDGES (a node with millions of pointers
+    // spans several groups). Reading a
     // group's edges (scattered over the heap's tables) runs in parallel
     // and keeps the targets not yet visited; claiming them stays serial,
     // in node then edge order, so the tree is the same on any number of
