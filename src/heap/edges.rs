@@ -122,7 +122,7 @@ impl Tables {
     }
 }
 
-/// The pointers between heap objects, by source object: 1¼ bytes an
+/// The pointers between heap objects, by source object: 1⅐ bytes an
 /// object and 6 an edge.
 pub struct Edges {
     /// Each object's number of edges: its edges follow those of the
