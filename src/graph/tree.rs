@@ -28,6 +28,35 @@ pub const NO_PARENT: u32 = u32::MAX;
 /// A subtree total too big for 32 bits (kept in a side table).
 const BIG_TOTAL: u32 = u32::MAX;
 
+/// Subtree totals by node, 4 bytes each; the few of 4 GiB and more apart.
+#[derive(Default)]
+struct Totals {
+    /// The total, or [`BIG_TOTAL`]: see `big`.
+    small: Vec<u32>,
+    big: std::collections::HashMap<u32, u64>,
+}
+
+impl Totals {
+    #[inline]
+    fn get(&self, n: usize) -> u64 {
+        match self.small[n] {
+            BIG_TOTAL => self.big[&(n as u32)],
+            t => u64::from(t),
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, n: usize, t: u64) {
+        match u32::try_from(t) {
+            Ok(v) if v != BIG_TOTAL => self.small[n] = v,
+            _ => {
+                self.small[n] = BIG_TOTAL;
+                self.big.insert(n as u32, t);
+            }
+        }
+    }
+}
+
 /// Interned strings: group, root and root-link names.
 #[derive(Default)]
 pub struct Labels {
@@ -105,10 +134,8 @@ pub struct Tree {
     /// The link labels of the objects under roots (the first objects, from
     /// `first_object` on; [`NO_LINK`] for none).
     root_links: Vec<LabelId>,
-    /// Own bytes plus all descendants' (from [`Tree::sum`]; empty before),
-    /// [`BIG_TOTAL`] for 4 GiB and more: those are in `big_totals`.
-    totals: Vec<u32>,
-    big_totals: std::collections::HashMap<u32, u64>,
+    /// Own bytes plus all descendants' (from [`Tree::sum`]; empty before).
+    totals: Totals,
     /// Roots' `--printaddr` tags (a label id), by node.
     pub tags: std::collections::HashMap<u32, LabelId>,
     /// The strings behind label ids.
@@ -128,8 +155,7 @@ impl Tree {
             obj: Vec::new(),
             names: Vec::new(),
             root_links: Vec::new(),
-            totals: Vec::new(),
-            big_totals: Default::default(),
+            totals: Totals::default(),
             tags: Default::default(),
             labels,
             first_object: 0,
@@ -217,66 +243,38 @@ impl Tree {
     /// gathers each node's children into it (no recursion).
     pub fn sum(&mut self, size: impl Fn(u32) -> u64 + Sync) {
         let first = self.first_object as usize;
-        let mut totals = Vec::new();
-        prefault(&mut totals, self.len());
-        totals.resize(first, 0);
-        totals.par_extend(self.obj[first..].par_iter().map(|&o| size(o).min(BIG_TOTAL.into()) as u32));
-        self.totals = totals;
-        self.big_totals.clear();
+        let mut small = Vec::new();
+        prefault(&mut small, self.len());
+        small.resize(first, 0);
+        small.par_extend(self.obj[first..].par_iter().map(|&o| size(o).min(BIG_TOTAL.into()) as u32));
+        let mut totals = Totals { small, big: Default::default() };
         for (i, &o) in self.obj.iter().enumerate().skip(first) {
-            if self.totals[i] == BIG_TOTAL {
-                self.big_totals.insert(i as u32, size(o));
+            if totals.small[i] == BIG_TOTAL {
+                totals.set(i, size(o));
             }
         }
         // The children of node i end where those of node i+1 begin.
-        let (totals, big) = (&mut self.totals, &mut self.big_totals);
-        let get = |totals: &[u32], big: &std::collections::HashMap<u32, u64>, n: usize| match totals[n] {
-            BIG_TOTAL => big[&(n as u32)],
-            t => u64::from(t),
-        };
         let mut end = self.obj.len();
         for (i, c) in (0..self.obj.len()).rev().zip(self.kids.iter_rev()) {
             let start = end - c as usize;
-            let mut t = get(totals, big, i);
-            for k in start..end {
-                t += get(totals, big, k);
-            }
-            match u32::try_from(t) {
-                Ok(v) if v != BIG_TOTAL => totals[i] = v,
-                _ => {
-                    totals[i] = BIG_TOTAL;
-                    big.insert(i as u32, t);
-                }
-            }
+            let t = (start..end).fold(totals.get(i), |t, k| t + totals.get(k));
+            totals.set(i, t);
             end = start;
         }
         // The groups gather their roots.
         for i in (0..first).rev() {
-            let p = self.head_parent[i];
-            if p != NO_PARENT {
-                let t = self.total(p) + self.total(i as u32);
-                self.set_total(p, t);
+            let p = self.head_parent[i] as usize;
+            if p != NO_PARENT as usize {
+                totals.set(p, totals.get(p) + totals.get(i));
             }
         }
+        self.totals = totals;
     }
 
     /// Node `n`'s subtree bytes (after [`Tree::sum`]).
     #[inline]
     pub fn total(&self, n: u32) -> u64 {
-        match self.totals[n as usize] {
-            BIG_TOTAL => self.big_totals[&n],
-            t => u64::from(t),
-        }
-    }
-
-    fn set_total(&mut self, n: u32, t: u64) {
-        match u32::try_from(t) {
-            Ok(t) if t != BIG_TOTAL => self.totals[n as usize] = t,
-            _ => {
-                self.totals[n as usize] = BIG_TOTAL;
-                self.big_totals.insert(n, t);
-            }
-        }
+        self.totals.get(n as usize)
     }
 
     /// Bytes of all top nodes together.
