@@ -44,8 +44,6 @@ struct Tables {
     offsets: Vec<u16>,
     far: Vec<u32>,
     far_objects: Vec<(u64, u64)>,
-    /// Edges so far.
-    acc: u64,
     pointer_slots: u64,
     errors: u64,
     first_error: Option<String>,
@@ -59,7 +57,6 @@ impl Tables {
             offsets: Vec::new(),
             far: Vec::new(),
             far_objects: Vec::new(),
-            acc: 0,
             pointer_slots: 0,
             errors: 0,
             first_error: None,
@@ -82,7 +79,6 @@ impl Tables {
                 }
                 self.offsets.extend(o.edges.iter().map(|&(off, _)| (u64::from(off) / WORD) as u16));
                 self.targets.extend(o.edges.iter().map(|&(_, t)| t));
-                self.acc += o.edges.len() as u64;
                 continue;
             }
             let mut at = 0;
@@ -95,19 +91,16 @@ impl Tables {
                 if edges.iter().all(fits) {
                     self.offsets.extend(edges.iter().map(|&(off, _)| (u64::from(off) / WORD) as u16));
                 } else {
-                    self.far_objects.push((self.acc, self.far.len() as u64));
+                    self.far_objects.push((self.targets.len() as u64, self.far.len() as u64));
                     self.far.extend(edges.iter().map(|&(off, _)| off));
                     self.offsets.extend(std::iter::repeat(FAR).take(edges.len()));
                 }
                 self.targets.extend(edges.iter().map(|&(_, t)| t));
-                self.acc += u64::from(c);
                 at += c as usize;
             }
         }
     }
-}
 
-impl Tables {
     /// The finished table.
     fn finish(self) -> Edges {
         let Tables { mut counts, mut targets, mut offsets, far, far_objects, pointer_slots, errors, first_error, .. } = self;
