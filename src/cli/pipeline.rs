@@ -52,8 +52,8 @@ impl Timings {
         out
     }
 
-    /// `name 1.23s, …`, with ` (peak 12 MiB)` after each phase where
-    /// memory was sampled.
+    /// `name 1.23s, …`, with the peak memory, ` (12 MiB)`, after each
+    /// phase where it was sampled.
     pub fn line(&self) -> String {
         let one = |p: &Phase| match p.peak_anon {
             Some(m) => format!("{} {:.2}s ({} MiB)", p.name, p.time.as_secs_f64(), m >> 20),

@@ -71,11 +71,10 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
     // Deeper levels: the node array is the FIFO queue, taken one node at a
     // time while it is short, else a batch of nodes at a time, their edges
     // in groups of at most BATCH_EDGES (a node with millions of pointers
-    // spans several groups). Reading a
-    // group's edges (scattered over the heap's tables) runs in parallel
-    // and keeps the targets not yet visited; claiming them stays serial,
-    // in node then edge order, so the tree is the same on any number of
-    // threads.
+    // spans several groups). Reading a group's edges (scattered over the
+    // heap's tables) runs in parallel and keeps the targets not yet
+    // visited; claiming them stays serial, in node then edge order, so the
+    // tree is the same on any number of threads.
     let mut next = tree.first_object as usize;
     let mut units: Vec<(u32, usize, usize)> = Vec::new();
     let mut found: Vec<Vec<Found>> = Vec::new();
@@ -153,8 +152,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
                 found.resize_with(parts, Vec::new);
             }
             if parts == 1 {
-                // Few edges (the tail of a linked list): not worth a
-                // parallel pass.
+                // Few edges: not worth a parallel pass.
                 scan(&mut found[0], &units[i..j]);
             } else {
                 let cuts = &cuts;
