@@ -3,6 +3,7 @@
 //! Go version, checked against what the program reported at dump time.
 
 use refgraph::gobin::{go_build_id, read_buildinfo};
+use object::{Object, ObjectSection};
 use refgraph::image::ExeCheck;
 
 use crate::util::{each, fixtures, open_image};
@@ -35,7 +36,7 @@ fn every_fixture_core_and_exe_are_readable_and_versions_match_truth() {
         if !matches!(image.check, ExeCheck::Verified { .. }) {
             return Err("could not verify the executable against the core".into());
         }
-        if image.exe.pie != (f.variant() == "pie") {
+        if image.exe.pie != f.pie() {
             return Err(format!("exe PIE = {} for variant {}", image.exe.pie, f.variant()));
         }
         let id = go_build_id(&image.exe.notes).ok_or("no Go build ID note")?;
@@ -46,6 +47,16 @@ fn every_fixture_core_and_exe_are_readable_and_versions_match_truth() {
         let want = f.str("go_version");
         if info.version.raw != want {
             return Err(format!("build info says {:?}, the program reported {want:?}", info.version.raw));
+        }
+        // The cgo variants must really be what distributions ship: cgo on
+        // and the C toolchain as the linker. -trimpath keeps -ldflags out of
+        // the build info, so the linker is told by `.init`, which the C
+        // runtime's crti.o brings and Go's own linker never writes.
+        let cgo = info.setting("CGO_ENABLED") == Some("1");
+        let file = object::File::parse(image.exe.bytes()).map_err(|e| e.to_string())?;
+        let external = file.section_by_name(".init").is_some();
+        if f.cgo() != (cgo && external) {
+            return Err(format!("variant {} but CGO_ENABLED={:?} and .init section: {external}", f.variant(), info.setting("CGO_ENABLED")));
         }
         Ok(())
     });
@@ -62,6 +73,15 @@ fn corpus_covers_every_go_minor_from_1_19_to_1_27() {
             );
         }
     }
-    assert!(fx.iter().any(|f| f.variant() == "pie"), "no PIE fixture");
+    for minor in [19, 22, 24, 27] {
+        for variant in ["cgo", "cgo-stripped"] {
+            assert!(
+                fx.iter().any(|f| f.minor() == minor && f.program() == "retain" && f.variant() == variant),
+                "no retain {variant} fixture for go1.{minor}"
+            );
+        }
+    }
+    assert!(fx.iter().any(|f| f.pie()), "no PIE fixture");
+    assert!(fx.iter().any(|f| f.pie() && f.cgo()), "no externally linked PIE fixture");
     assert!(fx.iter().any(|f| f.str("dump") == "kernel"), "no kernel-written core");
 }

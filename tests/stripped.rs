@@ -13,7 +13,7 @@ use crate::util::{each, fixtures, open_image};
 
 #[test]
 fn stripped_fixtures_walk_to_the_truth() {
-    let fx: Vec<_> = fixtures().into_iter().filter(|f| f.variant() == "stripped").collect();
+    let fx: Vec<_> = fixtures().into_iter().filter(|f| f.stripped()).collect();
     assert!(!fx.is_empty(), "no stripped fixtures");
     each(&fx, |f| {
         let image = open_image(f)?;
@@ -41,7 +41,7 @@ fn stripped_fixtures_walk_to_the_truth() {
 
 #[test]
 fn locating_without_symbols_finds_what_the_symbols_say() {
-    let fx: Vec<_> = fixtures().into_iter().filter(|f| f.variant() != "stripped").collect();
+    let fx: Vec<_> = fixtures().into_iter().filter(|f| !f.stripped()).collect();
     assert!(!fx.is_empty(), "no unstripped fixtures");
     each(&fx, |f| {
         let image = open_image(f)?;

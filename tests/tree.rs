@@ -100,7 +100,7 @@ fn retain_patterns_sit_under_the_roots_that_hold_them() {
         // so the bytes under a root prefix do not depend on them.
         run(f, &["objref", "--folded", "--minwidth", "0", path.to_str().unwrap()])?;
         let (folded, _) = read_folded(&std::fs::read_to_string(&path).map_err(|e| e.to_string())?);
-        let stripped = f.variant() == "stripped";
+        let stripped = f.stripped();
         let worker = if stripped { f.str("stack_local_func") } else { format!("{}.buf", f.str("stack_local_func")) };
         let checks: Vec<(&str, String, bool)> = vec![
             ("list", "globals;main.listHead".to_string(), true),

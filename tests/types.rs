@@ -28,7 +28,7 @@ fn typed_share_of_reached_objects_and_bytes() {
         }
         // Without DWARF, globals and stack variables have no types; no
         // threshold there.
-        if f.variant() != "stripped" && (po < 97.0 || pb < 99.0) {
+        if !f.stripped() && (po < 97.0 || pb < 99.0) {
             return Err(format!("typed {po:.2}% of the reached objects and {pb:.2}% of their bytes (want 97% and 99%)"));
         }
         Ok(())
@@ -59,7 +59,7 @@ fn matching(stacks: &BTreeMap<String, u64>, prefix: &str, suffix: &str) -> (u64,
 
 #[test]
 fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
-    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.program() == "retain" && f.variant() != "stripped").collect();
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.program() == "retain" && !f.stripped()).collect();
     let dir = tempfile::tempdir().unwrap();
     each(&fx, |f| {
         let stacks = folded(f, dir.path())?;
@@ -174,7 +174,7 @@ fn check_counts(h: &BTreeMap<String, (u64, u64)>, want: &[(&str, u64)]) -> Resul
 
 #[test]
 fn histogram_counts_what_the_programs_built() {
-    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.variant() != "stripped").collect();
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| !f.stripped()).collect();
     each(&fx, |f| {
         let h = histogram(f)?;
         // Sorted by bytes, and the totals add up to the heap.

@@ -49,6 +49,21 @@ impl Fixture {
         self.str("variant")
     }
 
+    /// Built with `-s -w` (variants `stripped`, `cgo-stripped`).
+    pub fn stripped(&self) -> bool {
+        self.variant().ends_with("stripped")
+    }
+
+    /// A position-independent executable (variants `pie`, `cgo-pie`).
+    pub fn pie(&self) -> bool {
+        self.variant().ends_with("pie")
+    }
+
+    /// Built with cgo and linked by the external (C) linker.
+    pub fn cgo(&self) -> bool {
+        self.variant().starts_with("cgo")
+    }
+
     /// Go minor version from the truth file (22 for go1.22.12).
     pub fn minor(&self) -> u32 {
         let v = self.str("go_version");

@@ -222,10 +222,15 @@ fn check_moduledata(p: &Process, addr: u64, pclntab: u64, header: Option<&PcHead
             return Err(format!("text [{:#x}, {:#x}) is not inside .text", md.text, md.etext));
         }
     }
-    for (name, sec, field) in [(".noptrdata", secs.noptrdata, md.noptrdata), (".data", secs.data, md.data), (".bss", secs.bss, md.bss)] {
-        if let Some((s, _)) = sec.map(rt) {
-            if field != s {
-                return Err(format!("{name} start {field:#x} is not the section's {s:#x}"));
+    // Go's own data must lie inside the section of its name. The internal
+    // linker starts the section with it; the external linker (cgo) may put
+    // C objects' data first, so the Go part can start past the section's
+    // start and end before its end.
+    let inside = [(".noptrdata", secs.noptrdata, md.noptrdata, md.noptrdata), (".data", secs.data, md.data, md.edata), (".bss", secs.bss, md.bss, md.ebss)];
+    for (name, sec, lo, hi) in inside {
+        if let Some((s, e)) = sec.map(rt) {
+            if lo < s || hi > e {
+                return Err(format!("{name} [{lo:#x}, {hi:#x}) is not inside the section's [{s:#x}, {e:#x})"));
             }
         }
     }
