@@ -3,7 +3,7 @@
 //! Go version, checked against what the program reported at dump time.
 
 use refgraph::gobin::{go_build_id, read_buildinfo};
-use object::{Object, ObjectSection};
+use object::Object;
 use refgraph::image::ExeCheck;
 
 use crate::util::{each, fixtures, open_image};

@@ -6,23 +6,11 @@
 
 use serde_json::Value;
 
-use crate::util::{json_num, load, root, run_refgraph, Fixture};
-
-fn servers() -> Vec<Fixture> {
-    let dir = root().join("fixtures/servers");
-    let mut out: Vec<Fixture> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("truth.json").exists())
-        .map(|p| load(&p))
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
+use crate::util::{fixtures_in, json_num, root, run_refgraph};
 
 #[test]
 fn debian_servers_load_and_reach_their_own_live_heap() {
-    let fx = servers();
+    let fx = fixtures_in(&root().join("fixtures/servers"));
     assert!(fx.len() >= 2, "fewer than two Debian server fixtures under fixtures/servers");
     crate::util::each(&fx, |f| {
         let out = run_refgraph(f, &["overview", "--json"])?;

@@ -10,20 +10,11 @@ use refgraph::heap::Heap;
 use refgraph::image::{Image, Memory};
 use refgraph::runtime::{read_goroutines, Frame, GoroutineStatus, Process, StackWalker};
 
-use crate::util::{each, fixtures, load, open_image, Fixture};
+use crate::util::{each, fixtures, fixtures_in, open_image, Fixture};
 
 fn corpus() -> Vec<Fixture> {
     match std::env::var_os("REFGRAPH_STACK_FIXTURES") {
-        Some(dir) => {
-            let mut out: Vec<Fixture> = std::fs::read_dir(PathBuf::from(dir))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.join("truth.json").exists())
-                .map(|p| load(&p))
-                .collect();
-            out.sort_by(|a, b| a.name.cmp(&b.name));
-            out
-        }
+        Some(dir) => fixtures_in(&PathBuf::from(dir)),
         None => fixtures(),
     }
 }

@@ -90,14 +90,20 @@ pub fn load(dir: &Path) -> Fixture {
 /// Every fixture under fixtures/cores, sorted by name.
 pub fn fixtures() -> Vec<Fixture> {
     let dir = root().join("fixtures/cores");
-    let mut out: Vec<Fixture> = std::fs::read_dir(&dir)
+    let out = fixtures_in(&dir);
+    assert!(!out.is_empty(), "no fixtures under {}", dir.display());
+    out
+}
+
+/// Every fixture directory (one with a truth.json) in `dir`, sorted by name.
+pub fn fixtures_in(dir: &Path) -> Vec<Fixture> {
+    let mut out: Vec<Fixture> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("truth.json").exists())
         .map(|p| load(&p))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    assert!(!out.is_empty(), "no fixtures under {}", dir.display());
     out
 }
 
