@@ -82,6 +82,11 @@ fn corpus_covers_every_go_minor_from_1_19_to_1_27() {
         }
     }
     assert!(fx.iter().any(|f| f.pie()), "no PIE fixture");
-    assert!(fx.iter().any(|f| f.pie() && f.cgo()), "no externally linked PIE fixture");
+    // What release pipelines also set: a build tag and a newer amd64 level.
+    let release = |f: &crate::util::Fixture| {
+        let info = open_image(f).ok().and_then(|i| read_buildinfo(i.exe.bytes()).ok());
+        info.is_some_and(|i| i.setting("GOAMD64") == Some("v3") && i.setting("-tags").is_some())
+    };
+    assert!(fx.iter().any(|f| f.pie() && f.cgo() && release(f)), "no externally linked PIE fixture with GOAMD64=v3 and a build tag");
     assert!(fx.iter().any(|f| f.str("dump") == "kernel"), "no kernel-written core");
 }
