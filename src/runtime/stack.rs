@@ -3,11 +3,14 @@
 //! garbage collector does (runtime/traceback.go `unwinder`,
 //! runtime/stkframe.go `getStackMap`, runtime/mgcmark.go `scanframeworker`).
 //!
-//! amd64 only. Per frame: `fp = sp + pcsp(pc) + 8`, the return address at
-//! `fp - 8`, `varp = fp - 8` (minus another 8 for the saved frame pointer
-//! when the frame has locals), `argp = fp`. Live words: the locals bitmap
-//! over `[varp - nbit*8, varp)` and the args bitmap over `[argp, argp +
-//! nbit*8)` at PCDATA_StackMapIndex(pc - 1). Stack objects
+//! Per frame (the architecture's conventions come from [`Arch`]): on amd64
+//! `fp = sp + pcsp(pc) + 8`, the return address at `fp - 8`, `varp = fp -
+//! 8`, `argp = fp`; on arm64 `fp = sp + pcsp(pc)`, the return address at
+//! `sp` (or still in the link register: an innermost frame that has not
+//! stored it), `varp = fp`, `argp = fp + 8`. Both take another 8 off `varp`
+//! for the saved frame pointer when the frame has locals. Live words: the
+//! locals bitmap over `[varp - nbit*8, varp)` and the args bitmap over
+//! `[argp, argp + nbit*8)` at PCDATA_StackMapIndex(pc - 1). Stack objects
 //! (FUNCDATA_StackObjects: address-taken locals) add their pointer words
 //! when they are live the way the runtime decides it (runtime/mgcstack.go):
 //! reached from a live word of any frame, from another live stack object,
@@ -54,7 +57,8 @@ pub struct Frame {
     pub pc: u64,
     /// Stack pointer at `pc`.
     pub sp: u64,
-    /// The caller's stack pointer (the CFA): `sp + frame size + 8`.
+    /// The caller's stack pointer (the CFA): `sp + frame size`, plus the
+    /// pushed return address on amd64.
     pub fp: u64,
     /// Live pointer words holding a non-zero value, by address.
     pub slots: Vec<FrameSlot>,
@@ -80,6 +84,7 @@ pub struct FrameSlot {
 /// with it.
 pub struct StackWalker<'p, 'a> {
     p: &'p Process<'a>,
+    arch: Arch,
     funcs: FuncTable<'p>,
     text: u64,
     gofunc: u64,
@@ -103,6 +108,8 @@ pub fn walk_goroutine(p: &Process, g: &Goroutine) -> Result<Vec<Frame>, Error> {
 struct Start {
     pc: u64,
     sp: u64,
+    /// The link register (arm64; 0 when unknown, and always on amd64).
+    lr: u64,
     /// The innermost frame is not at a safe point.
     conservative: bool,
     /// Started from g.syscallsp/pc.
@@ -112,12 +119,7 @@ struct Start {
 impl<'p, 'a> StackWalker<'p, 'a> {
     /// Parses the function table of `p`'s executable.
     pub fn new(p: &'p Process<'a>) -> Result<StackWalker<'p, 'a>, Error> {
-        if p.image.exe.arch != Arch::Amd64 {
-            return Err(Error::NotFound(format!(
-                "a stack unwinder for {} (refgraph walks goroutine stacks on amd64 only)",
-                p.image.exe.arch.name()
-            )));
-        }
+        let arch = p.image.exe.arch;
         let l = &p.layout;
         let md = p.firstmoduledata;
         let text = p.read_field(md, l.md_text)?;
@@ -136,7 +138,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         };
         let funcs = FuncTable::new(tab, l.minor)
             .ok_or_else(|| Error::Corrupt(format!("pc-line table magic {:#x} does not match Go 1.{}", tab.header.magic, l.minor)))?;
-        Ok(StackWalker { p, funcs, text, gofunc, rodata, offsets: Offsets::new(p), vars: RefCell::default() })
+        Ok(StackWalker { p, arch, funcs, text, gofunc, rodata, offsets: Offsets::new(p), vars: RefCell::default() })
     }
 
     /// The function covering a runtime pc.
@@ -165,18 +167,24 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         if hi <= lo || hi - lo > MAX_STACK {
             return Err(Error::Corrupt(format!("goroutine {} has stack [{lo:#x}, {hi:#x})", g.goid)));
         }
+        let arch = self.arch;
         let mut start = self.start(g)?;
         if start.pc == 0 {
-            // As the runtime: the pc is at the top of the stack.
+            // As the runtime: the pc is at the top of the stack (pushed
+            // there on amd64; the caller's frame's saved LR on arm64).
             start.pc = self.p.image.u64(start.sp)?;
-            start.sp += 8;
+            if arch.uses_lr() {
+                start.lr = 0;
+            } else {
+                start.sp += 8;
+            }
         }
         if start.sp < lo || start.sp > hi {
             return Err(Error::Corrupt(format!("goroutine {}: sp {:#x} outside its stack [{lo:#x}, {hi:#x})", g.goid, start.sp)));
         }
         let mut work: Vec<Work> = Vec::new();
         let mut objects: Vec<StackObj> = Vec::new();
-        let (mut pc, mut sp) = (start.pc, start.sp);
+        let (mut pc, mut sp, mut reg_lr) = (start.pc, start.sp, start.lr);
         let mut conservative = start.conservative;
         let mut innermost = true;
         let mut callee: Option<&str> = None;
@@ -202,7 +210,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
                 warn(&mut work, format!("{}: negative SP delta {spdelta} at pc {pc:#x}", f.name));
                 break;
             }
-            let fp = sp + spdelta as u64 + 8;
+            let fp = arch.frame_top(sp, spdelta as u64);
             if fp > hi {
                 warn(&mut work, format!("{}: frame [{sp:#x}, {fp:#x}) runs past the stack top {hi:#x}", f.name));
                 break;
@@ -217,8 +225,12 @@ impl<'p, 'a> StackWalker<'p, 'a> {
             } else if flag & FUNC_FLAG_SPWRITE != 0 && !innermost {
                 notes.push(format!("{} writes SP: cannot unwind past it", f.name));
                 0
+            } else if reg_lr != 0 && !(innermost && sp < fp) {
+                // Still in the link register: a frameless function, or
+                // one stopped before its prologue stored it.
+                reg_lr
             } else {
-                match self.p.image.u64(fp - 8) {
+                match self.p.image.u64(arch.return_address_slot(sp, fp)) {
                     Ok(v) => v,
                     Err(e) => {
                         notes.push(e.to_string());
@@ -226,11 +238,8 @@ impl<'p, 'a> StackWalker<'p, 'a> {
                     }
                 }
             };
-            let mut varp = fp - 8;
-            if varp > sp {
-                varp -= 8; // saved frame pointer
-            }
-            let argp = fp;
+            let varp = arch.locals_top(sp, fp);
+            let argp = arch.args_start(fp);
             let entry = self.text + u64::from(f.entry_off);
             let mut continpc = pc;
             if callee == Some("runtime.sigpanic") {
@@ -276,7 +285,27 @@ impl<'p, 'a> StackWalker<'p, 'a> {
             callee = Some(f.name);
             pc = lr;
             sp = fp;
+            reg_lr = 0;
             innermost = false;
+            if injected && arch.uses_lr() {
+                // The signal handler that faked the call saved the
+                // interrupted function's LR at the injected frame's top
+                // and lowered SP by a bump: the LR is the return address
+                // if the interrupted function had not stored it yet.
+                let saved = match self.p.image.u64(sp) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        warn(&mut work, format!("{}: saved LR: {e}", f.name));
+                        break;
+                    }
+                };
+                sp += arch.injected_call_bump();
+                if let Some(next) = self.func_at(pc) {
+                    if self.funcs.sp_delta(&next, pc - self.text) == Some(0) {
+                        reg_lr = saved;
+                    }
+                }
+            }
         }
         if !objects.is_empty() {
             let roots = self.extra_roots(g, &mut work);
@@ -331,11 +360,16 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         let syscallsp = p.read_field(g.addr, l.g_syscallsp)?;
         let saved = || -> Result<Start, Error> {
             if syscallsp != 0 {
-                Ok(Start { pc: p.read_field(g.addr, l.g_syscallpc)?, sp: syscallsp, conservative: false, syscall: true })
+                Ok(Start { pc: p.read_field(g.addr, l.g_syscallpc)?, sp: syscallsp, lr: 0, conservative: false, syscall: true })
             } else {
+                let lr = match l.g_sched_lr {
+                    Some(f) => p.read_field(g.addr, f)?,
+                    None => 0,
+                };
                 Ok(Start {
                     pc: p.read_field(g.addr, l.g_sched_pc)?,
                     sp: p.read_field(g.addr, l.g_sched_sp)?,
+                    lr,
                     conservative: false,
                     syscall: false,
                 })
@@ -351,7 +385,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         let procid = p.read_field(m, l.m_procid)?;
         let thread = p.image.core.threads.iter().find(|t| u64::from(t.lwp) == procid);
         match thread {
-            Some(t) if t.sp >= g.stack.0 && t.sp < g.stack.1 => Ok(Start { pc: t.pc, sp: t.sp, conservative: true, syscall: false }),
+            Some(t) if t.sp >= g.stack.0 && t.sp < g.stack.1 => Ok(Start { pc: t.pc, sp: t.sp, lr: t.lr, conservative: true, syscall: false }),
             // The thread is on its g0 or signal stack (systemstack, a
             // signal handler): g.sched was saved on the switch.
             Some(_) => saved(),
