@@ -215,39 +215,38 @@ fn goroutines_and_frames_match_the_crash_trace() {
     // (crash.txt): every goroutine's frames with their pc, sp and fp.
     let fx: Vec<_> = corpus().into_iter().filter(|f| f.dir.join("crash.txt").exists()).collect();
     assert!(!fx.is_empty(), "no fixture has a crash trace");
-    each(&fx, |f| {
-        let text = std::fs::read_to_string(f.dir.join("crash.txt")).map_err(|e| e.to_string())?;
-        let traced = parse_crash_trace(&text)?;
-        if traced.len() < f.num("num_goroutine") as usize {
-            return Err(format!("the crash trace lists {} goroutines, fewer than the program's {}", traced.len(), f.num("num_goroutine")));
+    each(&fx, frames_match_crash_trace);
+}
+
+/// The goroutines refgraph finds live are those of the fixture's crash
+/// trace (crash.txt), each with the same frames: function, pc, sp and fp.
+pub fn frames_match_crash_trace(f: &Fixture) -> Result<(), String> {
+    let text = std::fs::read_to_string(f.dir.join("crash.txt")).map_err(|e| e.to_string())?;
+    let traced = parse_crash_trace(&text)?;
+    if traced.len() < f.num("num_goroutine") as usize {
+        return Err(format!("the crash trace lists {} goroutines, fewer than the program's {}", traced.len(), f.num("num_goroutine")));
+    }
+    let image = open_image(f)?;
+    let p = Process::new(&image).map_err(|e| e.to_string())?;
+    let walker = StackWalker::new(&p).map_err(|e| e.to_string())?;
+    let gs = read_goroutines(&p).map_err(|e| e.to_string())?;
+    let mut live: Vec<u64> = gs.iter().filter(|g| g.status.is_live()).map(|g| g.goid).collect();
+    let mut listed: Vec<u64> = traced.iter().map(|t| t.goid).collect();
+    live.sort_unstable();
+    listed.sort_unstable();
+    if live != listed {
+        return Err(format!("live goroutines {live:?}, the crash trace lists {listed:?}"));
+    }
+    for t in &traced {
+        let g = gs.iter().find(|g| g.goid == t.goid).unwrap();
+        let frames = walker.walk(g).map_err(|e| format!("goroutine {}: {e}", g.goid))?;
+        let got: Vec<(String, u64, u64, u64)> = frames.iter().map(|fr| (fr.func.clone(), fr.pc, fr.sp, fr.fp)).collect();
+        if got != t.frames {
+            let show = |v: &[(String, u64, u64, u64)]| {
+                v.iter().map(|(n, pc, sp, fp)| format!("{n} pc={pc:#x} sp={sp:#x} fp={fp:#x}")).collect::<Vec<_>>().join("\n    ")
+            };
+            return Err(format!("goroutine {}: refgraph walks\n    {}\nthe crash trace says\n    {}", t.goid, show(&got), show(&t.frames)));
         }
-        let image = open_image(f)?;
-        let p = Process::new(&image).map_err(|e| e.to_string())?;
-        let walker = StackWalker::new(&p).map_err(|e| e.to_string())?;
-        let gs = read_goroutines(&p).map_err(|e| e.to_string())?;
-        let mut live: Vec<u64> = gs.iter().filter(|g| g.status.is_live()).map(|g| g.goid).collect();
-        let mut listed: Vec<u64> = traced.iter().map(|t| t.goid).collect();
-        live.sort_unstable();
-        listed.sort_unstable();
-        if live != listed {
-            return Err(format!("live goroutines {live:?}, the crash trace lists {listed:?}"));
-        }
-        for t in &traced {
-            let g = gs.iter().find(|g| g.goid == t.goid).unwrap();
-            let frames = walker.walk(g).map_err(|e| format!("goroutine {}: {e}", g.goid))?;
-            let got: Vec<(String, u64, u64, u64)> = frames.iter().map(|fr| (fr.func.clone(), fr.pc, fr.sp, fr.fp)).collect();
-            if got != t.frames {
-                let show = |v: &[(String, u64, u64, u64)]| {
-                    v.iter().map(|(n, pc, sp, fp)| format!("{n} pc={pc:#x} sp={sp:#x} fp={fp:#x}")).collect::<Vec<_>>().join("\n    ")
-                };
-                return Err(format!(
-                    "goroutine {}: refgraph walks\n    {}\nthe crash trace says\n    {}",
-                    t.goid,
-                    show(&got),
-                    show(&t.frames)
-                ));
-            }
-        }
-        Ok(())
-    });
+    }
+    Ok(())
 }
