@@ -135,6 +135,24 @@ impl Arch {
         }
     }
 
+    /// Where the kernel's signal frame keeps the registers a signal
+    /// interrupted, given the `fp` of the frame of the runtime's signal
+    /// trampoline (runtime.sigtramp, which the kernel entered as if called
+    /// from the interrupted code). amd64: the kernel pushed the restorer's
+    /// address, so the ucontext starts at `fp`, its mcontext 40 bytes in
+    /// (after uc_flags, uc_link, uc_stack), with r8–r15, rdi, rsi, rbp,
+    /// rbx, rdx, rax, rcx, rsp, rip first. arm64: SP pointed at the
+    /// rt_sigframe, a 128-byte siginfo and then the ucontext, whose
+    /// 16-aligned mcontext (after uc_flags, uc_link, uc_stack, the sigset
+    /// padded to 128 bytes) starts at 176 with fault_address, x0–x30, sp,
+    /// pc.
+    pub fn signal_registers(self, sigtramp_fp: u64) -> SignalRegisters {
+        match self {
+            Arch::Amd64 => SignalRegisters { addr: sigtramp_fp + 40, count: 17, sp: 15, pc: 16, lr: None },
+            Arch::Arm64 => SignalRegisters { addr: sigtramp_fp + 128 + 176 + 8, count: 33, sp: 31, pc: 32, lr: Some(30) },
+        }
+    }
+
     /// The runtime's arenaBaseOffset when DWARF does not give it: amd64
     /// addresses are sign-extended 48-bit, arm64's are not.
     pub fn arena_base_offset(self) -> i64 {
@@ -143,4 +161,21 @@ impl Arch {
             Arch::Arm64 => 0,
         }
     }
+}
+
+/// The interrupted registers in a signal frame: `count` words from `addr`,
+/// and which of them are the stack pointer, the program counter and the
+/// link register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignalRegisters {
+    /// Address of the first saved register.
+    pub addr: u64,
+    /// Saved general registers.
+    pub count: usize,
+    /// Index of the stack pointer among them.
+    pub sp: usize,
+    /// Index of the program counter.
+    pub pc: usize,
+    /// Index of the link register (arm64).
+    pub lr: Option<usize>,
 }

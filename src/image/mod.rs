@@ -15,7 +15,7 @@ mod space;
 
 use std::path::{Path, PathBuf};
 
-pub use self::arch::Arch;
+pub use self::arch::{Arch, SignalRegisters};
 pub use self::core::{Core, FileMapping, Thread, AT_ENTRY};
 pub use self::elf::{Load, Note};
 pub use self::exe::{hex, Exe};

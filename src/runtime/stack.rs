@@ -30,7 +30,7 @@ use crate::gobin::{
     find_pclntab, parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, Pclntab, StackMap, ARGS_SIZE_UNKNOWN,
     FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
 };
-use crate::image::{Arch, Memory};
+use crate::image::{Arch, Memory, Thread};
 
 use super::goroutines::{Goroutine, GoroutineStatus};
 use super::moduledata::MD_PCHEADER;
@@ -45,6 +45,9 @@ const MAX_STACK_OBJECTS: usize = 1 << 16;
 const MAX_STACK: u64 = 1 << 31;
 /// A stack object larger than this is garbage.
 const MAX_STACK_OBJECT: u64 = 1 << 30;
+/// Bound on the frames from a thread's registers through runtime.sigtramp
+/// frames to the interrupted goroutine code.
+const MAX_SIGNAL_FRAMES: usize = 64;
 /// Bound on the defer records followed per goroutine.
 const MAX_DEFERS: usize = 1 << 20;
 
@@ -97,6 +100,20 @@ pub struct StackWalker<'p, 'a> {
 
 /// Frame variables by subprogram and pc.
 type VarCache = HashMap<(DieRef, u64), Rc<[FrameVar]>>;
+
+/// The registers a signal interrupted (see
+/// [`StackWalker::interrupted_registers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Program counter.
+    pub pc: u64,
+    /// Stack pointer.
+    pub sp: u64,
+    /// Link register (arm64; 0 on amd64).
+    pub lr: u64,
+    /// Every saved general register, in the signal frame's order.
+    pub regs: Vec<u64>,
+}
 
 /// Walks one goroutine's stack (see [`StackWalker::walk`]). Walking many
 /// goroutines is cheaper with one [`StackWalker`].
@@ -151,7 +168,9 @@ impl<'p, 'a> StackWalker<'p, 'a> {
     ///
     /// Starts from g.sched (or g.syscallsp/pc while in a system call); for a
     /// running goroutine from the registers of the core thread whose LWP is
-    /// g.m.procid, scanning that innermost frame conservatively. Stops at a
+    /// g.m.procid, or from those its signal frame saved when that thread is
+    /// in the signal handler that interrupted the goroutine (a crash),
+    /// scanning that innermost frame conservatively. Stops at a
     /// top frame (runtime.goexit), at the stack's top, or where the frames
     /// make no sense (then the last frame carries a warning).
     ///
@@ -225,12 +244,8 @@ impl<'p, 'a> StackWalker<'p, 'a> {
             } else if flag & FUNC_FLAG_SPWRITE != 0 && !innermost {
                 notes.push(format!("{} writes SP: cannot unwind past it", f.name));
                 0
-            } else if reg_lr != 0 && !(innermost && sp < fp) {
-                // Still in the link register: a frameless function, or
-                // one stopped before its prologue stored it.
-                reg_lr
             } else {
-                match self.p.image.u64(arch.return_address_slot(sp, fp)) {
+                match self.return_address(innermost, sp, fp, reg_lr) {
                     Ok(v) => v,
                     Err(e) => {
                         notes.push(e.to_string());
@@ -353,6 +368,60 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         roots
     }
 
+    /// The return address of the frame `[sp, fp)`: still in the link
+    /// register `reg_lr` (arm64: a frameless function, or one stopped
+    /// before its prologue stored it; 0 if unknown), else in its slot.
+    fn return_address(&self, innermost: bool, sp: u64, fp: u64, reg_lr: u64) -> Result<u64, crate::image::ReadError> {
+        if reg_lr != 0 && !(innermost && sp < fp) {
+            Ok(reg_lr)
+        } else {
+            self.p.image.u64(self.arch.return_address_slot(sp, fp))
+        }
+    }
+
+    /// The registers of goroutine code that a signal interrupted on thread
+    /// `t`, if the thread is in the runtime's signal handler (as every
+    /// thread of a core written by a Go crash is) and the interrupted code
+    /// ran on the stack `[lo, hi)`: unwinds the thread's stack from its
+    /// registers to runtime.sigtramp and reads the signal frame the kernel
+    /// wrote above it; when that signal interrupted another handler (the
+    /// crash's own SIGABRT arriving in the SIGQUIT handler), goes on from
+    /// the registers it saved. The registers are in the signal frame's
+    /// order (see [`Arch::signal_registers`]).
+    pub fn interrupted_registers(&self, t: &Thread, (lo, hi): (u64, u64)) -> Option<Interrupted> {
+        let arch = self.arch;
+        let (mut pc, mut sp, mut reg_lr) = (t.pc, t.sp, t.lr);
+        let mut innermost = true;
+        for _ in 0..MAX_SIGNAL_FRAMES {
+            let f = self.func_at(pc)?;
+            let spdelta = u64::try_from(self.funcs.sp_delta(&f, pc - self.text)?).ok()?;
+            let fp = arch.frame_top(sp, spdelta);
+            if f.name == "runtime.sigtramp" {
+                let at = arch.signal_registers(fp);
+                let mut regs = Vec::with_capacity(at.count);
+                for k in 0..at.count as u64 {
+                    regs.push(self.p.image.u64(at.addr + 8 * k).ok()?);
+                }
+                let lr = at.lr.map_or(0, |k| regs[k]);
+                let r = Interrupted { pc: regs[at.pc], sp: regs[at.sp], lr, regs };
+                if r.sp >= lo && r.sp < hi {
+                    return Some(r);
+                }
+                (pc, sp, reg_lr, innermost) = (r.pc, r.sp, r.lr, true);
+                continue;
+            }
+            if f.flag & (FUNC_FLAG_TOP_FRAME | FUNC_FLAG_SPWRITE) != 0 && !innermost {
+                return None;
+            }
+            let ret = self.return_address(innermost, sp, fp, reg_lr).ok()?;
+            if ret == 0 || (ret == pc && fp == sp) {
+                return None;
+            }
+            (pc, sp, reg_lr, innermost) = (ret, fp, 0, false);
+        }
+        None
+    }
+
     /// Where to start unwinding `g`.
     fn start(&self, g: &Goroutine) -> Result<Start, Error> {
         let p = self.p;
@@ -384,11 +453,17 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         }
         let procid = p.read_field(m, l.m_procid)?;
         let thread = p.image.core.threads.iter().find(|t| u64::from(t.lwp) == procid);
+        let on_stack = |sp: u64| sp >= g.stack.0 && sp < g.stack.1;
         match thread {
-            Some(t) if t.sp >= g.stack.0 && t.sp < g.stack.1 => Ok(Start { pc: t.pc, sp: t.sp, lr: t.lr, conservative: true, syscall: false }),
-            // The thread is on its g0 or signal stack (systemstack, a
-            // signal handler): g.sched was saved on the switch.
-            Some(_) => saved(),
+            Some(t) if on_stack(t.sp) => Ok(Start { pc: t.pc, sp: t.sp, lr: t.lr, conservative: true, syscall: false }),
+            Some(t) => match self.interrupted_registers(t, g.stack) {
+                // In a signal handler that interrupted the goroutine: its
+                // registers are in the signal frame.
+                Some(r) => Ok(Start { pc: r.pc, sp: r.sp, lr: r.lr, conservative: true, syscall: false }),
+                // On its g0 stack (systemstack), or a signal interrupted
+                // g0: g.sched was saved on the switch.
+                _ => saved(),
+            },
             None => Err(Error::NotFound(format!("the thread (LWP {procid}) running goroutine {} in the core", g.goid))),
         }
     }
