@@ -170,16 +170,16 @@ struct TracedGoroutine {
     frames: Vec<(String, u64, u64, u64)>,
 }
 
-/// The goroutines of the crash trace's first section (the crashing thread
-/// lists every goroutine; the sections after `-----` repeat other threads'
-/// views). The crashing thread's g0 (`goroutine 0`) is not a goroutine.
+/// The goroutines of a crash trace. The crashing thread lists every
+/// goroutine, but one running on another thread only as "stack
+/// unavailable"; each other thread then prints its own goroutine, from the
+/// registers the signal interrupted, in a section after a `-----` line.
+/// A goroutine's frames are those of the first listing that has any.
+/// Threads' g0s (`goroutine 0`) are not goroutines.
 fn parse_crash_trace(text: &str) -> Result<Vec<TracedGoroutine>, String> {
     let mut out: Vec<TracedGoroutine> = Vec::new();
     let mut func: Option<String> = None;
     for line in text.lines() {
-        if line == "-----" {
-            break;
-        }
         if let Some(rest) = line.strip_prefix("goroutine ") {
             if line.ends_with("]:") {
                 let id = rest.split(' ').next().unwrap_or("");
@@ -205,8 +205,15 @@ fn parse_crash_trace(text: &str) -> Result<Vec<TracedGoroutine>, String> {
             func = None;
         }
     }
-    out.retain(|g| g.goid != 0);
-    Ok(out)
+    let mut merged: Vec<TracedGoroutine> = Vec::new();
+    for g in out.into_iter().filter(|g| g.goid != 0) {
+        match merged.iter_mut().find(|m| m.goid == g.goid) {
+            Some(m) if m.frames.is_empty() => m.frames = g.frames,
+            Some(_) => {}
+            None => merged.push(g),
+        }
+    }
+    Ok(merged)
 }
 
 #[test]

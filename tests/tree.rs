@@ -91,12 +91,16 @@ fn rounded_max(bytes: u64, objects: u64) -> u64 {
 }
 
 #[test]
-fn busy_goroutines_buffer_sits_under_its_preempted_frames() {
-    // main.spin was stopped by asynchronous preemption: its buffer is held
-    // by the registers runtime.asyncPreempt saved in its frame, or by
-    // main.spin's own frame (both scanned conservatively).
-    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.program() == "busy").collect();
-    assert!(!fx.is_empty(), "no busy fixtures");
+fn spinning_goroutines_buffer_sits_under_its_frames() {
+    // busy: main.spin was stopped by asynchronous preemption, so its buffer
+    // is held by the registers runtime.asyncPreempt saved in its frame, or
+    // by main.spin's own frame (both scanned conservatively). stuck:
+    // main.spinForever was running when the crash came; its frames start
+    // from the registers the signal frame saved.
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| matches!(f.program().as_str(), "busy" | "stuck")).collect();
+    for program in ["busy", "stuck"] {
+        assert!(fx.iter().any(|f| f.program() == program), "no {program} fixtures");
+    }
     let dir = tempfile::tempdir().unwrap();
     each(&fx, |f| {
         let path = dir.path().join("out.folded");

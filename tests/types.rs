@@ -209,7 +209,7 @@ fn histogram_counts_what_the_programs_built() {
             if strings < entries {
                 return Err(format!("{strings} string.bytes objects, fewer than the {entries} keys and names"));
             }
-        } else if f.program() == "busy" {
+        } else if matches!(f.program().as_str(), "busy" | "stuck") {
             // The spinning goroutine's 1 MiB buffer is a []uint8 (the
             // runtime's other byte slices add up to far less).
             let bytes = h.get("[]uint8").map_or(0, |c| c.1);
