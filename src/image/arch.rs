@@ -1,11 +1,12 @@
 //! What differs between the CPU architectures refgraph reads, in one place
 //! (as Go-version differences live in `runtime::layout`): where the kernel
-//! puts each register in a thread's NT_PRSTATUS note, and the Go runtime's
-//! frame conventions the stack walk follows (runtime/traceback.go: on amd64
-//! the CALL instruction pushes the return address at the top of the
-//! callee's frame; arm64 keeps it in the link register, which a function
-//! with a frame stores at the bottom of its frame, at its SP, and the saved
-//! frame pointer goes one word below SP).
+//! puts each register in a thread's NT_PRSTATUS note and in a signal frame,
+//! the Go runtime's frame conventions the stack walk follows
+//! (runtime/traceback.go: on amd64 the CALL instruction pushes the return
+//! address at the top of the callee's frame; arm64 keeps it in the link
+//! register, which a function with a frame stores at the bottom of its
+//! frame, at its SP, and the saved frame pointer goes one word below SP),
+//! and the heap's arenaBaseOffset.
 //!
 //! Not here because nothing differs: DWARF register numbers (refgraph reads
 //! only frame variables at CFA offsets, and the CFA is the frame's `fp` on
