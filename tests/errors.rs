@@ -22,7 +22,8 @@ fn assert_one_line_error(args: &[&Path], needle: &str) {
 }
 
 fn two_versions() -> (Fixture, Fixture) {
-    let mut fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.program() == "retain" && f.variant() == "plain").collect();
+    let mut fx: Vec<Fixture> =
+        fixtures().into_iter().filter(|f| f.program() == "retain" && f.variant() == "plain" && f.arch() == "amd64").collect();
     let a = fx.remove(0);
     let b = fx.pop().unwrap();
     (a, b)
@@ -33,6 +34,17 @@ fn wrong_executable_for_the_core() {
     let (a, b) = two_versions();
     let overview = Path::new("overview");
     assert_one_line_error(&[&a.core(), Path::new("--exe"), &b.exe(), overview], "is not the executable of this core");
+}
+
+#[test]
+fn executable_for_another_machine() {
+    let (amd, _) = two_versions();
+    let arm = fixtures().into_iter().find(|f| f.arch() == "arm64").expect("an arm64 fixture");
+    let overview = Path::new("overview");
+    assert_one_line_error(
+        &[&amd.core(), Path::new("--exe"), &arm.exe(), overview],
+        "the core is for amd64 but the executable is for arm64",
+    );
 }
 
 #[test]

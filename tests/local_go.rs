@@ -1,7 +1,9 @@
 //! The newest Go on this machine, right now: build the retain fixture with
 //! the local `go`, dump it with gcore, and check the walk against what the
-//! program reported. Skipped, with the reason printed, when go, gcore or
-//! zstd are missing.
+//! program reported; and, where qemu's user-mode emulator is installed, the
+//! same for linux/arm64 with the crash trace as a second truth. Skipped,
+//! with the reason printed, when go, gcore, zstd or qemu-aarch64-static are
+//! missing.
 
 use std::process::Command;
 
@@ -10,28 +12,32 @@ use refgraph::heap::Heap;
 use refgraph::image::Image;
 use refgraph::runtime::Process;
 
-use crate::util::{load, root, run_refgraph};
+use crate::stack::frames_match_crash_trace;
+use crate::util::{load, root, run_refgraph, Fixture};
 
 fn have(cmd: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
 }
 
-#[test]
-fn fixture_built_and_dumped_with_the_local_go() {
-    let missing: Vec<&str> = ["go", "gcore", "zstd"].into_iter().filter(|c| !have(c)).collect();
+/// The retain fixture built with the local Go as `variant` by capture.sh
+/// into a temporary directory (kept alive by the returned guard), its Go
+/// version checked against the local one and its heap against MemStats;
+/// None (and why, printed) when one of `tools` is missing.
+fn capture_local(variant: &str, tools: &[&str]) -> Option<(tempfile::TempDir, Fixture)> {
+    let missing: Vec<&str> = tools.iter().copied().filter(|c| !have(c)).collect();
     if !missing.is_empty() {
         println!("skipped: {} not on PATH", missing.join(", "));
-        return;
+        return None;
     }
     let go_version = Command::new("go").args(["env", "GOVERSION"]).output().unwrap();
     let go_version = String::from_utf8_lossy(&go_version.stdout).trim().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("retain-local");
+    let out = dir.path().join(format!("retain-local-{variant}"));
     let status =
-        Command::new("bash").arg(root().join("fixtures/capture.sh")).args(["retain", "local", "plain"]).arg(&out).status().unwrap();
+        Command::new("bash").arg(root().join("fixtures/capture.sh")).args(["retain", "local", variant]).arg(&out).status().unwrap();
     assert!(status.success(), "capture.sh failed");
     let f = load(&out);
-    println!("local Go: {go_version}");
+    println!("local Go: {go_version} ({variant})");
     assert_eq!(f.str("go_version").split_whitespace().next().unwrap(), go_version.split_whitespace().next().unwrap());
 
     let image = Image::open(&f.core(), &f.exe()).unwrap();
@@ -41,6 +47,12 @@ fn fixture_built_and_dumped_with_the_local_go() {
     let heap = Heap::build(&p).unwrap();
     assert_eq!(heap.len() as u64, f.num("heap_objects"), "objects vs MemStats.HeapObjects");
     assert_eq!(heap.bytes(), f.num("heap_alloc"), "bytes vs MemStats.HeapAlloc");
+    Some((dir, f))
+}
+
+#[test]
+fn fixture_built_and_dumped_with_the_local_go() {
+    let Some((dir, f)) = capture_local("plain", &["go", "gcore", "zstd"]) else { return };
 
     // The closure of over 512 bytes: Go 1.22+ records its struct type in a
     // malloc header; it is still named for its function.
@@ -55,5 +67,14 @@ fn fixture_built_and_dumped_with_the_local_go() {
         });
         let count: u64 = line[want.len()..].parse().unwrap();
         assert!(count >= bytes, "closure_big: {count} bytes, the program built {bytes}");
+    }
+}
+
+#[test]
+fn arm64_fixture_built_with_the_local_go_and_dumped_under_qemu() {
+    let Some((_dir, f)) = capture_local("arm64", &["go", "zstd", "qemu-aarch64-static"]) else { return };
+    assert_eq!(f.arch(), "arm64");
+    if let Err(e) = frames_match_crash_trace(&f) {
+        panic!("{e}");
     }
 }

@@ -83,7 +83,11 @@ fn parked_goroutines_unwind_to_goexit() {
                 return Err(format!("goroutine {} ({}) does not unwind cleanly: {}", g.goid, g.status.name(), describe(&frames)));
             }
             for (a, b) in frames.iter().zip(frames.iter().skip(1)) {
-                if b.sp != a.fp || a.sp > a.fp {
+                // Under a call the signal handler injected, arm64's
+                // interrupted frame starts that much above it.
+                let injected = matches!(a.func.as_str(), "runtime.asyncPreempt" | "runtime.debugCallV2");
+                let bump = if injected { image.exe.arch.injected_call_bump() } else { 0 };
+                if b.sp != a.fp + bump || a.sp > a.fp {
                     return Err(format!("goroutine {}: frames {} and {} do not chain", g.goid, a.func, b.func));
                 }
             }
@@ -147,4 +151,100 @@ fn print_frames() {
             }
         }
     }
+}
+
+/// One goroutine of a Go crash trace (GOTRACEBACK=crash): its id and its
+/// physical frames, innermost first, as (function, pc, sp, fp). Inlined
+/// frames (printed with `(...)` and no addresses) are left out.
+struct TracedGoroutine {
+    goid: u64,
+    frames: Vec<(String, u64, u64, u64)>,
+}
+
+/// The goroutines of a crash trace. The crashing thread lists every
+/// goroutine, but one running on another thread only as "stack
+/// unavailable"; each other thread then prints its own goroutine, from the
+/// registers the signal interrupted, in a section after a `-----` line.
+/// A goroutine's frames are those of the first listing that has any.
+/// Threads' g0s (`goroutine 0`) are not goroutines.
+fn parse_crash_trace(text: &str) -> Result<Vec<TracedGoroutine>, String> {
+    let mut out: Vec<TracedGoroutine> = Vec::new();
+    let mut func: Option<String> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("goroutine ") {
+            if line.ends_with("]:") {
+                let id = rest.split(' ').next().unwrap_or("");
+                let goid = id.parse::<u64>().map_err(|_| format!("bad goroutine line {line:?}"))?;
+                out.push(TracedGoroutine { goid, frames: Vec::new() });
+                func = None;
+                continue;
+            }
+        }
+        let Some(g) = out.last_mut() else { continue };
+        if let Some(loc) = line.strip_prefix('\t') {
+            let Some(name) = func.take() else { continue };
+            let field = |key: &str| -> Result<u64, String> {
+                let v = loc.split(' ').find_map(|w| w.strip_prefix(key)).ok_or_else(|| format!("no {key} in {line:?}"))?;
+                u64::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| format!("bad {key} in {line:?}"))
+            };
+            g.frames.push((name, field("pc=")?, field("sp=")?, field("fp=")?));
+        } else if line.ends_with(')') && !line.starts_with("created by ") {
+            let open = line.rfind('(').ok_or_else(|| format!("bad frame line {line:?}"))?;
+            // Inlined frames have no address line.
+            func = (!line.ends_with("(...)")).then(|| line[..open].to_string());
+        } else {
+            func = None;
+        }
+    }
+    let mut merged: Vec<TracedGoroutine> = Vec::new();
+    for g in out.into_iter().filter(|g| g.goid != 0) {
+        match merged.iter_mut().find(|m| m.goid == g.goid) {
+            Some(m) if m.frames.is_empty() => m.frames = g.frames,
+            Some(_) => {}
+            None => merged.push(g),
+        }
+    }
+    Ok(merged)
+}
+
+#[test]
+fn goroutines_and_frames_match_the_crash_trace() {
+    // Fixtures dumped through a Go crash keep the runtime's own traceback
+    // (crash.txt): every goroutine's frames with their pc, sp and fp.
+    let fx: Vec<_> = corpus().into_iter().filter(|f| f.dir.join("crash.txt").exists()).collect();
+    assert!(!fx.is_empty(), "no fixture has a crash trace");
+    each(&fx, frames_match_crash_trace);
+}
+
+/// The goroutines refgraph finds live are those of the fixture's crash
+/// trace (crash.txt), each with the same frames: function, pc, sp and fp.
+pub fn frames_match_crash_trace(f: &Fixture) -> Result<(), String> {
+    let text = std::fs::read_to_string(f.dir.join("crash.txt")).map_err(|e| e.to_string())?;
+    let traced = parse_crash_trace(&text)?;
+    if traced.len() < f.num("num_goroutine") as usize {
+        return Err(format!("the crash trace lists {} goroutines, fewer than the program's {}", traced.len(), f.num("num_goroutine")));
+    }
+    let image = open_image(f)?;
+    let p = Process::new(&image).map_err(|e| e.to_string())?;
+    let walker = StackWalker::new(&p).map_err(|e| e.to_string())?;
+    let gs = read_goroutines(&p).map_err(|e| e.to_string())?;
+    let mut live: Vec<u64> = gs.iter().filter(|g| g.status.is_live()).map(|g| g.goid).collect();
+    let mut listed: Vec<u64> = traced.iter().map(|t| t.goid).collect();
+    live.sort_unstable();
+    listed.sort_unstable();
+    if live != listed {
+        return Err(format!("live goroutines {live:?}, the crash trace lists {listed:?}"));
+    }
+    for t in &traced {
+        let g = gs.iter().find(|g| g.goid == t.goid).unwrap();
+        let frames = walker.walk(g).map_err(|e| format!("goroutine {}: {e}", g.goid))?;
+        let got: Vec<(String, u64, u64, u64)> = frames.iter().map(|fr| (fr.func.clone(), fr.pc, fr.sp, fr.fp)).collect();
+        if got != t.frames {
+            let show = |v: &[(String, u64, u64, u64)]| {
+                v.iter().map(|(n, pc, sp, fp)| format!("{n} pc={pc:#x} sp={sp:#x} fp={fp:#x}")).collect::<Vec<_>>().join("\n    ")
+            };
+            return Err(format!("goroutine {}: refgraph walks\n    {}\nthe crash trace says\n    {}", t.goid, show(&got), show(&t.frames)));
+        }
+    }
+    Ok(())
 }

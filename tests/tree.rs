@@ -91,6 +91,43 @@ fn rounded_max(bytes: u64, objects: u64) -> u64 {
 }
 
 #[test]
+fn spinning_goroutines_buffer_sits_under_its_frames() {
+    // busy: main.spin was stopped by asynchronous preemption, so its buffer
+    // is held by the registers runtime.asyncPreempt saved in its frame, or
+    // by main.spin's own frame (both scanned conservatively). stuck:
+    // main.spinForever was running when the crash came; its frames start
+    // from the registers the signal frame saved.
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| matches!(f.program().as_str(), "busy" | "stuck")).collect();
+    for program in ["busy", "stuck"] {
+        assert!(fx.iter().any(|f| f.program() == program), "no {program} fixtures");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    each(&fx, |f| {
+        let path = dir.path().join("out.folded");
+        run(f, &["objref", "--folded", "--minwidth", "0", path.to_str().unwrap()])?;
+        let (folded, _) = read_folded(&std::fs::read_to_string(&path).map_err(|e| e.to_string())?);
+        let spin = f.str("spin_func");
+        let got: u64 = folded
+            .iter()
+            .filter(|(s, _)| {
+                let frames: Vec<&str> = s.split(';').collect();
+                frames.len() == 3
+                    && frames[0] == "goroutines"
+                    && (frames[1] == "runtime.asyncPreempt" || frames[1] == spin || frames[1].starts_with(&format!("{spin}.")))
+                    && frames[2] == "[]uint8"
+            })
+            .map(|(_, c)| c)
+            .sum();
+        let built = f.num("spin_bytes");
+        let max = rounded_max(built, f.num("spin_objects"));
+        if got < built || got > max {
+            return Err(format!("spin: {got} bytes of []uint8 under the preempted frames, built {built} (allowed up to {max})"));
+        }
+        Ok(())
+    });
+}
+
+#[test]
 fn retain_patterns_sit_under_the_roots_that_hold_them() {
     let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.program() == "retain").collect();
     let dir = tempfile::tempdir().unwrap();

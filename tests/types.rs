@@ -209,6 +209,13 @@ fn histogram_counts_what_the_programs_built() {
             if strings < entries {
                 return Err(format!("{strings} string.bytes objects, fewer than the {entries} keys and names"));
             }
+        } else if matches!(f.program().as_str(), "busy" | "stuck") {
+            // The spinning goroutine's 1 MiB buffer is a []uint8 (the
+            // runtime's other byte slices add up to far less).
+            let bytes = h.get("[]uint8").map_or(0, |c| c.1);
+            if bytes < f.num("spin_bytes") {
+                return Err(format!("{bytes} bytes of []uint8, less than the spin buffer's {}", f.num("spin_bytes")));
+            }
         } else {
             let offs = |r: &str| f.str(&format!("{r}_ptroffs")).split(',').count() as u64;
             // Every pointer field points at its own Leaf, but for the

@@ -64,6 +64,16 @@ impl Fixture {
         self.variant().starts_with("cgo")
     }
 
+    /// GOARCH of the dumped program (fixtures from before the arch key
+    /// are amd64).
+    pub fn arch(&self) -> String {
+        if self.truth.contains_key("arch") {
+            self.str("arch")
+        } else {
+            "amd64".into()
+        }
+    }
+
     /// Go minor version from the truth file (22 for go1.22.12).
     pub fn minor(&self) -> u32 {
         let v = self.str("go_version");

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use object::elf;
 
-use super::elf::{parse, Arch, Load};
+use super::arch::Arch;
+use super::elf::{parse, Load};
 use super::source::Source;
 use super::Error;
 
@@ -28,6 +29,8 @@ pub struct Thread {
     pub sp: u64,
     /// Program counter.
     pub pc: u64,
+    /// Link register (arm64's x30; 0 on amd64).
+    pub lr: u64,
 }
 
 /// A file mapping listed in the NT_FILE note.
@@ -146,20 +149,15 @@ fn c_string(b: &[u8]) -> String {
 
 /// `struct elf_prstatus`: pr_pid at 32, pr_reg at 112 on both 64-bit arches.
 fn parse_prstatus(desc: &[u8], arch: Arch) -> Option<Thread> {
-    let nregs = match arch {
-        Arch::Amd64 => 27,
-        Arch::Arm64 => 34,
-    };
+    let nregs = arch.prstatus_regs();
     if desc.len() < 112 + nregs * 8 {
         return None;
     }
     let lwp = u32::from_le_bytes(desc[32..36].try_into().unwrap());
     let regs: Vec<u64> = (0..nregs).map(|i| u64_at(desc, 112 + i * 8)).collect();
-    let (sp, pc) = match arch {
-        Arch::Amd64 => (regs[19], regs[16]),
-        Arch::Arm64 => (regs[31], regs[32]),
-    };
-    Some(Thread { lwp, regs, sp, pc })
+    let (sp, pc) = (regs[arch.sp_reg()], regs[arch.pc_reg()]);
+    let lr = arch.lr_reg().map_or(0, |i| regs[i]);
+    Some(Thread { lwp, regs, sp, pc, lr })
 }
 
 /// NT_FILE: count, page size, `count` (start, end, page offset) triples, then

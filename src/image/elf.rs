@@ -1,30 +1,12 @@
 //! The ELF pieces cores and executables share: the header check, the
-//! architecture, PT_LOAD segments and PT_NOTE notes.
+//! machine, PT_LOAD segments and PT_NOTE notes.
 
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{Endianness, FileKind};
 
+use super::arch::Arch;
 use super::Error;
-
-/// The machine a core or executable is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// x86-64.
-    Amd64,
-    /// AArch64.
-    Arm64,
-}
-
-impl Arch {
-    /// GOARCH spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-}
 
 /// A PT_LOAD program header.
 #[derive(Clone, Copy, Debug)]
@@ -87,10 +69,9 @@ pub fn parse(data: &[u8], what: &'static str) -> Result<ElfInfo, Error> {
     if endian != Endianness::Little {
         return Err(bad("big-endian ELF files are not supported".into()));
     }
-    let arch = match header.e_machine(endian) {
-        elf::EM_X86_64 => Arch::Amd64,
-        elf::EM_AARCH64 => Arch::Arm64,
-        m => return Err(bad(format!("unsupported machine {m} (only x86-64 and AArch64)"))),
+    let machine = header.e_machine(endian);
+    let Some(arch) = Arch::from_elf_machine(machine) else {
+        return Err(bad(format!("unsupported machine {machine} (only x86-64 and AArch64)")));
     };
     let phdrs = header.program_headers(endian, data).map_err(|e| bad(format!("program headers: {e}")))?;
     let needed = phdrs

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use object::elf;
 
-use super::elf::{parse, Arch, Load, Note};
+use super::arch::Arch;
+use super::elf::{parse, Load, Note};
 use super::source::Source;
 use super::Error;
 

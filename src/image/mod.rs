@@ -5,6 +5,7 @@
 //! file-backed segments for whatever the core left out (read-only text and
 //! rodata usually). It knows nothing about Go.
 
+mod arch;
 mod core;
 mod elf;
 mod exe;
@@ -14,8 +15,9 @@ mod space;
 
 use std::path::{Path, PathBuf};
 
+pub use self::arch::{Arch, SignalRegisters};
 pub use self::core::{Core, FileMapping, Thread, AT_ENTRY};
-pub use self::elf::{Arch, Load, Note};
+pub use self::elf::{Load, Note};
 pub use self::exe::{hex, Exe};
 pub use self::memory::{Memory, ReadError};
 pub use self::source::Source;

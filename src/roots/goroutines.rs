@@ -5,7 +5,9 @@
 //! A slot is named `<func>.<var>` when DWARF says which local holds it, else
 //! `<func>`, so that many goroutines running the same code add up to one
 //! bar; the goroutine id is the root's tag (shown with `--printaddr`).
-//! The general registers of threads running a goroutine are roots too.
+//! The general registers of threads running a goroutine are roots too (for
+//! a thread in the signal handler that interrupted its goroutine, as in a
+//! crash, those the signal frame saved).
 
 use std::collections::HashMap;
 
@@ -24,14 +26,22 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     let walker = StackWalker::new(p)?;
     let mut roots: Vec<Root> = Vec::new();
     let mut warnings = Vec::new();
-    let mut running_lwps = Vec::new();
+    // (lwp, registers) of the threads running goroutines.
+    let mut running: Vec<(u32, Vec<u64>)> = Vec::new();
     let mut typer = FrameTyper::new(p);
     for g in read_goroutines(p)?.into_iter().filter(|g| g.status.is_live()) {
         if g.status == GoroutineStatus::Running {
-            if let Some(procid) =
-                p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok())
-            {
-                running_lwps.push(procid);
+            let procid =
+                p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok());
+            if let Some(t) = procid.and_then(|id| p.image.core.threads.iter().find(|t| u64::from(t.lwp) == id)) {
+                // A thread in the signal handler that interrupted the
+                // goroutine (a crash): the goroutine's registers are those
+                // the signal frame saved.
+                let regs = match walker.interrupted_registers(t, g.stack) {
+                    Some(r) => r.regs,
+                    None => t.regs.clone(),
+                };
+                running.push((t.lwp, regs));
             }
         }
         let tag = format!("goroutine {}", g.goid);
@@ -105,11 +115,11 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     // Registers of the threads running goroutines: a thread stopped in Go
     // code may hold the only copy of a pointer in a register. (Threads
     // parked in the scheduler or a system call hold stale values.)
-    for t in p.image.core.threads.iter().filter(|t| running_lwps.contains(&u64::from(t.lwp))) {
+    for (lwp, regs) in running {
         let targets: Vec<_> =
-            t.regs.iter().filter_map(|&v| heap.find(v)).map(|o| Target { link: Some(".reg".to_string()), obj: o, slot: None }).collect();
+            regs.iter().filter_map(|&v| heap.find(v)).map(|o| Target { link: Some(".reg".to_string()), obj: o, slot: None }).collect();
         if !targets.is_empty() {
-            roots.push(Root { group: Group::Goroutines, name: "thread registers".into(), addr: 0, tag: format!("lwp {}", t.lwp), targets });
+            roots.push(Root { group: Group::Goroutines, name: "thread registers".into(), addr: 0, tag: format!("lwp {lwp}"), targets });
         }
     }
     Ok((roots, warnings))

@@ -154,6 +154,8 @@ pub struct Layout {
     /// g.sched.sp / g.sched.pc (saved registers of a goroutine that is not running).
     pub g_sched_sp: Field,
     pub g_sched_pc: Field,
+    /// g.sched.lr: the saved link register, on machines with one (arm64).
+    pub g_sched_lr: Option<Field>,
     /// g.syscallsp / g.syscallpc (set while in a system call).
     pub g_syscallsp: Field,
     pub g_syscallpc: Field,
@@ -310,7 +312,7 @@ impl Layout {
             inline_mark_bits,
             page_size: a.constant(&["runtime._PageSize", "runtime.pageSize"], Some(8192))? as u64,
             arena_bytes: a.constant(&["runtime.heapArenaBytes"], Some(64 << 20))? as u64,
-            arena_base_offset: a.constant(&["runtime.arenaBaseOffsetUintptr"], Some(arena_base_default(arch)))? as u64,
+            arena_base_offset: a.constant(&["runtime.arenaBaseOffsetUintptr"], Some(arch.arena_base_offset()))? as u64,
             malloc_header_min: a.constant(&["internal/runtime/gc.MinSizeForMallocHeader", "runtime.minSizeForMallocHeader"], Some(512))?
                 as u64,
             span_in_use: a.constant(&["runtime.mSpanInUse"], Some(1))? as u64,
@@ -358,6 +360,7 @@ impl Layout {
             g_stack_hi: Field { off: stack.off + stack_hi.off, size: 8 },
             g_sched_sp: gobuf("sp")?,
             g_sched_pc: gobuf("pc")?,
+            g_sched_lr: if arch.uses_lr() { Some(gobuf("lr")?) } else { None },
             g_syscallsp: g("syscallsp")?,
             g_syscallpc: g("syscallpc")?,
             g_m: g("m")?,
@@ -447,13 +450,5 @@ impl TypeLayout {
             hchan_buf: off(&[("runtime.hchan", "buf")], 16),
             direct_iface_tflag: minor >= 26,
         }
-    }
-}
-
-/// arenaBaseOffset: amd64 addresses are sign-extended 48-bit; arm64's are not.
-fn arena_base_default(arch: Arch) -> i64 {
-    match arch {
-        Arch::Amd64 => 0xffff_8000_0000_0000u64 as i64,
-        Arch::Arm64 => 0,
     }
 }

@@ -3,11 +3,14 @@
 //! garbage collector does (runtime/traceback.go `unwinder`,
 //! runtime/stkframe.go `getStackMap`, runtime/mgcmark.go `scanframeworker`).
 //!
-//! amd64 only. Per frame: `fp = sp + pcsp(pc) + 8`, the return address at
-//! `fp - 8`, `varp = fp - 8` (minus another 8 for the saved frame pointer
-//! when the frame has locals), `argp = fp`. Live words: the locals bitmap
-//! over `[varp - nbit*8, varp)` and the args bitmap over `[argp, argp +
-//! nbit*8)` at PCDATA_StackMapIndex(pc - 1). Stack objects
+//! Per frame (the architecture's conventions come from [`Arch`]): on amd64
+//! `fp = sp + pcsp(pc) + 8`, the return address at `fp - 8`, `varp = fp -
+//! 8`, `argp = fp`; on arm64 `fp = sp + pcsp(pc)`, the return address at
+//! `sp` (or still in the link register: an innermost frame that has not
+//! stored it), `varp = fp`, `argp = fp + 8`. Both take another 8 off `varp`
+//! for the saved frame pointer when the frame has locals. Live words: the
+//! locals bitmap over `[varp - nbit*8, varp)` and the args bitmap over
+//! `[argp, argp + nbit*8)` at PCDATA_StackMapIndex(pc - 1). Stack objects
 //! (FUNCDATA_StackObjects: address-taken locals) add their pointer words
 //! when they are live the way the runtime decides it (runtime/mgcstack.go):
 //! reached from a live word of any frame, from another live stack object,
@@ -27,7 +30,7 @@ use crate::gobin::{
     find_pclntab, parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, Pclntab, StackMap, ARGS_SIZE_UNKNOWN,
     FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
 };
-use crate::image::{Arch, Memory};
+use crate::image::{Arch, Memory, Thread};
 
 use super::goroutines::{Goroutine, GoroutineStatus};
 use super::moduledata::MD_PCHEADER;
@@ -42,6 +45,9 @@ const MAX_STACK_OBJECTS: usize = 1 << 16;
 const MAX_STACK: u64 = 1 << 31;
 /// A stack object larger than this is garbage.
 const MAX_STACK_OBJECT: u64 = 1 << 30;
+/// Bound on the frames from a thread's registers through runtime.sigtramp
+/// frames to the interrupted goroutine code.
+const MAX_SIGNAL_FRAMES: usize = 64;
 /// Bound on the defer records followed per goroutine.
 const MAX_DEFERS: usize = 1 << 20;
 
@@ -54,7 +60,8 @@ pub struct Frame {
     pub pc: u64,
     /// Stack pointer at `pc`.
     pub sp: u64,
-    /// The caller's stack pointer (the CFA): `sp + frame size + 8`.
+    /// The caller's stack pointer (the CFA): `sp + frame size`, plus the
+    /// pushed return address on amd64.
     pub fp: u64,
     /// Live pointer words holding a non-zero value, by address.
     pub slots: Vec<FrameSlot>,
@@ -80,6 +87,7 @@ pub struct FrameSlot {
 /// with it.
 pub struct StackWalker<'p, 'a> {
     p: &'p Process<'a>,
+    arch: Arch,
     funcs: FuncTable<'p>,
     text: u64,
     gofunc: u64,
@@ -93,6 +101,20 @@ pub struct StackWalker<'p, 'a> {
 /// Frame variables by subprogram and pc.
 type VarCache = HashMap<(DieRef, u64), Rc<[FrameVar]>>;
 
+/// The registers a signal interrupted (see
+/// [`StackWalker::interrupted_registers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Program counter.
+    pub pc: u64,
+    /// Stack pointer.
+    pub sp: u64,
+    /// Link register (arm64; 0 on amd64).
+    pub lr: u64,
+    /// Every saved general register, in the signal frame's order.
+    pub regs: Vec<u64>,
+}
+
 /// Walks one goroutine's stack (see [`StackWalker::walk`]). Walking many
 /// goroutines is cheaper with one [`StackWalker`].
 pub fn walk_goroutine(p: &Process, g: &Goroutine) -> Result<Vec<Frame>, Error> {
@@ -103,6 +125,8 @@ pub fn walk_goroutine(p: &Process, g: &Goroutine) -> Result<Vec<Frame>, Error> {
 struct Start {
     pc: u64,
     sp: u64,
+    /// The link register (arm64; 0 when unknown, and always on amd64).
+    lr: u64,
     /// The innermost frame is not at a safe point.
     conservative: bool,
     /// Started from g.syscallsp/pc.
@@ -112,12 +136,7 @@ struct Start {
 impl<'p, 'a> StackWalker<'p, 'a> {
     /// Parses the function table of `p`'s executable.
     pub fn new(p: &'p Process<'a>) -> Result<StackWalker<'p, 'a>, Error> {
-        if p.image.exe.arch != Arch::Amd64 {
-            return Err(Error::NotFound(format!(
-                "a stack unwinder for {} (refgraph walks goroutine stacks on amd64 only)",
-                p.image.exe.arch.name()
-            )));
-        }
+        let arch = p.image.exe.arch;
         let l = &p.layout;
         let md = p.firstmoduledata;
         let text = p.read_field(md, l.md_text)?;
@@ -136,7 +155,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         };
         let funcs = FuncTable::new(tab, l.minor)
             .ok_or_else(|| Error::Corrupt(format!("pc-line table magic {:#x} does not match Go 1.{}", tab.header.magic, l.minor)))?;
-        Ok(StackWalker { p, funcs, text, gofunc, rodata, offsets: Offsets::new(p), vars: RefCell::default() })
+        Ok(StackWalker { p, arch, funcs, text, gofunc, rodata, offsets: Offsets::new(p), vars: RefCell::default() })
     }
 
     /// The function covering a runtime pc.
@@ -149,7 +168,9 @@ impl<'p, 'a> StackWalker<'p, 'a> {
     ///
     /// Starts from g.sched (or g.syscallsp/pc while in a system call); for a
     /// running goroutine from the registers of the core thread whose LWP is
-    /// g.m.procid, scanning that innermost frame conservatively. Stops at a
+    /// g.m.procid, or from those its signal frame saved when that thread is
+    /// in the signal handler that interrupted the goroutine (a crash),
+    /// scanning that innermost frame conservatively. Stops at a
     /// top frame (runtime.goexit), at the stack's top, or where the frames
     /// make no sense (then the last frame carries a warning).
     ///
@@ -165,18 +186,24 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         if hi <= lo || hi - lo > MAX_STACK {
             return Err(Error::Corrupt(format!("goroutine {} has stack [{lo:#x}, {hi:#x})", g.goid)));
         }
+        let arch = self.arch;
         let mut start = self.start(g)?;
         if start.pc == 0 {
-            // As the runtime: the pc is at the top of the stack.
+            // As the runtime: the pc is at the top of the stack (pushed
+            // there on amd64; the caller's frame's saved LR on arm64).
             start.pc = self.p.image.u64(start.sp)?;
-            start.sp += 8;
+            if arch.uses_lr() {
+                start.lr = 0;
+            } else {
+                start.sp += 8;
+            }
         }
         if start.sp < lo || start.sp > hi {
             return Err(Error::Corrupt(format!("goroutine {}: sp {:#x} outside its stack [{lo:#x}, {hi:#x})", g.goid, start.sp)));
         }
         let mut work: Vec<Work> = Vec::new();
         let mut objects: Vec<StackObj> = Vec::new();
-        let (mut pc, mut sp) = (start.pc, start.sp);
+        let (mut pc, mut sp, mut reg_lr) = (start.pc, start.sp, start.lr);
         let mut conservative = start.conservative;
         let mut innermost = true;
         let mut callee: Option<&str> = None;
@@ -202,7 +229,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
                 warn(&mut work, format!("{}: negative SP delta {spdelta} at pc {pc:#x}", f.name));
                 break;
             }
-            let fp = sp + spdelta as u64 + 8;
+            let fp = arch.frame_top(sp, spdelta as u64);
             if fp > hi {
                 warn(&mut work, format!("{}: frame [{sp:#x}, {fp:#x}) runs past the stack top {hi:#x}", f.name));
                 break;
@@ -218,7 +245,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
                 notes.push(format!("{} writes SP: cannot unwind past it", f.name));
                 0
             } else {
-                match self.p.image.u64(fp - 8) {
+                match self.return_address(innermost, sp, fp, reg_lr) {
                     Ok(v) => v,
                     Err(e) => {
                         notes.push(e.to_string());
@@ -226,11 +253,8 @@ impl<'p, 'a> StackWalker<'p, 'a> {
                     }
                 }
             };
-            let mut varp = fp - 8;
-            if varp > sp {
-                varp -= 8; // saved frame pointer
-            }
-            let argp = fp;
+            let varp = arch.locals_top(sp, fp);
+            let argp = arch.args_start(fp);
             let entry = self.text + u64::from(f.entry_off);
             let mut continpc = pc;
             if callee == Some("runtime.sigpanic") {
@@ -276,7 +300,27 @@ impl<'p, 'a> StackWalker<'p, 'a> {
             callee = Some(f.name);
             pc = lr;
             sp = fp;
+            reg_lr = 0;
             innermost = false;
+            if injected && arch.uses_lr() {
+                // The signal handler that faked the call saved the
+                // interrupted function's LR at the injected frame's top
+                // and lowered SP by a bump: the LR is the return address
+                // if the interrupted function had not stored it yet.
+                let saved = match self.p.image.u64(sp) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        warn(&mut work, format!("{}: saved LR: {e}", f.name));
+                        break;
+                    }
+                };
+                sp += arch.injected_call_bump();
+                if let Some(next) = self.func_at(pc) {
+                    if self.funcs.sp_delta(&next, pc - self.text) == Some(0) {
+                        reg_lr = saved;
+                    }
+                }
+            }
         }
         if !objects.is_empty() {
             let roots = self.extra_roots(g, &mut work);
@@ -324,6 +368,60 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         roots
     }
 
+    /// The return address of the frame `[sp, fp)`: still in the link
+    /// register `reg_lr` (arm64: a frameless function, or one stopped
+    /// before its prologue stored it; 0 if unknown), else in its slot.
+    fn return_address(&self, innermost: bool, sp: u64, fp: u64, reg_lr: u64) -> Result<u64, crate::image::ReadError> {
+        if reg_lr != 0 && !(innermost && sp < fp) {
+            Ok(reg_lr)
+        } else {
+            self.p.image.u64(self.arch.return_address_slot(sp, fp))
+        }
+    }
+
+    /// The registers of goroutine code that a signal interrupted on thread
+    /// `t`, if the thread is in the runtime's signal handler (as every
+    /// thread of a core written by a Go crash is) and the interrupted code
+    /// ran on the stack `[lo, hi)`: unwinds the thread's stack from its
+    /// registers to runtime.sigtramp and reads the signal frame the kernel
+    /// wrote above it; when that signal interrupted another handler (the
+    /// crash's own SIGABRT arriving in the SIGQUIT handler), goes on from
+    /// the registers it saved. The registers are in the signal frame's
+    /// order (see [`Arch::signal_registers`]).
+    pub fn interrupted_registers(&self, t: &Thread, (lo, hi): (u64, u64)) -> Option<Interrupted> {
+        let arch = self.arch;
+        let (mut pc, mut sp, mut reg_lr) = (t.pc, t.sp, t.lr);
+        let mut innermost = true;
+        for _ in 0..MAX_SIGNAL_FRAMES {
+            let f = self.func_at(pc)?;
+            let spdelta = u64::try_from(self.funcs.sp_delta(&f, pc - self.text)?).ok()?;
+            let fp = arch.frame_top(sp, spdelta);
+            if f.name == "runtime.sigtramp" {
+                let at = arch.signal_registers(fp);
+                let mut regs = Vec::with_capacity(at.count);
+                for k in 0..at.count as u64 {
+                    regs.push(self.p.image.u64(at.addr + 8 * k).ok()?);
+                }
+                let lr = at.lr.map_or(0, |k| regs[k]);
+                let r = Interrupted { pc: regs[at.pc], sp: regs[at.sp], lr, regs };
+                if r.sp >= lo && r.sp < hi {
+                    return Some(r);
+                }
+                (pc, sp, reg_lr, innermost) = (r.pc, r.sp, r.lr, true);
+                continue;
+            }
+            if f.flag & (FUNC_FLAG_TOP_FRAME | FUNC_FLAG_SPWRITE) != 0 && !innermost {
+                return None;
+            }
+            let ret = self.return_address(innermost, sp, fp, reg_lr).ok()?;
+            if ret == 0 || (ret == pc && fp == sp) {
+                return None;
+            }
+            (pc, sp, reg_lr, innermost) = (ret, fp, 0, false);
+        }
+        None
+    }
+
     /// Where to start unwinding `g`.
     fn start(&self, g: &Goroutine) -> Result<Start, Error> {
         let p = self.p;
@@ -331,11 +429,16 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         let syscallsp = p.read_field(g.addr, l.g_syscallsp)?;
         let saved = || -> Result<Start, Error> {
             if syscallsp != 0 {
-                Ok(Start { pc: p.read_field(g.addr, l.g_syscallpc)?, sp: syscallsp, conservative: false, syscall: true })
+                Ok(Start { pc: p.read_field(g.addr, l.g_syscallpc)?, sp: syscallsp, lr: 0, conservative: false, syscall: true })
             } else {
+                let lr = match l.g_sched_lr {
+                    Some(f) => p.read_field(g.addr, f)?,
+                    None => 0,
+                };
                 Ok(Start {
                     pc: p.read_field(g.addr, l.g_sched_pc)?,
                     sp: p.read_field(g.addr, l.g_sched_sp)?,
+                    lr,
                     conservative: false,
                     syscall: false,
                 })
@@ -350,11 +453,17 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         }
         let procid = p.read_field(m, l.m_procid)?;
         let thread = p.image.core.threads.iter().find(|t| u64::from(t.lwp) == procid);
+        let on_stack = |sp: u64| sp >= g.stack.0 && sp < g.stack.1;
         match thread {
-            Some(t) if t.sp >= g.stack.0 && t.sp < g.stack.1 => Ok(Start { pc: t.pc, sp: t.sp, conservative: true, syscall: false }),
-            // The thread is on its g0 or signal stack (systemstack, a
-            // signal handler): g.sched was saved on the switch.
-            Some(_) => saved(),
+            Some(t) if on_stack(t.sp) => Ok(Start { pc: t.pc, sp: t.sp, lr: t.lr, conservative: true, syscall: false }),
+            Some(t) => match self.interrupted_registers(t, g.stack) {
+                // In a signal handler that interrupted the goroutine: its
+                // registers are in the signal frame.
+                Some(r) => Ok(Start { pc: r.pc, sp: r.sp, lr: r.lr, conservative: true, syscall: false }),
+                // On its g0 stack (systemstack), or a signal interrupted
+                // g0: g.sched was saved on the switch.
+                _ => saved(),
+            },
             None => Err(Error::NotFound(format!("the thread (LWP {procid}) running goroutine {} in the core", g.goid))),
         }
     }

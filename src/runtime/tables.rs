@@ -21,9 +21,17 @@ use crate::image::Arch;
 
 use super::layout::{Layout, LayoutError, LayoutSource};
 
-// `TABLES: &[(u32, &str)]`: (Go minor, table text), oldest first. Written
-// by gen-layouts next to the tables.
+// `TABLES` (amd64) and `ARM64_TABLES`: `&[(u32, &str)]`, (Go minor, table
+// text), oldest first. Written by gen-layouts next to the tables.
 include!("tables/index.rs");
+
+/// The recorded tables for `arch`.
+fn tables(arch: Arch) -> &'static [(u32, &'static str)] {
+    match arch {
+        Arch::Amd64 => TABLES,
+        Arch::Arm64 => ARM64_TABLES,
+    }
+}
 
 /// One recorded table: the answers to every query one `Layout::build` run
 /// made.
@@ -117,23 +125,21 @@ impl LayoutSource for Table {
     }
 }
 
-/// The Go minors with a recorded table, oldest first.
-pub fn recorded_minors() -> Vec<u32> {
-    TABLES.iter().map(|(m, _)| *m).collect()
+/// The Go minors with a recorded table for `arch`, oldest first.
+pub fn recorded_minors(arch: Arch) -> Vec<u32> {
+    tables(arch).iter().map(|(m, _)| *m).collect()
 }
 
 /// The minor whose table serves `version` on `arch`: its own, or the newest
 /// table for a release newer than every table. None when no table applies
-/// (arm64, releases older than the oldest table, a gap).
+/// (releases older than the oldest table, a gap).
 pub fn table_minor_for(version: &GoVersion, arch: Arch) -> Option<u32> {
-    if arch != Arch::Amd64 {
-        return None;
-    }
-    let newest = TABLES.last()?.0;
+    let tables = tables(arch);
+    let newest = tables.last()?.0;
     if version.minor > newest {
         return Some(newest);
     }
-    TABLES.iter().find(|(m, _)| *m == version.minor).map(|(m, _)| *m)
+    tables.iter().find(|(m, _)| *m == version.minor).map(|(m, _)| *m)
 }
 
 /// A warning to show when `version` is served by another minor's table (a
@@ -142,8 +148,9 @@ pub fn table_warning(version: &GoVersion, arch: Arch) -> Option<String> {
     let m = table_minor_for(version, arch)?;
     (m != version.minor).then(|| {
         format!(
-            "the executable has no DWARF and refgraph has no runtime layout table for go1.{} yet; \
+            "the executable has no DWARF and refgraph has no {} runtime layout table for go1.{} yet; \
              using the go1.{m} table (offsets may be wrong if the runtime's structures changed)",
+            arch.name(),
             version.minor
         )
     })
@@ -152,23 +159,17 @@ pub fn table_warning(version: &GoVersion, arch: Arch) -> Option<String> {
 /// The recorded layout for `version`.
 pub fn layout_for(version: &GoVersion, arch: Arch) -> Result<Layout, LayoutError> {
     let fail = |what: String| LayoutError { version: version.raw.clone(), what };
-    if arch != Arch::Amd64 {
-        return Err(fail(format!(
-            "DWARF (stripped executable), and refgraph has recorded layout tables only for amd64, not {}; \
-             build without -ldflags=-s/-w",
-            arch.name()
-        )));
-    }
     let Some(minor) = table_minor_for(version, arch) else {
-        let minors = recorded_minors();
+        let minors: Vec<String> = recorded_minors(arch).iter().map(|m| format!("go1.{m}")).collect();
         return Err(fail(format!(
-            "DWARF (stripped executable), and no recorded layout table for go1.{} (tables: go1.{}..go1.{})",
+            "DWARF (stripped executable), and no recorded {} layout table for go1.{} (tables: {}); \
+             build without -ldflags=-s/-w",
+            arch.name(),
             version.minor,
-            minors.first().copied().unwrap_or(0),
-            minors.last().copied().unwrap_or(0)
+            if minors.is_empty() { "none".to_string() } else { minors.join(", ") }
         )));
     };
-    let text = TABLES.iter().find(|(m, _)| *m == minor).map(|(_, t)| *t).unwrap_or_default();
+    let text = tables(arch).iter().find(|(m, _)| *m == minor).map(|(_, t)| *t).unwrap_or_default();
     let table = Table::parse(text).map_err(|e| fail(format!("usable layout table for go1.{minor} ({e})")))?;
     let replay = Replay { table: &table, unrecorded: RefCell::new(Vec::new()) };
     Layout::build(&replay, version, arch).map_err(|e| {
@@ -222,34 +223,43 @@ mod tests {
 
     #[test]
     fn every_table_parses_and_builds_its_own_version() {
-        assert!(!TABLES.is_empty());
-        for (minor, text) in TABLES {
-            let t = Table::parse(text).unwrap();
-            let v = GoVersion::parse(&t.version).unwrap();
-            assert_eq!(v.minor, *minor);
-            assert_eq!(t.arch, "amd64");
-            let l = layout_for(&v, Arch::Amd64).unwrap();
-            assert_eq!(l.minor, *minor);
-            assert!(table_warning(&v, Arch::Amd64).is_none());
+        for arch in [Arch::Amd64, Arch::Arm64] {
+            assert!(!tables(arch).is_empty());
+            for (minor, text) in tables(arch) {
+                let t = Table::parse(text).unwrap();
+                let v = GoVersion::parse(&t.version).unwrap();
+                assert_eq!(v.minor, *minor);
+                assert_eq!(t.arch, arch.name());
+                let l = layout_for(&v, arch).unwrap();
+                assert_eq!(l.minor, *minor);
+                assert!(table_warning(&v, arch).is_none());
+            }
         }
     }
 
     #[test]
     fn newer_minor_uses_newest_table_with_warning() {
-        let newest = *recorded_minors().last().unwrap();
-        let v = GoVersion::parse(&format!("go1.{}.0", newest + 1)).unwrap();
-        assert_eq!(table_minor_for(&v, Arch::Amd64), Some(newest));
-        assert!(table_warning(&v, Arch::Amd64).is_some());
-        assert!(layout_for(&v, Arch::Amd64).is_ok());
+        for arch in [Arch::Amd64, Arch::Arm64] {
+            let newest = *recorded_minors(arch).last().unwrap();
+            let v = GoVersion::parse(&format!("go1.{}.0", newest + 1)).unwrap();
+            assert_eq!(table_minor_for(&v, arch), Some(newest));
+            assert!(table_warning(&v, arch).is_some());
+            assert!(layout_for(&v, arch).is_ok());
+        }
     }
 
     #[test]
-    fn arm64_and_old_releases_fail_clearly() {
-        let v = GoVersion::parse("go1.22.1").unwrap();
+    fn gaps_and_old_releases_fail_clearly() {
+        // arm64 tables exist for some minors only: a stripped build of
+        // another one is refused, naming the tables there are.
+        let minors = recorded_minors(Arch::Arm64);
+        let gap = (minors[0]..*minors.last().unwrap()).find(|m| !minors.contains(m)).expect("a minor without an arm64 table");
+        let v = GoVersion::parse(&format!("go1.{gap}.1")).unwrap();
         let e = layout_for(&v, Arch::Arm64).unwrap_err();
-        assert!(e.what.contains("arm64"), "{e}");
+        assert!(e.what.contains("arm64") && e.what.contains(&format!("go1.{}", minors[0])), "{e}");
         let old = GoVersion::parse("go1.17.1").unwrap();
         assert!(layout_for(&old, Arch::Amd64).is_err());
+        assert!(layout_for(&old, Arch::Arm64).is_err());
     }
 
     #[test]
