@@ -83,17 +83,19 @@ pub enum Command {
 /// How the reference tree is cut and named.
 #[derive(Debug, clap::Args)]
 pub struct TreeArgs {
-    /// Fold subtrees smaller than this percentage of all reached bytes into
-    /// their parent's record.
-    #[arg(long, value_name = "PCT", default_value_t = 0.01)]
+    /// Fold frames smaller than this percentage of all reached bytes into
+    /// their parent's record. A frame is the sum of all objects merged
+    /// into it (siblings of one type by one link, a chain); root groups
+    /// are always shown.
+    #[arg(long, value_name = "PCT", default_value_t = crate::render::DEFAULT_MIN_WIDTH)]
     pub minwidth: f64,
     /// Add each object's address to its frame (`main.Entry 0xc000123000`).
     #[arg(long)]
     pub printaddr: bool,
-    /// Deepest frame level printed (group, root, then objects); deeper
-    /// subtrees are counted in their ancestor at this level. Long chains
-    /// such as linked lists would otherwise repeat their whole path in
-    /// every record.
+    /// Deepest frame level printed (group, goroutine, root, then
+    /// objects); deeper frames are counted in their ancestor at this
+    /// level. Chains such as linked lists fold into one frame, so this
+    /// only bounds unusual shapes.
     #[arg(long, value_name = "N", default_value_t = crate::render::DEFAULT_MAX_DEPTH)]
     pub maxdepth: u32,
     /// Print the wall time of each phase (open, metadata, heap, roots,

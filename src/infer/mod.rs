@@ -810,6 +810,14 @@ impl Names for Inference<'_, '_> {
     fn addr(&self, obj: u32) -> u64 {
         self.heap.addr(obj)
     }
+
+    fn machinery(&self, obj: u32) -> bool {
+        let Some(f) = self.typed_fact(obj) else { return false };
+        let info = self.types.info(f.ty);
+        let name = if f.array { &info.array_name } else { &info.name };
+        let name = name.trim_start_matches("[]").trim_start_matches("noalg.");
+        ["map.bucket[", "map.group[", "map.table[", "map.dir[", "map.extra["].iter().any(|m| name.starts_with(m))
+    }
 }
 
 /// `$key` / `$val` for a path inside a map bucket or group
