@@ -124,7 +124,12 @@ fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
         }
         // stack_local: the worker's local buf, under the goroutine named by
         // the function it runs and the one that started it.
-        want("stack_local", "goroutines;main.worker (created by main.buildStackLocal);main.worker.buf;", "[]uint8", f.num("stack_local_bytes"))?;
+        want(
+            "stack_local",
+            "goroutines;main.worker (created by main.buildStackLocal);main.worker.buf;",
+            "[]uint8",
+            f.num("stack_local_bytes"),
+        )?;
         // finalizer: the object and its payload under the global that
         // holds it; the finalizer keeps nothing of it.
         want("finalizer", "globals;main.finKeep;main.FinObj", "", 24)?;

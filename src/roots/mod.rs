@@ -13,7 +13,6 @@ pub use self::goroutines::goroutine_roots;
 pub use self::slots::{runtime_slot, value_type};
 pub use self::specials::{queued_finalizer_roots, special_roots, tiny_block_roots};
 
-
 /// The four root groups, in the order they appear at the top of the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Group {
@@ -144,4 +143,3 @@ pub enum SlotType {
     /// (hmap or maps.Map), e.g. one on a goroutine's stack.
     MapHeader(u64),
 }
-

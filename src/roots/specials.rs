@@ -59,7 +59,10 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                     // closure around it), or the second word (1.26+).
                     let at = s + f.off + if f.size >= 16 { 8 } else { 0 };
                     let name = format!("cleanup on {SUBJECT} ({})", func_name(p, &walker, at));
-                    roots.push(Root { subject: heap.find(obj_addr), ..Root::new(Group::Finalizers, name, obj_addr, String::new(), targets) });
+                    roots.push(Root {
+                        subject: heap.find(obj_addr),
+                        ..Root::new(Group::Finalizers, name, obj_addr, String::new(), targets)
+                    });
                 }
             }
             s = p.read_field(s, l.special_next)?;
@@ -132,9 +135,7 @@ fn func_name(p: &Process, walker: &Option<StackWalker>, at: u64) -> String {
     let name = |fv: u64| -> Option<&str> { walker.as_ref()?.func_at(p.ptr(fv).ok().filter(|&c| c != 0)?).map(|f| f.name) };
     let Some(fv) = p.ptr(at).ok().filter(|&v| v != 0) else { return "func".to_string() };
     match name(fv) {
-        Some(n) if n.starts_with("runtime.AddCleanup") => {
-            p.ptr(fv + 8).ok().and_then(name).unwrap_or(n).to_string()
-        }
+        Some(n) if n.starts_with("runtime.AddCleanup") => p.ptr(fv + 8).ok().and_then(name).unwrap_or(n).to_string(),
         Some(n) => n.to_string(),
         None => "func".to_string(),
     }

@@ -138,7 +138,16 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         };
         let funcs = FuncTable::new(tab, l.minor)
             .ok_or_else(|| Error::Corrupt(format!("pc-line table magic {:#x} does not match Go 1.{}", tab.header.magic, l.minor)))?;
-        Ok(StackWalker { p, funcs, text, gofunc, rodata, offsets: Offsets::new(p), vars: RefCell::default(), wrapper_id: Default::default() })
+        Ok(StackWalker {
+            p,
+            funcs,
+            text,
+            gofunc,
+            rodata,
+            offsets: Offsets::new(p),
+            vars: RefCell::default(),
+            wrapper_id: Default::default(),
+        })
     }
 
     /// The function covering a runtime pc.
