@@ -154,7 +154,9 @@ fn flame_svg_from_a_core_and_from_bt_input() {
     run(&f, &["flame", svg.to_str().unwrap()]).unwrap();
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<?xml"), "not XML");
-    assert!(text.contains("core.zst"), "title lacks the core's name");
+    // The title names the program's Go version (runtime.Version()).
+    let title = text.split("id=\"title\"").nth(1).and_then(|t| t.split('<').next()).unwrap_or_default();
+    assert!(title.contains(&format!("({})", f.str("go_version"))), "title {title:?} lacks the Go version");
     assert!(text.contains("bytes"), "no byte counts");
     for root in ["main.listHead", "main.worker", "main.registry"] {
         assert!(text.contains(root), "SVG lacks {root}");
