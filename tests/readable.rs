@@ -97,3 +97,45 @@ fn an_output_name_naming_another_format_warns() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.lines().any(|l| l.starts_with('\t') && l[1..].bytes().all(|b| b.is_ascii_digit())));
 }
+
+/// The folded stacks of a fixture with every frame printed, names only.
+fn stack_names(f: &Fixture) -> Result<BTreeSet<String>, String> {
+    let text = run(f, &["objref", "--folded", "--minwidth", "0", "-"])?;
+    Ok(text.lines().map(|l| l.rsplit_once(' ').map_or(l, |(s, _)| s).to_string()).collect())
+}
+
+/// The root of a stack: its group and root frame, and for goroutines the
+/// goroutine frame between them.
+fn root_of(stack: &str) -> String {
+    let n = if stack.starts_with("goroutines;") { 3 } else { 2 };
+    stack.split(';').take(n).collect::<Vec<_>>().join(";")
+}
+
+#[test]
+fn two_cores_of_one_binary_name_roots_and_types_identically() {
+    let fx = fixtures();
+    let pairs: Vec<(&Fixture, &Fixture)> =
+        fx.iter().filter_map(|b| Some((fx.iter().find(|a| Some(a.name.as_str()) == b.name.strip_suffix("-again"))?, b))).collect();
+    assert!(!pairs.is_empty(), "no fixture pair NAME, NAME-again (fixtures/build.sh makes retain-go1.26.11-again)");
+    for (a, b) in pairs {
+        let exe = |f: &Fixture| std::fs::read(f.exe()).unwrap();
+        assert!(exe(a) == exe(b), "{} and {} hold different executables", a.name, b.name);
+        // Different moments: the heap moved.
+        assert_ne!(a.num("list_addr"), b.num("list_addr"), "{} and {}: the same heap addresses", a.name, b.name);
+        let (sa, sb) = (stack_names(a).unwrap(), stack_names(b).unwrap());
+        // The same roots, named the same way (the runtime's own state,
+        // such as its thread count, may differ below them).
+        let ra: BTreeSet<String> = sa.iter().map(|s| root_of(s)).collect();
+        let rb: BTreeSet<String> = sb.iter().map(|s| root_of(s)).collect();
+        let only: Vec<&String> = ra.symmetric_difference(&rb).collect();
+        assert!(only.is_empty(), "{} vs {}: roots in one only: {only:?}", a.name, b.name);
+        // Everything the program built, with its types and links, alike.
+        let mine = |s: &BTreeSet<String>| -> BTreeSet<String> {
+            s.iter().filter(|s| s.starts_with("globals;main.") || s.starts_with("goroutines;main.")).cloned().collect()
+        };
+        let (ma, mb) = (mine(&sa), mine(&sb));
+        assert!(ma.len() > 10, "{}: only {} stacks under main roots", a.name, ma.len());
+        let only: Vec<&String> = ma.symmetric_difference(&mb).collect();
+        assert!(only.is_empty(), "{} vs {}: stacks in one only: {only:?}", a.name, b.name);
+    }
+}
