@@ -31,7 +31,17 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    match run(args, out.unwrap_or_default()) {
+    // Top-level phases: open, metadata, heap, roots, types, tree, output.
+    let phases = match &args.command {
+        Command::Flame { input: Some(_), .. } => 1,
+        Command::Flame { .. } if args.core.is_none() => 1,
+        Command::Histogram { .. } => 5,
+        _ => 7,
+    };
+    progress::begin(phases);
+    let result = run(args, out.unwrap_or_default());
+    progress::end();
+    match result {
         Ok(()) => 0,
         // A closed pipe (`refgraph ... | head`) is not an error worth a word.
         Err(e) if is_broken_pipe(&e) => 0,
@@ -73,7 +83,7 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
                 Ok(())
             })?;
             if tree.timings {
-                eprintln!("refgraph: time: {}", timings.line());
+                progress::note(&format!("refgraph: time: {}", timings.line()));
             }
             Ok(())
         }
@@ -98,7 +108,7 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
                         Format::Folded => {
                             let (s, bad) = read_folded(&text);
                             if bad > 0 {
-                                eprintln!("refgraph: warning: skipped {bad} lines that are not folded stacks");
+                                progress::note(&format!("refgraph: warning: skipped {bad} lines that are not folded stacks"));
                             }
                             s
                         }
@@ -114,9 +124,9 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
             let subtitle =
                 "width: the bytes each path keeps reachable (roots at the bottom, what they hold above); click to zoom, Ctrl-F to search";
             timings.run("output", "drawing the flame graph", || output::write_output(out, |w| write_svg(&stacks, &title, subtitle, w)))?;
-            eprintln!("refgraph: wrote {}: {} stacks, {} reachable", out.display(), stacks.len(), human_bytes(total));
+            progress::note(&format!("refgraph: wrote {}: {} stacks, {} reachable", out.display(), stacks.len(), human_bytes(total)));
             if tree.timings {
-                eprintln!("refgraph: time: {}", timings.line());
+                progress::note(&format!("refgraph: time: {}", timings.line()));
             }
             Ok(())
         }
@@ -143,7 +153,7 @@ fn check_extension(out: &std::path::Path, format: &str) {
             "folded" => "; drop --folded to write .bt records",
             _ => "",
         };
-        eprintln!("refgraph: warning: writing {format} output to {}, whose name says {ext}{hint}", out.display());
+        progress::note(&format!("refgraph: warning: writing {format} output to {}, whose name says {ext}{hint}", out.display()));
     }
 }
 
@@ -174,7 +184,7 @@ fn record_options(t: &TreeArgs) -> Result<RecordOptions> {
 /// One line on stderr about what was written.
 fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
     let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };
-    eprintln!(
+    progress::note(&format!(
         "refgraph: wrote {}: {} of {} heap objects reached ({} of {}, {:.2}%); typed {:.2}% of them ({:.2}% of their bytes)",
         out.display(),
         a.reached_objects,
@@ -184,12 +194,12 @@ fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
         pct(a.reached_bytes, a.typed.heap.bytes()),
         pct(a.typed_objects, a.reached_objects),
         pct(a.typed_bytes, a.reached_bytes)
-    );
+    ));
 }
 
 fn warn(warnings: &[String]) {
     for w in warnings {
-        eprintln!("refgraph: warning: {w}");
+        progress::note(&format!("refgraph: warning: {w}"));
     }
 }
 

@@ -93,9 +93,11 @@ impl Labels {
 pub trait Names {
     /// The frame name of object `obj`.
     fn object(&self, obj: u32) -> Cow<'_, str>;
-    /// Object `src`'s pointers into the heap: (byte offset, target
-    /// object), in offset order.
-    fn pointers(&self, src: u32) -> Vec<(u32, u32)>;
+    /// Object `src`'s non-zero pointer words: (byte offset, value), in
+    /// offset order.
+    fn pointers(&self, src: u32) -> Vec<(u32, u64)>;
+    /// The size of object `obj`'s slot.
+    fn size(&self, obj: u32) -> u64;
     /// The link name of the pointer at byte `offset` of object `src`.
     fn link(&self, src: u32, offset: u32) -> Option<String>;
     /// The address of object `obj`.
@@ -104,6 +106,16 @@ pub trait Names {
     /// tables, directories): bytes of the map, not a frame of their own.
     fn machinery(&self, _obj: u32) -> bool {
         false
+    }
+    /// A number that is the same for two pointers whose link names are,
+    /// when the name depends on the source's type and the offset alone.
+    fn link_key(&self, _src: u32, _offset: u32) -> Option<u64> {
+        None
+    }
+    /// A number that is the same for two objects exactly when their
+    /// names are ([`Names::object`] is asked once per number).
+    fn object_key(&self, obj: u32) -> u64 {
+        u64::from(obj)
     }
 }
 
@@ -401,6 +413,16 @@ impl Tree {
     /// The name of the link from node `n`'s parent `parent` to it, if
     /// known. `cursor` belongs to the parent: ask for its children in order.
     pub fn link(&self, parent: u32, n: u32, names: &dyn Names, cursor: &mut LinkCursor) -> Option<String> {
+        match self.link_or_key(parent, n, names, cursor)? {
+            Link::Name(s) => Some(s),
+            Link::Key(src, offset, _) => names.link(src, offset),
+        }
+    }
+
+    /// As [`Tree::link`], but where the name depends on the source's type
+    /// and the offset alone ([`Names::link_key`]), that key instead of the
+    /// name: callers that see many links keep the names of keys.
+    pub fn link_or_key(&self, parent: u32, n: u32, names: &dyn Names, cursor: &mut LinkCursor) -> Option<Link> {
         let i = n as usize;
         let o = self.obj[i];
         if o == NOT_OBJECT {
@@ -410,18 +432,33 @@ impl Tree {
             NOT_OBJECT => {
                 let label = self.root_links.get(i - self.first_object as usize).copied();
                 let label = label.or_else(|| self.late_links.get(&n).copied()).unwrap_or(NO_LINK);
-                (label != NO_LINK).then(|| self.labels.get(label).to_string())
+                (label != NO_LINK).then(|| Link::Name(self.labels.get(label).to_string()))
             }
             src => {
                 // The parent's first pointer to the object claimed it.
                 let pointers = cursor.pointers.get_or_insert_with(|| names.pointers(src));
                 let from = cursor.at.min(pointers.len());
-                let k = from + pointers[from..].iter().position(|&(_, t)| t == o)?;
+                // The first word pointing into the object's slot.
+                let lo = names.addr(o);
+                let hi = lo + names.size(o);
+                let k = from + pointers[from..].iter().position(|&(_, v)| v >= lo && v < hi)?;
                 cursor.at = k;
-                names.link(src, pointers[k].0)
+                let offset = pointers[k].0;
+                match names.link_key(src, offset) {
+                    Some(key) => Some(Link::Key(src, offset, key)),
+                    None => names.link(src, offset).map(Link::Name),
+                }
             }
         }
     }
+}
+
+/// A link, by name or by key ([`Tree::link_or_key`]).
+pub enum Link {
+    /// The link's name.
+    Name(String),
+    /// The pointer (source object, offset) and its [`Names::link_key`].
+    Key(u32, u32, u64),
 }
 
 /// A node's pointers, read when the link of its first child is asked
@@ -430,6 +467,6 @@ impl Tree {
 /// links of all of them take one pass.
 #[derive(Default)]
 pub struct LinkCursor {
-    pointers: Option<Vec<(u32, u32)>>,
+    pointers: Option<Vec<(u32, u64)>>,
     at: usize,
 }

@@ -16,8 +16,14 @@
 //! Iterative throughout: a chain is a work list, the path a stack.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::rc::Rc;
 
-use crate::graph::{LinkCursor, Names, NodeKind, Tree};
+use crate::graph::{Link, LinkCursor, Names, NodeKind, Tree};
+use crate::infer::FxHasher;
+
+/// Maps keyed by names, hashed fast.
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 use super::sanitize::frame;
 
@@ -50,13 +56,70 @@ impl Default for RecordOptions {
     }
 }
 
+/// Frame texts (sanitized) by number, so that frames compare and hash as
+/// numbers; 0 is no text. Object names and field links are looked up by
+/// their [`Names`] keys, so each is made once.
+#[derive(Default)]
+struct Texts {
+    ids: FxMap<Rc<str>, u32>,
+    texts: Vec<Rc<str>>,
+    objects: FxMap<u64, u32>,
+    links: FxMap<u64, u32>,
+}
+
+impl Texts {
+    fn id(&mut self, s: &str) -> u32 {
+        let s = frame(s);
+        if let Some(&id) = self.ids.get(&*s) {
+            return id;
+        }
+        if self.texts.is_empty() {
+            self.texts.push("".into());
+        }
+        let id = self.texts.len() as u32;
+        let rc: Rc<str> = s.into();
+        self.texts.push(rc.clone());
+        self.ids.insert(rc, id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &Rc<str> {
+        &self.texts[id as usize]
+    }
+
+    fn object(&mut self, names: &dyn Names, o: u32) -> u32 {
+        let key = names.object_key(o);
+        if let Some(&id) = self.objects.get(&key) {
+            return id;
+        }
+        let id = self.id(&names.object(o));
+        self.objects.insert(key, id);
+        id
+    }
+
+    fn link(&mut self, names: &dyn Names, link: Option<Link>) -> u32 {
+        match link {
+            None => 0,
+            Some(Link::Name(s)) => self.id(&s),
+            Some(Link::Key(src, offset, key)) => {
+                if let Some(&id) = self.links.get(&key) {
+                    return id;
+                }
+                let id = names.link(src, offset).map_or(0, |s| self.id(&s));
+                self.links.insert(key, id);
+                id
+            }
+        }
+    }
+}
+
 /// A frame: tree nodes that print as one.
 #[derive(Default)]
 struct Frame {
-    /// The link frame above it (sanitized), if known.
-    link: Option<String>,
-    /// Its name (sanitized).
-    name: String,
+    /// The link frame above it ([`Texts`] id; 0 if unknown).
+    link: u32,
+    /// Its name ([`Texts`] id).
+    name: u32,
     /// With `print_addr`: the address or tag appended to the name.
     extra: String,
     /// The nodes.
@@ -89,11 +152,12 @@ pub fn for_each_record(
     let mut stack: Vec<Level> = Vec::new();
     let mut path: Vec<String> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
-    let enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>| {
+    let mut texts = Texts::default();
+    let enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
         let mark = path.len();
-        let (label, mut kids) = expand(tree, names, opt, &fr);
-        if let Some(l) = &fr.link {
-            path.push(l.clone());
+        let (label, mut kids) = expand(tree, names, opt, &fr, texts);
+        if fr.link != 0 {
+            path.push(texts.get(fr.link).to_string());
         }
         path.push(label);
         if stack.len() as u32 + 1 >= opt.max_depth.max(1) {
@@ -103,18 +167,18 @@ pub fn for_each_record(
         stack.push(Level { kids, next: 0, printed: 0, total: fr.total, mark });
     };
     for top in tree.tops() {
-        let fr = Frame { name: frame(&tree.name(top, names)).into_owned(), members: vec![top], total: tree.total(top), ..Frame::default() };
+        let fr = Frame { name: texts.id(&tree.name(top, names)), members: vec![top], total: tree.total(top), ..Frame::default() };
         // A root group is shown however small.
         if fr.total == 0 {
             continue;
         }
-        enter(fr, &mut stack, &mut path);
+        enter(fr, &mut stack, &mut path, &mut texts);
         while let Some(level) = stack.last_mut() {
             if let Some(kid) = level.kids.get_mut(level.next) {
                 level.next += 1;
                 level.printed += kid.total;
                 let kid = std::mem::take(kid);
-                enter(kid, &mut stack, &mut path);
+                enter(kid, &mut stack, &mut path, &mut texts);
                 continue;
             }
             let level = stack.pop().expect("stack is not empty");
@@ -134,42 +198,44 @@ pub fn for_each_record(
 /// Frame `fr`'s label and its children as frames, in the order of their
 /// first members: map machinery looked through, a chain along one link
 /// folded into the frame.
-fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame) -> (String, Vec<Frame>) {
+fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame, texts: &mut Texts) -> (String, Vec<Frame>) {
     let is_object = |n: u32| matches!(tree.kind(n), NodeKind::Object(_));
     let objects = fr.members.iter().filter(|&&n| is_object(n)).count() as u64;
     let mut work = fr.members.clone();
     // The chain's link (None: unknown), once a first link to an object of
     // the frame's type was found.
-    let mut chain: Option<Option<String>> = None;
+    let mut chain: Option<u32> = None;
     let mut chained = 0u64;
     let mut kids: Vec<Frame> = Vec::new();
-    let mut index: HashMap<(Option<String>, String, String), usize> = HashMap::new();
+    // By (link, name, address or tag: 0 unless print_addr).
+    let mut index: FxMap<(u32, u32, u64), usize> = FxMap::default();
     let mut i = 0;
     while i < work.len() {
         let m = work[i];
         i += 1;
         let mut cursor = LinkCursor::default();
         for c in tree.children(m) {
-            let link = tree.link(m, c, names, &mut cursor).map(|l| frame(&l).into_owned());
-            let (name, extra) = match tree.kind(c) {
+            let link = tree.link_or_key(m, c, names, &mut cursor);
+            let (link, name, extra) = match tree.kind(c) {
                 NodeKind::Object(o) => {
                     if names.machinery(o) {
                         work.push(c);
                         continue;
                     }
-                    let name = frame(&names.object(o)).into_owned();
-                    if objects > 0 && name == fr.name && chain.as_ref().is_none_or(|l| *l == link) {
+                    let name = texts.object(names, o);
+                    let link = texts.link(names, link);
+                    if objects > 0 && name == fr.name && chain.is_none_or(|l| l == link) {
                         chain = Some(link);
                         chained += 1;
                         work.push(c);
                         continue;
                     }
-                    let extra = if opt.print_addr { format!("{:#x}", names.addr(o)) } else { String::new() };
-                    (name, extra)
+                    let extra = if opt.print_addr { names.addr(o) } else { 0 };
+                    (link, name, extra)
                 }
                 _ => {
                     let tag = tree.tags.get(&c).filter(|_| opt.print_addr);
-                    (frame(&tree.name(c, names)).into_owned(), tag.map_or_else(String::new, |&t| frame(tree.labels.get(t)).into_owned()))
+                    (texts.link(names, link), texts.id(&tree.name(c, names)), tag.map_or(0, |&t| u64::from(t)))
                 }
             };
             let total = tree.total(c);
@@ -180,17 +246,21 @@ fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame) -> (St
                     kids[k].total += total;
                 }
                 None => {
-                    index.insert(key.clone(), kids.len());
-                    let (link, name, extra) = key;
+                    index.insert(key, kids.len());
+                    let extra = match (extra, tree.kind(c)) {
+                        (0, _) => String::new(),
+                        (a, NodeKind::Object(_)) => format!("{a:#x}"),
+                        (t, _) => frame(tree.labels.get(t as u32)).into_owned(),
+                    };
                     kids.push(Frame { link, name, extra, members: vec![c], total });
                 }
             }
         }
     }
-    let mut label = fr.name.clone();
+    let mut label = texts.get(fr.name).to_string();
     match chain {
-        Some(Some(l)) => label = format!("{label} ×{} ({l})", objects + chained),
-        Some(None) => label = format!("{label} ×{}", objects + chained),
+        Some(0) => label = format!("{label} ×{}", objects + chained),
+        Some(l) => label = format!("{label} ×{} ({})", objects + chained, texts.get(l)),
         None => {}
     }
     if !fr.extra.is_empty() {
