@@ -139,3 +139,26 @@ fn two_cores_of_one_binary_name_roots_and_types_identically() {
         assert!(only.is_empty(), "{} vs {}: stacks in one only: {only:?}", a.name, b.name);
     }
 }
+
+#[test]
+fn overview_goroutine_counts_add_up() {
+    let f = fixtures().into_iter().find(|f| f.program() == "retain" && f.variant() == "plain").unwrap();
+    let text = run(&f, &["overview"]).unwrap();
+    let line = text.lines().find(|l| l.starts_with("goroutines ")).expect("no goroutines line");
+    // `goroutines      9 live (1 syscall, 8 waiting); not live: 8 dead`
+    let rest = line["goroutines".len()..].trim_start();
+    let (live, rest) = rest.split_once(" live (").unwrap_or_else(|| panic!("{line:?}"));
+    let live: u64 = live.parse().unwrap();
+    let (parts, not_live) = rest.split_once(')').unwrap();
+    let sum =
+        |s: &str| -> u64 { s.split(", ").filter(|p| !p.is_empty()).map(|p| p.split(' ').next().unwrap().parse::<u64>().unwrap()).sum() };
+    assert_eq!(sum(parts), live, "{line:?}");
+    let dead = not_live.strip_prefix("; not live: ").map_or(0, sum);
+    // Against the JSON: live goroutines, and all of them by status.
+    let json: serde_json::Value = serde_json::from_str(&run(&f, &["overview", "--json"]).unwrap()).unwrap();
+    assert_eq!(json["goroutines"].as_u64(), Some(live));
+    let all: u64 = json["goroutines_by_status"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(live + dead, all, "{line:?}");
+    // The program's own goroutines (main and the worker) are among the live.
+    assert!(live >= f.num("num_goroutine"), "{line:?}");
+}
