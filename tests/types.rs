@@ -73,44 +73,40 @@ fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
             }
             Ok(n)
         };
-        let swiss = f.minor() >= 24;
-        let (container, entries) = if swiss { ("map.group", "dirPtr") } else { ("map.bucket", "buckets") };
-
+        // Maps are one frame each: their buckets, groups, tables and
+        // directories are bytes of the map, never frames of their own.
+        for s in stacks.keys() {
+            if ["map.bucket", "map.group", "map.table", "map.dir", "map.extra"].iter().any(|m| s.contains(m)) {
+                return Err(format!("map machinery as a frame: {:?}", &s[..s.len().min(200)]));
+            }
+        }
         // map_big: values are main.Entry through $val, payloads []uint8
-        // through .Payload, key strings through $key.
+        // through .Payload, key strings through $key, right under the map.
         let big = f.num("map_big_entries");
         let root = "globals;main.registry;map[string]*main.Entry;";
-        want("map_big entries", &format!("{root}.{entries};"), ";$val;main.Entry", big * 48)?;
-        want("map_big payloads", root, ";$val;main.Entry;.Payload;[]uint8", big * 256)?;
-        want("map_big keys", root, ";$key;string.bytes", big * 24)?;
-        let group = format!("{container}[string]*main.Entry;$val;main.Entry");
-        if !stacks.keys().any(|s| s.starts_with(root) && s.contains(&group)) {
-            return Err(format!("map_big: no stack through {group}"));
-        }
+        want("map_big entries", &format!("{root}$val;main.Entry"), "", big * (48 + 256))?;
+        want("map_big payloads", &format!("{root}$val;main.Entry;.Payload;"), "[]uint8", big * 256)?;
+        want("map_big keys", &format!("{root}$key;"), "string.bytes", big * 24)?;
         // map_small: five entries fit one bucket/group, so each value is
         // linked by its int key, `[k]`; the program uses keys i*7.
         let small = f.num("map_small_entries");
         let root = "globals;main.small;map[int]*main.Entry;";
         for i in 0..small {
             let k = i * 7;
-            want("map_small payload", root, &format!("{container}[int]*main.Entry;[{k}];main.Entry;.Payload;[]uint8"), 128)?;
-            want("map_small name", root, &format!(";[{k}];main.Entry;.Name;string.bytes"), 20)?;
+            want("map_small payload", &format!("{root}[{k}];main.Entry;.Payload;"), "[]uint8", 128)?;
+            want("map_small name", &format!("{root}[{k}];main.Entry;.Name;"), "string.bytes", 20)?;
         }
         if stacks.keys().any(|s| s.starts_with(root) && s.contains(";$val;")) {
             return Err("map_small: a value linked as $val, not by its key".into());
         }
 
-        // list: main.Node all the way down, linked by .Next.
-        let (bytes, _) = matching(&stacks, "globals;main.listHead;", "");
-        if bytes != f.num("list_bytes") {
-            return Err(format!("list: {bytes} bytes under main.listHead, built {}", f.num("list_bytes")));
-        }
-        for s in stacks.keys().filter(|s| s.starts_with("globals;main.listHead;")) {
-            let frames: Vec<&str> = s.split(';').skip(2).collect();
-            let ok = frames.iter().enumerate().all(|(i, fr)| *fr == if i % 2 == 0 { "main.Node" } else { ".Next" });
-            if !ok || frames.len() % 2 == 0 {
-                return Err(format!("list: stack {:?}", &s[..s.len().min(200)]));
-            }
+        // list: one frame, the run of all its nodes along .Next, holding
+        // exactly the bytes the program built (16-byte nodes fill their
+        // size class).
+        let run = format!("globals;main.listHead;main.Node ×{} (.Next)", f.num("list_nodes"));
+        let under: Vec<(&String, &u64)> = stacks.iter().filter(|(s, _)| s.starts_with("globals;main.listHead;")).collect();
+        if under.len() != 1 || *under[0].0 != run || *under[0].1 != f.num("list_bytes") {
+            return Err(format!("list: stacks {under:?}, want only {run:?} with {} bytes", f.num("list_bytes")));
         }
 
         // chan: the buffer holds main.Items.
@@ -126,12 +122,18 @@ fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
         if f.minor() >= 23 {
             want("closure data", "globals;main.hook;closure for main.buildClosure.func1;.data;", "[]int", 8 * f.num("closure_len"))?;
         }
-        // stack_local: the worker's local buf.
-        want("stack_local", "goroutines;main.worker.buf;", "[]uint8", f.num("stack_local_bytes"))?;
-        // finalizer: the object under its global, its payload under the
-        // finalizer.
+        // stack_local: the worker's local buf, under the goroutine named by
+        // the function it runs and the one that started it.
+        want(
+            "stack_local",
+            "goroutines;main.worker (created by main.buildStackLocal);main.worker.buf;",
+            "[]uint8",
+            f.num("stack_local_bytes"),
+        )?;
+        // finalizer: the object and its payload under the global that
+        // holds it; the finalizer keeps nothing of it.
         want("finalizer", "globals;main.finKeep;main.FinObj", "", 24)?;
-        want("finalizer payload", &format!("finalizers;finalizer for {:#x};", f.num("finalizer_addr")), "[]uint8", 65536)?;
+        want("finalizer payload", "globals;main.finKeep;main.FinObj;.Data;", "[]uint8", 65536)?;
         if f.opt_num("cleanup_objects").is_some() {
             want("cleanup", "globals;main.cleanKeep;main.CleanObj;.Data;", "[]uint8", 32768)?;
         }

@@ -24,8 +24,9 @@ pub struct Args {
     /// The core file (ELF core, optionally zstd-compressed).
     pub core: Option<PathBuf>,
 
-    /// The executable the core was dumped from (optionally zstd-compressed).
-    #[arg(long, value_name = "BIN")]
+    /// The executable the core was dumped from (optionally zstd-compressed);
+    /// before or after the subcommand.
+    #[arg(long, value_name = "BIN", global = true)]
     pub exe: Option<PathBuf>,
 
     /// What to do.
@@ -40,9 +41,12 @@ pub enum Command {
     /// `viewcore objref`: per record, frames leaf first, then a TAB and a byte
     /// count. Feed it to FlameGraph's stackcollapse-stap.pl, or to `refgraph
     /// flame`. With --folded, write folded stacks instead.
+    #[command(override_usage = "refgraph CORE --exe BIN objref [OPTIONS] OUT\n       refgraph objref [OPTIONS] CORE OUT --exe BIN")]
     Objref {
-        /// Output file, or `-` for standard output.
-        out: PathBuf,
+        /// The core, when not given before the subcommand; then the output
+        /// file, or `-` for standard output.
+        #[arg(value_name = "[CORE] OUT", num_args = 1..=2, required = true)]
+        paths: Vec<PathBuf>,
         /// Write folded stacks (`root;…;leaf bytes`) instead of .bt records.
         #[arg(long)]
         folded: bool,
@@ -52,9 +56,14 @@ pub enum Command {
     /// Draw a flame graph SVG: from a core (`refgraph CORE --exe BIN flame
     /// out.svg`), or from .bt or folded stacks on standard input or --input
     /// (`refgraph flame out.svg < out.bt`); the input format is detected.
+    #[command(
+        override_usage = "refgraph CORE --exe BIN flame [OPTIONS] OUT.svg\n       refgraph flame [OPTIONS] CORE OUT.svg --exe BIN\n       refgraph flame [OPTIONS] OUT.svg < STACKS"
+    )]
     Flame {
-        /// Output SVG file, or `-` for standard output.
-        out: PathBuf,
+        /// The core, when not given before the subcommand; then the output
+        /// SVG file, or `-` for standard output.
+        #[arg(value_name = "[CORE] OUT", num_args = 1..=2, required = true)]
+        paths: Vec<PathBuf>,
         /// Read stacks from this file instead of a core (`-` = standard input,
         /// the default when no core is given).
         #[arg(long, value_name = "FILE")]
@@ -66,34 +75,69 @@ pub enum Command {
         tree: TreeArgs,
     },
     /// Summarize the core: Go version, executable identity, threads, memory.
+    #[command(override_usage = "refgraph CORE --exe BIN overview [--json]\n       refgraph overview [--json] CORE --exe BIN")]
     Overview {
+        /// The core, when not given before the subcommand.
+        #[arg(value_name = "CORE")]
+        core: Option<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Count heap objects and bytes by inferred type, largest total first:
     /// one line per type (`unk<size>` for objects whose type is unknown).
+    #[command(override_usage = "refgraph CORE --exe BIN histogram [--top N]\n       refgraph histogram [--top N] CORE --exe BIN")]
     Histogram {
+        /// The core, when not given before the subcommand.
+        #[arg(value_name = "CORE")]
+        core: Option<PathBuf>,
         /// Print only the N types with the most bytes.
         #[arg(long, value_name = "N")]
         top: Option<usize>,
     },
 }
 
+impl Args {
+    /// Moves a core given after the subcommand to [`Args::core`]; an error
+    /// if it was given twice. Returns the output path of `objref` and
+    /// `flame`.
+    pub fn settle(&mut self) -> Result<Option<PathBuf>, String> {
+        let (late, out) = match &mut self.command {
+            Command::Objref { paths, .. } | Command::Flame { paths, .. } => {
+                let out = paths.pop();
+                (paths.pop(), out)
+            }
+            Command::Overview { core, .. } | Command::Histogram { core, .. } => (core.take(), None),
+        };
+        match (&self.core, late) {
+            (Some(a), Some(b)) => {
+                Err(format!("two cores given, {} and {}: give one, before or after the subcommand", a.display(), b.display()))
+            }
+            (None, Some(b)) => {
+                self.core = Some(b);
+                Ok(out)
+            }
+            _ => Ok(out),
+        }
+    }
+}
+
 /// How the reference tree is cut and named.
 #[derive(Debug, clap::Args)]
 pub struct TreeArgs {
-    /// Fold subtrees smaller than this percentage of all reached bytes into
-    /// their parent's record.
-    #[arg(long, value_name = "PCT", default_value_t = 0.01)]
+    /// Fold frames smaller than this percentage of all reached bytes into
+    /// their parent's record. A frame is the sum of all objects merged
+    /// into it (siblings of one type by one link, a chain); root groups
+    /// are always shown.
+    #[arg(long, value_name = "PCT", default_value_t = crate::render::DEFAULT_MIN_WIDTH)]
     pub minwidth: f64,
     /// Add each object's address to its frame (`main.Entry 0xc000123000`).
     #[arg(long)]
     pub printaddr: bool,
-    /// Deepest frame level printed (group, root, then objects); deeper
-    /// subtrees are counted in their ancestor at this level. Long chains
-    /// such as linked lists would otherwise repeat their whole path in
-    /// every record.
+    /// Deepest frame level printed (group, goroutine, root, then
+    /// objects); deeper frames are counted in their ancestor at this
+    /// level. Chains such as linked lists fold into one frame, so this
+    /// only bounds unusual shapes.
     #[arg(long, value_name = "N", default_value_t = crate::render::DEFAULT_MAX_DEPTH)]
     pub maxdepth: u32,
     /// Print the wall time of each phase (open, metadata, heap, roots,

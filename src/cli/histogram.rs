@@ -32,7 +32,7 @@ fn write(t: &Typed, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
         pct(typed_bytes, bytes)
     )?;
     for w in &t.warnings {
-        eprintln!("refgraph: warning: {w}");
+        super::progress::note(&format!("refgraph: warning: {w}"));
     }
     Ok(())
 }

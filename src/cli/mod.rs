@@ -23,8 +23,25 @@ use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     pipeline::tune_allocator();
-    let args = Args::parse();
-    match run(args) {
+    let mut args = Args::parse();
+    let out = match args.settle() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("refgraph: error: {e}");
+            return 2;
+        }
+    };
+    // Top-level phases: open, metadata, heap, roots, types, tree, output.
+    let phases = match &args.command {
+        Command::Flame { input: Some(_), .. } => 1,
+        Command::Flame { .. } if args.core.is_none() => 1,
+        Command::Histogram { .. } => 5,
+        _ => 7,
+    };
+    progress::begin(phases);
+    let result = run(args, out.unwrap_or_default());
+    progress::end();
+    match result {
         Ok(()) => 0,
         // A closed pipe (`refgraph ... | head`) is not an error worth a word.
         Err(e) if is_broken_pipe(&e) => 0,
@@ -44,10 +61,12 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
+    let out = &out;
     match &args.command {
-        Command::Objref { out, folded, tree } => {
+        Command::Objref { folded, tree, .. } => {
             let opt = record_options(tree)?;
+            check_extension(out, if *folded { "folded" } else { "bt" });
             let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             pipeline::analyze(&image, &mut timings, |a, timings| {
@@ -64,12 +83,13 @@ fn run(args: Args) -> Result<()> {
                 Ok(())
             })?;
             if tree.timings {
-                eprintln!("refgraph: time: {}", timings.line());
+                progress::note(&format!("refgraph: time: {}", timings.line()));
             }
             Ok(())
         }
-        Command::Flame { out, input, title, tree } => {
+        Command::Flame { input, title, tree, .. } => {
             let opt = record_options(tree)?;
+            check_extension(out, "svg");
             let mut timings = Timings::with_memory(tree.timings);
             let (stacks, title) = match (&args.core, input) {
                 (Some(core), None) => {
@@ -78,8 +98,7 @@ fn run(args: Args) -> Result<()> {
                         warn(&a.typed.warnings);
                         Ok(fold_tree(&a.tree, a.typed.inference, opt))
                     })?;
-                    let name = core.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    (stacks, title.clone().unwrap_or(name))
+                    (stacks, title.clone().unwrap_or_else(|| program_title(&image, core)))
                 }
                 (Some(_), Some(_)) => bail!("give either a core or --input, not both"),
                 (None, input) => {
@@ -89,7 +108,7 @@ fn run(args: Args) -> Result<()> {
                         Format::Folded => {
                             let (s, bad) = read_folded(&text);
                             if bad > 0 {
-                                eprintln!("refgraph: warning: skipped {bad} lines that are not folded stacks");
+                                progress::note(&format!("refgraph: warning: skipped {bad} lines that are not folded stacks"));
                             }
                             s
                         }
@@ -102,21 +121,56 @@ fn run(args: Args) -> Result<()> {
                 bail!("nothing to draw: the stacks hold 0 bytes");
             }
             let title = format!("{title}: {} reachable", human_bytes(total));
-            timings.run("output", "drawing the flame graph", || output::write_output(out, |w| write_svg(&stacks, &title, w)))?;
+            let subtitle =
+                "width: the bytes each path keeps reachable (roots at the bottom, what they hold above); click to zoom, Ctrl-F to search";
+            timings.run("output", "drawing the flame graph", || output::write_output(out, |w| write_svg(&stacks, &title, subtitle, w)))?;
+            progress::note(&format!("refgraph: wrote {}: {} stacks, {} reachable", out.display(), stacks.len(), human_bytes(total)));
             if tree.timings {
-                eprintln!("refgraph: time: {}", timings.line());
+                progress::note(&format!("refgraph: time: {}", timings.line()));
             }
             Ok(())
         }
-        Command::Overview { json } => {
+        Command::Overview { json, .. } => {
             let mut timings = Timings::default();
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             overview::print(&image, timings, *json, &mut std::io::stdout().lock())
         }
-        Command::Histogram { top } => {
+        Command::Histogram { top, .. } => {
             let image = open_image(&args)?;
             histogram::print(&image, *top, &mut std::io::stdout().lock())
         }
+    }
+}
+
+/// Warns when the output file's extension names another format than the
+/// one written (`objref out.folded` without `--folded`).
+fn check_extension(out: &std::path::Path, format: &str) {
+    let Some(ext) = out.extension().and_then(|e| e.to_str()) else { return };
+    let known = ["bt", "folded", "svg"];
+    if ext != format && known.contains(&ext) {
+        let hint = match format {
+            "bt" => "; add --folded to write folded stacks",
+            "folded" => "; drop --folded to write .bt records",
+            _ => "",
+        };
+        progress::note(&format!("refgraph: warning: writing {format} output to {}, whose name says {ext}{hint}", out.display()));
+    }
+}
+
+/// The flame graph's title: the program (its command line from the core,
+/// else the executable's main package) and its Go version.
+fn program_title(image: &Image, core: &std::path::Path) -> String {
+    let c = &image.core;
+    let program = c
+        .args
+        .clone()
+        .filter(|a| !a.trim().is_empty())
+        .or_else(|| c.command.clone())
+        .or_else(|| read_buildinfo(image.exe.bytes()).ok().and_then(|i| i.main_path))
+        .unwrap_or_else(|| core.display().to_string());
+    match read_buildinfo(image.exe.bytes()) {
+        Ok(info) => format!("{} ({})", program.trim(), info.version.raw),
+        Err(_) => program.trim().to_string(),
     }
 }
 
@@ -130,7 +184,7 @@ fn record_options(t: &TreeArgs) -> Result<RecordOptions> {
 /// One line on stderr about what was written.
 fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
     let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };
-    eprintln!(
+    progress::note(&format!(
         "refgraph: wrote {}: {} of {} heap objects reached ({} of {}, {:.2}%); typed {:.2}% of them ({:.2}% of their bytes)",
         out.display(),
         a.reached_objects,
@@ -140,12 +194,12 @@ fn summarize(a: &pipeline::Analysis, out: &std::path::Path) {
         pct(a.reached_bytes, a.typed.heap.bytes()),
         pct(a.typed_objects, a.reached_objects),
         pct(a.typed_bytes, a.reached_bytes)
-    );
+    ));
 }
 
 fn warn(warnings: &[String]) {
     for w in warnings {
-        eprintln!("refgraph: warning: {w}");
+        progress::note(&format!("refgraph: warning: {w}"));
     }
 }
 
@@ -190,5 +244,14 @@ fn open_image(args: &Args) -> Result<Image> {
     // Say "not a Go program" before "does not match the core".
     read_buildinfo(exe_file.bytes()).with_context(|| format!("executable {}", exe.display()))?;
     let core_file = progress::phase("reading the core", || Core::open(core)).with_context(|| format!("core {}", core.display()))?;
-    Ok(progress::phase("checking the executable against the core", || Image::join(core_file, exe_file))?)
+    // The executable the process ran, as the core's file mappings name it.
+    let ran = core_file.files.first().map(|f| f.path.clone());
+    match progress::phase("checking the executable against the core", || Image::join(core_file, exe_file)) {
+        Ok(image) => Ok(image),
+        Err(e @ crate::image::Error::ExeMismatch { .. }) => match ran {
+            Some(path) => bail!("{e}; the process ran {path}: pass that very build with --exe"),
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }

@@ -128,8 +128,22 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
     writeln!(out, "  objects       {}", heap.len())?;
     writeln!(out, "  bytes         {} ({:.1} MiB)", heap.bytes(), heap.bytes() as f64 / 1048576.0)?;
     writeln!(out, "  pointer slots {} ({} point into heap objects)", a.typed.pointer_slots, a.typed.heap_pointers)?;
-    let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    writeln!(out, "goroutines      {live_goroutines} ({})", statuses.join(", "))?;
+    // The live ones by status, then the rest: the parts add up.
+    let (mut live, mut rest) = (Vec::new(), Vec::new());
+    for g in goroutines {
+        let list = if g.status.is_live() { &mut live } else { &mut rest };
+        let name = g.status.name();
+        match list.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => list.push((name, 1u64)),
+        }
+    }
+    let show = |l: &mut Vec<(String, u64)>| {
+        l.sort();
+        l.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
+    };
+    let rest = if rest.is_empty() { String::new() } else { format!("; not live: {}", show(&mut rest)) };
+    writeln!(out, "goroutines      {live_goroutines} live ({}){rest}", show(&mut live))?;
     writeln!(out, "roots           {}", roots.len())?;
     writeln!(out, "reached         {reached_objects} objects, {reached_bytes} bytes: {coverage:.2}% of the heap's bytes")?;
     let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };

@@ -133,7 +133,7 @@ pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&T
 pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
     infer_types(image, timings, |t, edges, timings| {
         let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
-            let mut tree = build_tree(t.heap, edges, t.roots);
+            let mut tree = build_tree(t.heap, edges, t.roots, t.inference);
             // The sum is serial: count the typed objects meanwhile.
             let reached = std::mem::take(&mut tree.reached);
             let ((), typed) = rayon::join(|| tree.sum(|o| t.heap.size(o)), || t.inference.typed_among(&reached));

@@ -5,9 +5,9 @@
 use rayon::prelude::*;
 
 use crate::heap::{prefetch, Edges, Heap};
-use crate::roots::{Group, Root};
+use crate::roots::{Group, Root, SUBJECT};
 
-use super::tree::{Labels, Tree, NO_LINK, NO_PARENT};
+use super::tree::{Labels, Names, NodeKind, Tree, NO_LINK, NO_PARENT};
 
 /// Nodes taken from the queue at a time.
 const BATCH_NODES: usize = 1 << 16;
@@ -30,37 +30,19 @@ struct Found {
 
 /// Builds the tree from the roots, in group order then the order given,
 /// along `edges`, and frees them (the subtree totals, from [`Tree::sum`],
-/// can reuse their memory).
-pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
+/// can reuse their memory). Strong roots first: the weak ones (finalizers
+/// and cleanups) get only what the strong ones do not reach. `names` gives
+/// the type names that finalizer and cleanup roots are named after.
+pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) -> Tree {
     let mut tree = Tree::new(Labels::new());
     let mut visited = vec![0u64; heap.len().div_ceil(64)];
-    let mut root_nodes = Vec::with_capacity(roots.len());
-    for g in Group::ALL {
-        let members: Vec<&Root> = roots.iter().filter(|r| r.group == g).collect();
-        if members.is_empty() {
+    let root_nodes = push_heads(&mut tree, roots, names);
+    tree.reserve(heap.len());
+    // Level 1: every strong root's direct targets.
+    for &(rnode, r) in &root_nodes {
+        if r.weak() {
             continue;
         }
-        let label = tree.labels.intern(g.name());
-        let gnode = tree.push_root(NO_PARENT, label);
-        for r in members {
-            let label = tree.labels.intern(&r.name);
-            let rnode = tree.push_root(gnode, label);
-            if !r.tag.is_empty() {
-                let tag = tree.labels.intern(&r.tag);
-                tree.tags.insert(rnode, tag);
-            }
-            root_nodes.push((rnode, r));
-        }
-    }
-    tree.reserve(heap.len());
-    let claim = |visited: &mut [u64], o: u32| {
-        let (w, b) = ((o / 64) as usize, o % 64);
-        let new = visited[w] >> b & 1 == 0;
-        visited[w] |= 1 << b;
-        new
-    };
-    // Level 1: every root's direct targets.
-    for (rnode, r) in root_nodes {
         for t in &r.targets {
             if claim(&mut visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
@@ -68,6 +50,103 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
             }
         }
     }
+    let mut next = tree.first_object as usize;
+    let mut scratch = Scratch::default();
+    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch);
+    // Then the weak roots, for what is left.
+    for &(rnode, r) in root_nodes.iter().filter(|(_, r)| r.weak()) {
+        for t in &r.targets {
+            if claim(&mut visited, t.obj) {
+                let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
+                tree.push_late_target(rnode, t.obj, link);
+            }
+        }
+    }
+    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch);
+    drop(edges);
+    tree.seal();
+    tree.reached = visited;
+    tree
+}
+
+/// Marks object `o` visited; whether it was new.
+#[inline]
+fn claim(visited: &mut [u64], o: u32) -> bool {
+    let (w, b) = ((o / 64) as usize, o % 64);
+    let new = visited[w] >> b & 1 == 0;
+    visited[w] |= 1 << b;
+    new
+}
+
+/// Pushes the groups, the scopes and the roots (in that order, each
+/// parent's children together); returns the root nodes with their roots,
+/// in node order.
+fn push_heads<'r>(tree: &mut Tree, roots: &'r [Root], names: &dyn Names) -> Vec<(u32, &'r Root)> {
+    let by_group: Vec<(Group, Vec<&Root>)> =
+        Group::ALL.iter().map(|&g| (g, roots.iter().filter(|r| r.group == g).collect::<Vec<_>>())).filter(|(_, m)| !m.is_empty()).collect();
+    let mut groups = Vec::new();
+    for (g, _) in &by_group {
+        let label = tree.labels.intern(g.name());
+        groups.push(tree.push_head(NodeKind::Group, NO_PARENT, label));
+    }
+    // One scope node for each run of roots with the same scope.
+    let mut parents: Vec<Vec<u32>> = Vec::new();
+    for ((_, members), &gnode) in by_group.iter().zip(&groups) {
+        let mut last: Option<(u64, u32)> = None;
+        let mut mine = Vec::with_capacity(members.len());
+        for r in members {
+            let parent = match &r.scope {
+                None => gnode,
+                Some(s) => match last {
+                    Some((id, node)) if id == s.id => node,
+                    _ => {
+                        let label = tree.labels.intern(&s.name);
+                        let node = tree.push_head(NodeKind::Scope, gnode, label);
+                        if !s.tag.is_empty() {
+                            let tag = tree.labels.intern(&s.tag);
+                            tree.tags.insert(node, tag);
+                        }
+                        last = Some((s.id, node));
+                        node
+                    }
+                },
+            };
+            mine.push(parent);
+        }
+        parents.push(mine);
+    }
+    let mut root_nodes = Vec::with_capacity(roots.len());
+    for ((_, members), parents) in by_group.iter().zip(parents) {
+        for (r, parent) in members.iter().zip(parents) {
+            let name = match r.subject {
+                Some(o) => r.name.replacen(SUBJECT, &names.object(o), 1),
+                None => r.name.replacen(SUBJECT, "object", 1),
+            };
+            let label = tree.labels.intern(&name);
+            let rnode = tree.push_head(NodeKind::Root, parent, label);
+            if !r.tag.is_empty() {
+                let tag = tree.labels.intern(&r.tag);
+                tree.tags.insert(rnode, tag);
+            }
+            root_nodes.push((rnode, *r));
+        }
+    }
+    root_nodes
+}
+
+/// Lists the BFS keeps from batch to batch.
+#[derive(Default)]
+struct Scratch {
+    units: Vec<(u32, usize, usize)>,
+    found: Vec<Vec<Found>>,
+    cuts: Vec<usize>,
+}
+
+/// Takes nodes from the queue (the tree's nodes from `next` on) until it
+/// is empty, claiming their targets not yet visited.
+fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize, scratch: &mut Scratch) {
+    let Scratch { units, found, cuts } = scratch;
+    let mut n = *next;
     // Deeper levels: the node array is the FIFO queue, taken one node at a
     // time while it is short, else a batch of nodes at a time, their edges
     // in groups of at most BATCH_EDGES (a node with millions of pointers
@@ -75,39 +154,35 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
     // heap's tables) runs in parallel and keeps the targets not yet
     // visited; claiming them stays serial, in node then edge order, so the
     // tree is the same on any number of threads.
-    let mut next = tree.first_object as usize;
-    let mut units: Vec<(u32, usize, usize)> = Vec::new();
-    let mut found: Vec<Vec<Found>> = Vec::new();
-    let mut cuts: Vec<usize> = Vec::new();
-    while next < tree.len() {
+    while n < tree.len() {
         // A short queue (the tail of a linked list): node by node, claiming
         // as it goes, until the queue grows or a node with many edges
         // comes. The same claims in the same order as in batches.
-        while next < tree.len() && tree.len() - next < PAR_NODES {
-            let (a, b) = edges.range(tree.obj[next]);
+        while n < tree.len() && tree.len() - n < PAR_NODES {
+            let (a, b) = edges.range(tree.obj[n]);
             if b - a > UNIT_EDGES {
                 break;
             }
             for &obj in edges.targets(a, b) {
-                if claim(&mut visited, obj) {
-                    tree.push_object(next as u32, obj);
+                if claim(visited, obj) {
+                    tree.push_object(n as u32, obj);
                 }
             }
-            next += 1;
+            n += 1;
         }
-        if next >= tree.len() {
+        if n >= tree.len() {
             break;
         }
-        let end = tree.len().min(next + BATCH_NODES);
+        let end = tree.len().min(n + BATCH_NODES);
         // The nodes' edge ranges (scattered reads) in parallel, then cut
         // into units.
-        let ranges: Vec<(usize, usize)> = if end - next >= PAR_NODES {
-            tree.obj[next..end].par_iter().map(|&o| edges.range(o)).collect()
+        let ranges: Vec<(usize, usize)> = if end - n >= PAR_NODES {
+            tree.obj[n..end].par_iter().map(|&o| edges.range(o)).collect()
         } else {
-            tree.obj[next..end].iter().map(|&o| edges.range(o)).collect()
+            tree.obj[n..end].iter().map(|&o| edges.range(o)).collect()
         };
         units.clear();
-        for (n, (mut a, b)) in (next..end).zip(ranges) {
+        for (n, (mut a, b)) in (n..end).zip(ranges) {
             while a < b {
                 let e = (a + UNIT_EDGES).min(b);
                 units.push((n as u32, a, e));
@@ -121,7 +196,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
                 count += units[j].2 - units[j].1;
                 j += 1;
             }
-            let seen = &visited;
+            let seen = &*visited;
             let scan = |out: &mut Vec<Found>, units: &[(u32, usize, usize)]| {
                 out.clear();
                 for &(node, a, b) in units {
@@ -164,17 +239,14 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root]) -> Tree {
                     if let Some(ahead) = part.get(k + 16) {
                         prefetch(&visited[(ahead.obj / 64) as usize]);
                     }
-                    if claim(&mut visited, f.obj) {
+                    if claim(visited, f.obj) {
                         tree.push_object(f.node, f.obj);
                     }
                 }
             }
             i = j;
         }
-        next = end;
+        n = end;
     }
-    drop(edges);
-    tree.seal();
-    tree.reached = visited;
-    tree
+    *next = n;
 }

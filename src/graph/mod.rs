@@ -5,4 +5,4 @@ mod bfs;
 mod tree;
 
 pub use self::bfs::build_tree;
-pub use self::tree::{LabelId, Labels, LinkCursor, Names, NodeKind, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};
+pub use self::tree::{LabelId, Labels, Link, LinkCursor, Names, NodeKind, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};

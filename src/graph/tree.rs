@@ -93,13 +93,30 @@ impl Labels {
 pub trait Names {
     /// The frame name of object `obj`.
     fn object(&self, obj: u32) -> Cow<'_, str>;
-    /// Object `src`'s pointers into the heap: (byte offset, target
-    /// object), in offset order.
-    fn pointers(&self, src: u32) -> Vec<(u32, u32)>;
+    /// Object `src`'s non-zero pointer words: (byte offset, value), in
+    /// offset order.
+    fn pointers(&self, src: u32) -> Vec<(u32, u64)>;
+    /// The size of object `obj`'s slot.
+    fn size(&self, obj: u32) -> u64;
     /// The link name of the pointer at byte `offset` of object `src`.
     fn link(&self, src: u32, offset: u32) -> Option<String>;
     /// The address of object `obj`.
     fn addr(&self, obj: u32) -> u64;
+    /// Whether object `obj` is part of a map's machinery (buckets, groups,
+    /// tables, directories): bytes of the map, not a frame of their own.
+    fn machinery(&self, _obj: u32) -> bool {
+        false
+    }
+    /// A number that is the same for two pointers whose link names are,
+    /// when the name depends on the source's type and the offset alone.
+    fn link_key(&self, _src: u32, _offset: u32) -> Option<u64> {
+        None
+    }
+    /// A number that is the same for two objects exactly when their
+    /// names are ([`Names::object`] is asked once per number).
+    fn object_key(&self, obj: u32) -> u64 {
+        u64::from(obj)
+    }
 }
 
 /// What a tree node stands for.
@@ -107,21 +124,41 @@ pub trait Names {
 pub enum NodeKind {
     /// A root group (globals, goroutines, finalizers, other).
     Group,
+    /// A level between a group and its roots: a goroutine.
+    Scope,
     /// A root (a global, a goroutine frame's variable, a finalizer…).
     Root,
     /// A heap object (its index in the heap's object table).
     Object(u32),
 }
 
-/// The tree, as parallel arrays in BFS order: the groups, each followed by
-/// its roots, then the objects. A parent comes before its children, the
-/// children of a root or object are consecutive nodes, and those of a later
-/// node come later: so each node's number of object children says where
-/// they are.
+/// The tree, as parallel arrays in BFS order: the heads (groups, then
+/// scopes, then roots, each level's children of one parent consecutive),
+/// then the objects. A parent comes before its children, the children of a
+/// root or object are consecutive nodes, and those of a later node come
+/// later: so each node's number of object children says where they are.
+///
+/// Weak roots (finalizers) are the exception: their objects come after all
+/// the objects the other roots reach ([`Tree::push_late_target`]), and are
+/// counted as children of the node before them (the carrier, which had
+/// none), so that the counts still say where every node's children are.
 pub struct Tree {
-    /// The parents of the groups ([`NO_PARENT`]) and roots (their group):
-    /// the nodes before `first_object`.
+    /// The parents of the heads: [`NO_PARENT`] for groups, the group for
+    /// scopes and unscoped roots, the scope for the others. The nodes
+    /// before `first_object`.
     head_parent: Vec<u32>,
+    /// The children of each group and scope (consecutive heads), by node;
+    /// from [`Tree::seal`].
+    head_kids: Vec<Range<u32>>,
+    /// Scopes are the heads from `first_scope` to `first_root`.
+    first_scope: u32,
+    first_root: u32,
+    /// Weak roots' objects: (root, first node, end), by root.
+    late: Vec<(u32, u32, u32)>,
+    /// Link labels of the weak roots' objects, by node.
+    late_links: std::collections::HashMap<u32, LabelId>,
+    /// The node whose children the weak roots' objects are counted as.
+    carrier: Option<u32>,
     /// Each node's number of children among the objects (none for a
     /// group): the children of node n come after those of nodes before n,
     /// from `first_object` on.
@@ -151,6 +188,12 @@ impl Tree {
     pub fn new(labels: Labels) -> Tree {
         Tree {
             head_parent: Vec::new(),
+            head_kids: Vec::new(),
+            first_scope: 0,
+            first_root: 0,
+            late: Vec::new(),
+            late_links: Default::default(),
+            carrier: None,
             kids: Counts::default(),
             obj: Vec::new(),
             names: Vec::new(),
@@ -163,11 +206,27 @@ impl Tree {
         }
     }
 
-    /// Adds a group (`parent` [`NO_PARENT`]) or a root (`parent` its
-    /// group) named by label `name`; returns its index. Before any object.
-    pub fn push_root(&mut self, parent: u32, name: LabelId) -> u32 {
-        assert!(self.root_links.is_empty() && self.len() == self.names.len(), "groups and roots come before objects");
+    /// Adds a group (`parent` [`NO_PARENT`]), a scope (`parent` its
+    /// group) or a root (`parent` its group or scope) named by label
+    /// `name`; returns its index. All groups first, then all scopes, then
+    /// all roots, each parent's children one after the other; before any
+    /// object.
+    pub fn push_head(&mut self, kind: NodeKind, parent: u32, name: LabelId) -> u32 {
+        assert!(self.root_links.is_empty() && self.len() == self.names.len(), "heads come before objects");
         debug_assert!(parent == NO_PARENT || parent < self.len() as u32);
+        let n = self.len() as u32;
+        match kind {
+            NodeKind::Group => {
+                assert!(parent == NO_PARENT && self.first_scope == n, "groups come first");
+                self.first_scope = n + 1;
+                self.first_root = n + 1;
+            }
+            NodeKind::Scope => {
+                assert!(self.first_root == n, "scopes come before roots");
+                self.first_root = n + 1;
+            }
+            _ => {}
+        }
         self.names.push(name);
         self.head_parent.push(parent);
         self.first_object = self.names.len() as u32;
@@ -181,6 +240,24 @@ impl Tree {
         debug_assert!(root < self.first_object && self.head_parent[root as usize] != NO_PARENT);
         self.root_links.push(link);
         self.kids.bump(root as usize);
+        self.push(obj)
+    }
+
+    /// Adds object `obj` under the weak root `root`, by link label `link`,
+    /// once all other roots' objects are in; returns its index. Weak roots
+    /// in node order.
+    pub fn push_late_target(&mut self, root: u32, obj: u32, link: LabelId) -> u32 {
+        debug_assert!(root < self.first_object && root >= self.first_root);
+        let id = self.len() as u32;
+        let carrier = *self.carrier.get_or_insert(id - 1);
+        self.kids.bump(carrier as usize);
+        match self.late.last_mut() {
+            Some((r, _, end)) if *r == root && *end == id => *end += 1,
+            _ => self.late.push((root, id, id + 1)),
+        }
+        if link != NO_LINK {
+            self.late_links.insert(id, link);
+        }
         self.push(obj)
     }
 
@@ -202,6 +279,18 @@ impl Tree {
     /// Done adding nodes: [`Tree::children`] works from now on.
     pub fn seal(&mut self) {
         self.kids.seal();
+        let heads = self.first_object.min(self.len() as u32);
+        self.head_kids = vec![0..0; self.first_root.min(heads) as usize];
+        for n in self.first_scope..heads {
+            let p = self.head_parent[n as usize];
+            if let Some(r) = self.head_kids.get_mut(p as usize) {
+                if r.start == r.end {
+                    *r = n..n;
+                }
+                debug_assert_eq!(r.end, n, "a head's children are consecutive");
+                r.end = n + 1;
+            }
+        }
         self.obj.shrink_to_fit();
     }
 
@@ -227,7 +316,8 @@ impl Tree {
     /// What node `n` is.
     pub fn kind(&self, n: u32) -> NodeKind {
         match self.obj[n as usize] {
-            NOT_OBJECT if self.head_parent[n as usize] == NO_PARENT => NodeKind::Group,
+            NOT_OBJECT if n < self.first_scope => NodeKind::Group,
+            NOT_OBJECT if n < self.first_root => NodeKind::Scope,
             NOT_OBJECT => NodeKind::Root,
             o => NodeKind::Object(o),
         }
@@ -255,13 +345,20 @@ impl Tree {
         }
         // The children of node i end where those of node i+1 begin.
         let mut end = self.obj.len();
+        let carrier = self.carrier.map_or(usize::MAX, |c| c as usize);
         for (i, c) in (0..self.obj.len()).rev().zip(self.kids.iter_rev()) {
             let start = end - c as usize;
-            let t = (start..end).fold(totals.get(i), |t, k| t + totals.get(k));
-            totals.set(i, t);
+            if i != carrier {
+                let t = (start..end).fold(totals.get(i), |t, k| t + totals.get(k));
+                totals.set(i, t);
+            }
             end = start;
         }
-        // The groups gather their roots.
+        for &(r, a, b) in &self.late {
+            let t = (a..b).fold(totals.get(r as usize), |t, k| t + totals.get(k as usize));
+            totals.set(r as usize, t);
+        }
+        // The heads gather their children, from the last level up.
         for i in (0..first).rev() {
             let p = self.head_parent[i] as usize;
             if p != NO_PARENT as usize {
@@ -284,17 +381,23 @@ impl Tree {
 
     /// The top nodes (groups), in order.
     pub fn tops(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.first_object.min(self.len() as u32)).filter(|&n| self.head_parent[n as usize] == NO_PARENT)
+        0..self.first_scope.min(self.len() as u32)
     }
 
     /// The children of node `n`: consecutive nodes.
     pub fn children(&self, n: u32) -> Range<u32> {
-        let first = self.first_object as usize;
-        if self.kind(n) == NodeKind::Group {
-            // Its roots follow it, up to the next group or the objects.
-            let end = (n as usize + 1..first).find(|&i| self.head_parent[i] == NO_PARENT).unwrap_or(first);
-            return n + 1..end as u32;
+        if let Some(r) = self.head_kids.get(n as usize) {
+            return r.clone();
         }
+        if Some(n) == self.carrier {
+            return 0..0;
+        }
+        if n < self.first_object {
+            if let Ok(i) = self.late.binary_search_by_key(&n, |l| l.0) {
+                return self.late[i].1..self.late[i].2;
+            }
+        }
+        let first = self.first_object as usize;
         let (a, b) = self.kids.range(n as usize);
         (first + a) as u32..(first + b) as u32
     }
@@ -310,6 +413,16 @@ impl Tree {
     /// The name of the link from node `n`'s parent `parent` to it, if
     /// known. `cursor` belongs to the parent: ask for its children in order.
     pub fn link(&self, parent: u32, n: u32, names: &dyn Names, cursor: &mut LinkCursor) -> Option<String> {
+        match self.link_or_key(parent, n, names, cursor)? {
+            Link::Name(s) => Some(s),
+            Link::Key(src, offset, _) => names.link(src, offset),
+        }
+    }
+
+    /// As [`Tree::link`], but where the name depends on the source's type
+    /// and the offset alone ([`Names::link_key`]), that key instead of the
+    /// name: callers that see many links keep the names of keys.
+    pub fn link_or_key(&self, parent: u32, n: u32, names: &dyn Names, cursor: &mut LinkCursor) -> Option<Link> {
         let i = n as usize;
         let o = self.obj[i];
         if o == NOT_OBJECT {
@@ -317,19 +430,35 @@ impl Tree {
         }
         match self.obj[parent as usize] {
             NOT_OBJECT => {
-                let label = self.root_links.get(i - self.first_object as usize).copied().unwrap_or(NO_LINK);
-                (label != NO_LINK).then(|| self.labels.get(label).to_string())
+                let label = self.root_links.get(i - self.first_object as usize).copied();
+                let label = label.or_else(|| self.late_links.get(&n).copied()).unwrap_or(NO_LINK);
+                (label != NO_LINK).then(|| Link::Name(self.labels.get(label).to_string()))
             }
             src => {
                 // The parent's first pointer to the object claimed it.
                 let pointers = cursor.pointers.get_or_insert_with(|| names.pointers(src));
                 let from = cursor.at.min(pointers.len());
-                let k = from + pointers[from..].iter().position(|&(_, t)| t == o)?;
+                // The first word pointing into the object's slot.
+                let lo = names.addr(o);
+                let hi = lo + names.size(o);
+                let k = from + pointers[from..].iter().position(|&(_, v)| v >= lo && v < hi)?;
                 cursor.at = k;
-                names.link(src, pointers[k].0)
+                let offset = pointers[k].0;
+                match names.link_key(src, offset) {
+                    Some(key) => Some(Link::Key(src, offset, key)),
+                    None => names.link(src, offset).map(Link::Name),
+                }
             }
         }
     }
+}
+
+/// A link, by name or by key ([`Tree::link_or_key`]).
+pub enum Link {
+    /// The link's name.
+    Name(String),
+    /// The pointer (source object, offset) and its [`Names::link_key`].
+    Key(u32, u32, u64),
 }
 
 /// A node's pointers, read when the link of its first child is asked
@@ -338,6 +467,6 @@ impl Tree {
 /// links of all of them take one pass.
 #[derive(Default)]
 pub struct LinkCursor {
-    pointers: Option<Vec<(u32, u32)>>,
+    pointers: Option<Vec<(u32, u64)>>,
     at: usize,
 }

@@ -43,7 +43,7 @@ pub enum Error {
     #[error("{} is not a core file (ELF type {e_type}); pass the core first and the executable with --exe", path.display())]
     NotCore { path: PathBuf, e_type: u16 },
     /// The executable is an ELF file of another type.
-    #[error("{} is not an executable (ELF type {e_type})", path.display())]
+    #[error("{} is not an executable (ELF type {e_type}{}); pass the core first and the executable with --exe", path.display(), if *e_type == 4 { ": a core file" } else { "" })]
     NotExecutable { path: PathBuf, e_type: u16 },
     /// A segment lies past the end of the file.
     #[error("the {what} is truncated: its segments need {needed} bytes but the file has {have}")]

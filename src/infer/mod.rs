@@ -62,13 +62,13 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::graph::Names;
-use crate::heap::{object_pointers, prefetch, Edges, Heap};
+use crate::heap::{prefetch, Edges, Heap};
 use crate::image::Memory;
 use crate::roots::Root;
 use crate::runtime::{PointerFinder, PointerMaps, Process, Span};
 
 use self::state::States;
-pub use self::types::{Field, Key, KeyKind, Leaf, MapKeys, Shape, Target, TypeId, TypeInfo, TypeTable};
+pub use self::types::{Field, FxHasher, Key, KeyKind, Leaf, MapKeys, Shape, Target, TypeId, TypeInfo, TypeTable};
 
 /// Marks an array in a name key ([`name_key`]).
 const NAME_ARRAY: u32 = 1 << 31;
@@ -144,6 +144,9 @@ pub struct Inference<'p, 'a> {
     pub rounds: u64,
     /// Facts set or replaced.
     pub updates: u64,
+    /// Per type id, bit 0: the type is map machinery, bit 1: an array of
+    /// it is ([`Names::machinery`]); made when first asked.
+    machinery: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl<'p, 'a> Inference<'p, 'a> {
@@ -159,6 +162,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             fixed: vec![0; n.div_ceil(64)],
             rounds: 0,
             updates: 0,
+            machinery: Default::default(),
         };
         let mut queued = vec![0u64; n.div_ceil(64)];
         let mut frontier = inf.seed_recorded();
@@ -796,11 +800,26 @@ impl Names for Inference<'_, '_> {
         self.name(obj)
     }
 
-    fn pointers(&self, src: u32) -> Vec<(u32, u32)> {
+    fn pointers(&self, src: u32) -> Vec<(u32, u64)> {
         let mut out = Vec::new();
         let mut finder = PointerFinder::new(self.p, &self.heap.arena_list);
-        object_pointers(self.p, &mut finder, self.heap, self.heap.span_of(src), src, &mut out);
+        let span = self.heap.span_of(src);
+        let base = self.heap.addr(src);
+        let bytes = self.p.image.slice(base, span.elemsize as usize).ok();
+        let _ = finder.pointers(span, base, &mut |a| {
+            let v = match bytes {
+                Some(b) => b.get((a - base) as usize..).and_then(|w| w.get(..8)).map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap())),
+                None => self.p.image.u64(a).unwrap_or(0),
+            };
+            if v != 0 {
+                out.push(((a - base) as u32, v));
+            }
+        });
         out
+    }
+
+    fn size(&self, obj: u32) -> u64 {
+        self.heap.size(obj)
     }
 
     fn link(&self, src: u32, offset: u32) -> Option<String> {
@@ -809,6 +828,42 @@ impl Names for Inference<'_, '_> {
 
     fn addr(&self, obj: u32) -> u64 {
         self.heap.addr(obj)
+    }
+
+    fn machinery(&self, obj: u32) -> bool {
+        let Some(f) = self.typed_fact(obj) else { return false };
+        let table = self.machinery.get_or_init(|| {
+            let is = |name: &str| {
+                let name = name.trim_start_matches("[]").trim_start_matches("noalg.");
+                ["map.bucket[", "map.group[", "map.table[", "map.dir[", "map.extra["].iter().any(|m| name.starts_with(m))
+            };
+            (0..=self.types.len() as TypeId)
+                .map(|t| {
+                    let info = self.types.info(t);
+                    u8::from(is(&info.name)) | u8::from(is(&info.array_name)) << 1
+                })
+                .collect()
+        });
+        table.get(f.ty as usize).is_some_and(|&bits| bits >> u8::from(f.array) & 1 != 0)
+    }
+
+    fn link_key(&self, src: u32, offset: u32) -> Option<u64> {
+        // A field's name depends on the type and the offset alone; an
+        // index, a map slot or a map key does not.
+        let f = self.fact(src)?;
+        let info = self.types.info(f.ty);
+        if f.array || info.map_slots {
+            return None;
+        }
+        let rel = u64::from(offset).checked_sub(f.off).filter(|&r| r < info.size)?;
+        Some(u64::from(f.ty) << 32 | rel)
+    }
+
+    fn object_key(&self, obj: u32) -> u64 {
+        match self.typed_fact(obj) {
+            Some(f) => u64::from(f.ty) << 1 | u64::from(f.array),
+            None => 1 << 63 | self.heap.size(obj),
+        }
     }
 }
 

@@ -11,6 +11,6 @@ mod svg;
 pub use self::bt::write_bt;
 pub use self::collapse::{collapse_bt, detect, read_folded, Format};
 pub use self::folded::{fold_tree, write_folded};
-pub use self::records::{for_each_record, RecordOptions, DEFAULT_MAX_DEPTH};
+pub use self::records::{for_each_record, RecordOptions, DEFAULT_MAX_DEPTH, DEFAULT_MIN_WIDTH};
 pub use self::sanitize::frame;
 pub use self::svg::write_svg;

@@ -1,35 +1,142 @@
-//! The records of a tree as the reference objref prints them: depth first,
-//! children before their parent; a node is printed if its subtree reaches
-//! `minwidth` percent of the total, and its record counts its own bytes plus
-//! those of the children that were not printed.
+//! The records of a tree, as frames a person reads: depth first, children
+//! before their parent, each record a path of frames and the bytes that
+//! path keeps by itself.
+//!
+//! The tree has one node per object; a frame stands for a set of them:
+//! - siblings with the same link and name are one frame (500 goroutines
+//!   running the same function, a million map values of one type), so
+//!   `minwidth` judges their sum, not each alone;
+//! - a map's buckets, groups, tables and directories are bytes of the map's
+//!   frame, and its keys and values hang below it by `$key`, `$val` or
+//!   `[key]`;
+//! - a chain of objects of the frame's type along one link (a linked list,
+//!   a tree's spine) is one frame, `main.Node ×100000 (.Next)`, with what
+//!   hangs off its nodes below it.
+//!
+//! Iterative throughout: a chain is a work list, the path a stack.
 
-use std::ops::Range;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::rc::Rc;
 
-use crate::graph::{LinkCursor, Names, NodeKind, Tree};
+use crate::graph::{Link, LinkCursor, Names, NodeKind, Tree};
+use crate::infer::FxHasher;
+
+/// Maps keyed by names, hashed fast.
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 use super::sanitize::frame;
 
 /// How records are cut and named.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordOptions {
-    /// Percent of the total below which a subtree is folded into its parent.
+    /// Percent of the total below which a frame (with everything merged
+    /// into it) is folded into its parent's record. Root groups are always
+    /// shown.
     pub min_width: f64,
-    /// Append ` 0x<addr>` to object frames.
+    /// Append ` 0x<addr>` to object frames and the goroutine id to
+    /// goroutine frames; objects are then never merged with their
+    /// siblings.
     pub print_addr: bool,
-    /// Deepest node printed, counted in tree levels from the top (group =
-    /// 1, root = 2, first object = 3); deeper subtrees are folded into
-    /// their ancestor at this depth. Keeps long chains (linked lists) from
-    /// producing output quadratic in their length.
+    /// Deepest frame printed, counted from the top (group = 1); deeper
+    /// frames are counted in their ancestor at this depth.
     pub max_depth: u32,
 }
 
-/// Default [`RecordOptions::max_depth`].
+/// Default [`RecordOptions::max_depth`]: chains fold, so real heaps stay
+/// well above it; it only bounds the output of pathological shapes.
 pub const DEFAULT_MAX_DEPTH: u32 = 100;
+
+/// Default [`RecordOptions::min_width`], in percent.
+pub const DEFAULT_MIN_WIDTH: f64 = 0.1;
 
 impl Default for RecordOptions {
     fn default() -> Self {
-        RecordOptions { min_width: 0.01, print_addr: false, max_depth: DEFAULT_MAX_DEPTH }
+        RecordOptions { min_width: DEFAULT_MIN_WIDTH, print_addr: false, max_depth: DEFAULT_MAX_DEPTH }
     }
+}
+
+/// Frame texts (sanitized) by number, so that frames compare and hash as
+/// numbers; 0 is no text. Object names and field links are looked up by
+/// their [`Names`] keys, so each is made once.
+#[derive(Default)]
+struct Texts {
+    ids: FxMap<Rc<str>, u32>,
+    texts: Vec<Rc<str>>,
+    objects: FxMap<u64, u32>,
+    links: FxMap<u64, u32>,
+}
+
+impl Texts {
+    fn id(&mut self, s: &str) -> u32 {
+        let s = frame(s);
+        if let Some(&id) = self.ids.get(&*s) {
+            return id;
+        }
+        if self.texts.is_empty() {
+            self.texts.push("".into());
+        }
+        let id = self.texts.len() as u32;
+        let rc: Rc<str> = s.into();
+        self.texts.push(rc.clone());
+        self.ids.insert(rc, id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &Rc<str> {
+        &self.texts[id as usize]
+    }
+
+    fn object(&mut self, names: &dyn Names, o: u32) -> u32 {
+        let key = names.object_key(o);
+        if let Some(&id) = self.objects.get(&key) {
+            return id;
+        }
+        let id = self.id(&names.object(o));
+        self.objects.insert(key, id);
+        id
+    }
+
+    fn link(&mut self, names: &dyn Names, link: Option<Link>) -> u32 {
+        match link {
+            None => 0,
+            Some(Link::Name(s)) => self.id(&s),
+            Some(Link::Key(src, offset, key)) => {
+                if let Some(&id) = self.links.get(&key) {
+                    return id;
+                }
+                let id = names.link(src, offset).map_or(0, |s| self.id(&s));
+                self.links.insert(key, id);
+                id
+            }
+        }
+    }
+}
+
+/// A frame: tree nodes that print as one.
+#[derive(Default)]
+struct Frame {
+    /// The link frame above it ([`Texts`] id; 0 if unknown).
+    link: u32,
+    /// Its name ([`Texts`] id).
+    name: u32,
+    /// With `print_addr`: the address or tag appended to the name.
+    extra: String,
+    /// The nodes.
+    members: Vec<u32>,
+    /// Their subtree bytes.
+    total: u64,
+}
+
+/// One frame on the path being printed, with its children to visit.
+struct Level {
+    kids: Vec<Frame>,
+    next: usize,
+    /// Bytes of the children visited.
+    printed: u64,
+    total: u64,
+    /// The path's length before this frame's entries.
+    mark: usize,
 }
 
 /// Calls `f(frames, count)` for every record, frames leaf first, names
@@ -41,62 +148,123 @@ pub fn for_each_record(
     f: &mut dyn FnMut(&[String], u64) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
-    let shown = |n: u32| tree.total(n) as f64 >= threshold && tree.total(n) > 0;
-    // Explicit stack of (node, its children, printed children's bytes,
-    // cursor over its pointers for the children's links), and the frames
-    // of the path from the top, root first.
-    let mut stack: Vec<(u32, Range<u32>, u64, LinkCursor)> = Vec::new();
+    let shown = |fr: &Frame| fr.total > 0 && fr.total as f64 >= threshold;
+    let mut stack: Vec<Level> = Vec::new();
     let mut path: Vec<String> = Vec::new();
-    let mut depths: Vec<usize> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
-    let enter = |n: u32,
-                 link: Option<String>,
-                 stack: &mut Vec<(u32, Range<u32>, u64, LinkCursor)>,
-                 path: &mut Vec<String>,
-                 depths: &mut Vec<usize>| {
-        depths.push(path.len());
-        if let Some(l) = link {
-            path.push(frame(&l).into_owned());
+    let mut texts = Texts::default();
+    let enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
+        let mark = path.len();
+        let (label, mut kids) = expand(tree, names, opt, &fr, texts);
+        if fr.link != 0 {
+            path.push(texts.get(fr.link).to_string());
         }
-        let name = frame(&tree.name(n, names)).into_owned();
-        path.push(match tree.kind(n) {
-            NodeKind::Object(o) if opt.print_addr => format!("{name} {:#x}", names.addr(o)),
-            NodeKind::Root if opt.print_addr => match tree.tags.get(&n) {
-                Some(&t) => format!("{name} {}", frame(tree.labels.get(t))),
-                None => name,
-            },
-            _ => name,
-        });
-        stack.push((n, tree.children(n), 0, LinkCursor::default()));
+        path.push(label);
+        if stack.len() as u32 + 1 >= opt.max_depth.max(1) {
+            kids.clear();
+        }
+        kids.retain(shown);
+        stack.push(Level { kids, next: 0, printed: 0, total: fr.total, mark });
     };
     for top in tree.tops() {
-        if !shown(top) {
+        let fr = Frame { name: texts.id(&tree.name(top, names)), members: vec![top], total: tree.total(top), ..Frame::default() };
+        // A root group is shown however small.
+        if fr.total == 0 {
             continue;
         }
-        enter(top, None, &mut stack, &mut path, &mut depths);
-        loop {
-            // The stack holds the path from the top: its length is the depth.
-            let at_floor = stack.len() as u32 >= opt.max_depth.max(1);
-            let Some((n, kids, printed, cursor)) = stack.last_mut() else { break };
-            let n = *n;
-            if !at_floor {
-                if let Some(c) = kids.find(|&c| shown(c)) {
-                    *printed += tree.total(c);
-                    let link = tree.link(n, c, names, cursor);
-                    enter(c, link, &mut stack, &mut path, &mut depths);
-                    continue;
-                }
+        enter(fr, &mut stack, &mut path, &mut texts);
+        while let Some(level) = stack.last_mut() {
+            if let Some(kid) = level.kids.get_mut(level.next) {
+                level.next += 1;
+                level.printed += kid.total;
+                let kid = std::mem::take(kid);
+                enter(kid, &mut stack, &mut path, &mut texts);
+                continue;
             }
-            let (_, _, printed, _) = stack.pop().expect("stack is not empty");
+            let level = stack.pop().expect("stack is not empty");
             // Own bytes plus the children not printed.
-            let count = tree.total(n) - printed;
+            let count = level.total - level.printed;
             if count > 0 {
                 frames.clear();
                 frames.extend(path.iter().rev().cloned());
                 f(&frames, count)?;
             }
-            path.truncate(depths.pop().expect("a depth per stacked node"));
+            path.truncate(level.mark);
         }
     }
     Ok(())
+}
+
+/// Frame `fr`'s label and its children as frames, in the order of their
+/// first members: map machinery looked through, a chain along one link
+/// folded into the frame.
+fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame, texts: &mut Texts) -> (String, Vec<Frame>) {
+    let is_object = |n: u32| matches!(tree.kind(n), NodeKind::Object(_));
+    let objects = fr.members.iter().filter(|&&n| is_object(n)).count() as u64;
+    let mut work = fr.members.clone();
+    // The chain's link (None: unknown), once a first link to an object of
+    // the frame's type was found.
+    let mut chain: Option<u32> = None;
+    let mut chained = 0u64;
+    let mut kids: Vec<Frame> = Vec::new();
+    // By (link, name, address or tag: 0 unless print_addr).
+    let mut index: FxMap<(u32, u32, u64), usize> = FxMap::default();
+    let mut i = 0;
+    while i < work.len() {
+        let m = work[i];
+        i += 1;
+        let mut cursor = LinkCursor::default();
+        for c in tree.children(m) {
+            let link = tree.link_or_key(m, c, names, &mut cursor);
+            let (link, name, extra) = match tree.kind(c) {
+                NodeKind::Object(o) => {
+                    if names.machinery(o) {
+                        work.push(c);
+                        continue;
+                    }
+                    let name = texts.object(names, o);
+                    let link = texts.link(names, link);
+                    if objects > 0 && name == fr.name && chain.is_none_or(|l| l == link) {
+                        chain = Some(link);
+                        chained += 1;
+                        work.push(c);
+                        continue;
+                    }
+                    let extra = if opt.print_addr { names.addr(o) } else { 0 };
+                    (link, name, extra)
+                }
+                _ => {
+                    let tag = tree.tags.get(&c).filter(|_| opt.print_addr);
+                    (texts.link(names, link), texts.id(&tree.name(c, names)), tag.map_or(0, |&t| u64::from(t)))
+                }
+            };
+            let total = tree.total(c);
+            let key = (link, name, extra);
+            match index.get(&key) {
+                Some(&k) => {
+                    kids[k].members.push(c);
+                    kids[k].total += total;
+                }
+                None => {
+                    index.insert(key, kids.len());
+                    let extra = match (extra, tree.kind(c)) {
+                        (0, _) => String::new(),
+                        (a, NodeKind::Object(_)) => format!("{a:#x}"),
+                        (t, _) => frame(tree.labels.get(t as u32)).into_owned(),
+                    };
+                    kids.push(Frame { link, name, extra, members: vec![c], total });
+                }
+            }
+        }
+    }
+    let mut label = texts.get(fr.name).to_string();
+    match chain {
+        Some(0) => label = format!("{label} ×{}", objects + chained),
+        Some(l) => label = format!("{label} ×{} ({})", objects + chained, texts.get(l)),
+        None => {}
+    }
+    if !fr.extra.is_empty() {
+        label = format!("{label} {}", fr.extra);
+    }
+    (label, kids)
 }

@@ -6,7 +6,9 @@
 //!
 //! Rules, applied in order:
 //! 1. control characters are dropped; tabs and newlines become spaces;
-//! 2. `+` becomes `.`, `;` becomes `,`, and ` : ` becomes `: `;
+//! 2. `+` becomes `.`, `;` becomes `,`, ` : ` becomes `: `, and `%`
+//!    becomes `％` (stackcollapse-stap.pl prints each stack as a printf
+//!    format, so `%` would start a directive);
 //! 3. leading and trailing spaces are trimmed;
 //! 4. a name ending in a space and digits gets that space replaced by `_`;
 //! 5. an empty or all-digit name gets a leading `#`.
@@ -15,7 +17,7 @@ use std::borrow::Cow;
 
 /// Makes `s` safe as one frame of a .bt or folded stack.
 pub fn frame(s: &str) -> Cow<'_, str> {
-    let clean = |c: char| !c.is_control() && c != '+' && c != ';';
+    let clean = |c: char| !c.is_control() && c != '+' && c != ';' && c != '%';
     if s.chars().all(clean) && !s.contains(" : ") && !needs_fix(s) {
         return Cow::Borrowed(s);
     }
@@ -24,6 +26,7 @@ pub fn frame(s: &str) -> Cow<'_, str> {
         match c {
             '+' => out.push('.'),
             ';' => out.push(','),
+            '%' => out.push('％'),
             '\t' | '\n' | '\r' => out.push(' '),
             c if c.is_control() => {}
             c => out.push(c),
@@ -67,5 +70,6 @@ mod tests {
         assert_eq!(frame("unk 48"), "unk_48");
         assert_eq!(frame("x\u{1}y\tz"), "xy z");
         assert_eq!(frame("main.Entry 0xc000010000"), "main.Entry 0xc000010000");
+        assert_eq!(frame("[\"100%s\"]"), "[\"100％s\"]");
     }
 }

@@ -61,7 +61,7 @@ pub fn global_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                 let (name, target) = name_slot(p, &vars, types, section, start, slot, obj);
                 match roots.last_mut() {
                     Some(r) if r.name == name => r.targets.push(target),
-                    _ => roots.push(Root { group: Group::Globals, name, addr: slot, tag: format!("{slot:#x}"), targets: vec![target] }),
+                    _ => roots.push(Root::new(Group::Globals, name, slot, format!("{slot:#x}"), vec![target])),
                 }
             }
         }

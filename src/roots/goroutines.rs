@@ -13,10 +13,10 @@ use std::collections::HashMap;
 
 use crate::gobin::{DieRef, Shape, TypedFrameVar};
 use crate::heap::Heap;
-use crate::runtime::{read_goroutines, Error, Frame, GoroutineStatus, Process, StackWalker};
+use crate::runtime::{read_goroutines, Error, Frame, Goroutine, GoroutineStatus, Process, StackWalker};
 
 use super::slots::{is_map, runtime_slot};
-use super::{Group, Root, SlotType, Target, TypedSlot};
+use super::{Group, Root, Scope, SlotType, Target, TypedSlot};
 
 /// Bound on a goroutine's defer chain.
 const MAX_DEFERS: usize = 1 << 16;
@@ -26,32 +26,42 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     let walker = StackWalker::new(p)?;
     let mut roots: Vec<Root> = Vec::new();
     let mut warnings = Vec::new();
-    // (lwp, registers) of the threads running goroutines.
-    let mut running: Vec<(u32, Vec<u64>)> = Vec::new();
+    // (lwp, registers, goroutine) of the threads running goroutines.
+    let mut running: Vec<(u32, Vec<u64>, Option<Scope>)> = Vec::new();
     let mut typer = FrameTyper::new(p);
     for g in read_goroutines(p)?.into_iter().filter(|g| g.status.is_live()) {
-        if g.status == GoroutineStatus::Running {
+        // A running goroutine's thread (read before the walk, which may
+        // fail): in a crash, the thread is in the signal handler that
+        // interrupted the goroutine, and its registers are those the signal
+        // frame saved.
+        let thread = if g.status == GoroutineStatus::Running {
             let procid =
                 p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok());
-            if let Some(t) = procid.and_then(|id| p.image.core.threads.iter().find(|t| u64::from(t.lwp) == id)) {
-                // A thread in the signal handler that interrupted the
-                // goroutine (a crash): the goroutine's registers are those
-                // the signal frame saved.
+            procid.and_then(|id| p.image.core.threads.iter().find(|t| u64::from(t.lwp) == id)).map(|t| {
                 let regs = match walker.interrupted_registers(t, g.stack) {
                     Some(r) => r.regs,
                     None => t.regs.clone(),
                 };
-                running.push((t.lwp, regs));
-            }
-        }
-        let tag = format!("goroutine {}", g.goid);
+                (t.lwp, regs)
+            })
+        } else {
+            None
+        };
         let frames = match walker.walk(&g) {
             Ok(f) => f,
             Err(e) => {
                 warnings.push(format!("goroutine {}: stack not walked: {e}", g.goid));
+                if let Some((lwp, regs)) = thread {
+                    running.push((lwp, regs, None));
+                }
                 continue;
             }
         };
+        let scope = Some(scope_of(p, &walker, &g, &frames));
+        if let Some((lwp, regs)) = thread {
+            running.push((lwp, regs, scope.clone()));
+        }
+        let tag = String::new();
         let on_stack = typer.stack_values(&frames, g.stack);
         for (fi, f) in frames.iter().enumerate() {
             if let Some(w) = &f.warning {
@@ -70,8 +80,8 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
                 let slot = slot.or_else(|| typer.on_stack(&on_stack, s.addr));
                 let target = Target { link: None, obj, slot };
                 match roots.last_mut() {
-                    Some(r) if r.name == name && r.tag == tag => r.targets.push(target),
-                    _ => roots.push(Root { group: Group::Goroutines, name, addr: s.addr, tag: tag.clone(), targets: vec![target] }),
+                    Some(r) if r.name == name && r.scope == scope => r.targets.push(target),
+                    _ => roots.push(Root { scope: scope.clone(), ..Root::new(Group::Goroutines, name, s.addr, tag.clone(), vec![target]) }),
                 }
             }
         }
@@ -108,21 +118,42 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
             d = p.ptr(holder).unwrap_or(0);
         }
         if !extra.is_empty() {
-            let func = frames.last().map_or("goroutine", |f| f.func.as_str()).to_string();
-            roots.push(Root { group: Group::Goroutines, name: format!("{func} (g)"), addr: g.addr, tag, targets: extra });
+            roots.push(Root { scope, ..Root::new(Group::Goroutines, "runtime.g".into(), g.addr, tag, extra) });
         }
     }
     // Registers of the threads running goroutines: a thread stopped in Go
     // code may hold the only copy of a pointer in a register. (Threads
     // parked in the scheduler or a system call hold stale values.)
-    for (lwp, regs) in running {
+    for (lwp, regs, scope) in running {
         let targets: Vec<_> =
             regs.iter().filter_map(|&v| heap.find(v)).map(|o| Target { link: Some(".reg".to_string()), obj: o, slot: None }).collect();
         if !targets.is_empty() {
-            roots.push(Root { group: Group::Goroutines, name: "thread registers".into(), addr: 0, tag: format!("lwp {lwp}"), targets });
+            let root = Root::new(Group::Goroutines, "thread registers".into(), 0, format!("lwp {lwp}"), targets);
+            roots.push(Root { scope, ..root });
         }
     }
     Ok((roots, warnings))
+}
+
+/// The goroutine as a frame: the function it was started with (the one
+/// the compiler's `go` wrapper calls, not the wrapper), and the function
+/// whose `go` statement created it, where the runtime keeps that (g.gopc).
+/// Goroutines started the same way get the same name, so they add up;
+/// the id is the `--printaddr` tag.
+fn scope_of(p: &Process, walker: &StackWalker, g: &Goroutine, frames: &[Frame]) -> Scope {
+    // Outermost first, without the runtime.goexit the stack starts with.
+    let mut outer = frames.iter().rev().skip_while(|f| f.func == "runtime.goexit");
+    let first = outer.next();
+    let start = match first {
+        Some(f) if walker.func_at(f.pc).is_some_and(|fi| walker.is_wrapper(&fi)) => outer.next().or(first),
+        _ => first,
+    };
+    let mut name = start.map_or_else(|| "goroutine".to_string(), |f| f.func.clone());
+    let creator = p.layout.g_gopc.and_then(|f| p.read_field(g.addr, f).ok()).and_then(|pc| walker.func_at(pc));
+    if let Some(c) = creator {
+        name.push_str(&format!(" (created by {})", c.name));
+    }
+    Scope { id: g.goid, name, tag: format!("(goroutine {})", g.goid) }
 }
 
 /// Types of frame slots from DWARF: the variable covering a slot, its

@@ -55,6 +55,41 @@ pub struct Root {
     pub tag: String,
     /// Each slot that points into the heap, in slot order.
     pub targets: Vec<Target>,
+    /// The goroutine the root belongs to, shown as a frame between the
+    /// group and the root.
+    pub scope: Option<Scope>,
+    /// The object a finalizer or cleanup is attached to. Its type is not
+    /// known yet when roots are found: `name` holds [`SUBJECT`] where the
+    /// type's name goes (`finalizer on {} (main.main.func3)`).
+    pub subject: Option<u32>,
+}
+
+/// Where a root's name takes its [`Root::subject`]'s type name.
+pub const SUBJECT: &str = "{}";
+
+impl Root {
+    /// A root with no scope and no subject.
+    pub fn new(group: Group, name: String, addr: u64, tag: String, targets: Vec<Target>) -> Root {
+        Root { group, name, addr, tag, targets, scope: None, subject: None }
+    }
+
+    /// Whether the root only keeps what no other root keeps: finalizers
+    /// and cleanups (their objects are held elsewhere or about to go).
+    pub fn weak(&self) -> bool {
+        self.group == Group::Finalizers
+    }
+}
+
+/// A goroutine, as a level between the `goroutines` group and its roots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// The goroutine's id (roots of one goroutine share it).
+    pub id: u64,
+    /// The frame name: what the goroutine runs and who started it
+    /// (`main.worker (created by main.main)`).
+    pub name: String,
+    /// What `--printaddr` appends (`(goroutine 17)`).
+    pub tag: String,
 }
 
 /// One pointer slot of a root and the heap object it points into.
@@ -108,4 +143,3 @@ pub enum SlotType {
     /// (hmap or maps.Map), e.g. one on a goroutine's stack.
     MapHeader(u64),
 }
-

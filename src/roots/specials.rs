@@ -7,9 +7,9 @@
 
 use crate::heap::{object_pointers, Heap};
 use crate::image::Memory;
-use crate::runtime::{Error, PointerFinder, Process};
+use crate::runtime::{Error, PointerFinder, Process, StackWalker};
 
-use super::{Group, Root, SlotType, Target, TypedSlot};
+use super::{Group, Root, SlotType, Target, TypedSlot, SUBJECT};
 
 /// Bound on one span's specials list.
 const MAX_SPECIALS: usize = 1 << 20;
@@ -20,6 +20,7 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
     let mut roots = Vec::new();
     let mut finder = PointerFinder::new(p, &heap.arena_list);
     let mut pointers = Vec::new();
+    let walker = StackWalker::new(p).ok();
     for span in heap.span_list() {
         let mut s = span.specials;
         for _ in 0..MAX_SPECIALS {
@@ -40,13 +41,8 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                 if let Some(o) = heap.find(p.ptr(at)?) {
                     targets.push(Target { link: Some(".fn".to_string()), obj: o, slot: Some(func_slot(at)) });
                 }
-                roots.push(Root {
-                    group: Group::Finalizers,
-                    name: format!("finalizer for {obj_addr:#x}"),
-                    addr: obj_addr,
-                    tag: String::new(),
-                    targets,
-                });
+                let name = format!("finalizer on {SUBJECT} ({})", func_name(p, &walker, at));
+                roots.push(Root { subject: heap.find(obj_addr), ..Root::new(Group::Finalizers, name, obj_addr, String::new(), targets) });
             } else if Some(kind) == l.kind_cleanup {
                 if let Some(f) = l.special_cleanup_fn {
                     let mut targets = Vec::new();
@@ -59,12 +55,13 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                             targets.push(Target { link: None, obj: o, slot });
                         }
                     }
+                    // The function the user gave: fn (1.24–1.25: a wrapper
+                    // closure around it), or the second word (1.26+).
+                    let at = s + f.off + if f.size >= 16 { 8 } else { 0 };
+                    let name = format!("cleanup on {SUBJECT} ({})", func_name(p, &walker, at));
                     roots.push(Root {
-                        group: Group::Finalizers,
-                        name: format!("cleanup for {obj_addr:#x}"),
-                        addr: obj_addr,
-                        tag: String::new(),
-                        targets,
+                        subject: heap.find(obj_addr),
+                        ..Root::new(Group::Finalizers, name, obj_addr, String::new(), targets)
                     });
                 }
             }
@@ -102,7 +99,7 @@ pub fn queued_finalizer_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Err
     if targets.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(vec![Root { group: Group::Finalizers, name: "queued finalizers".into(), addr: 0, tag: String::new(), targets }])
+    Ok(vec![Root::new(Group::Finalizers, "queued finalizers".into(), 0, String::new(), targets)])
 }
 
 /// Each P's current tiny block (its remaining space is still being handed
@@ -127,7 +124,21 @@ pub fn tiny_block_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
     if targets.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(vec![Root { group: Group::Other, name: "tiny allocator blocks".into(), addr: 0, tag: String::new(), targets }])
+    Ok(vec![Root::new(Group::Other, "tiny allocator blocks".into(), 0, String::new(), targets)])
+}
+
+/// The name of the function of the func value held at `at`, or `func`
+/// when it cannot be read.
+/// A Go 1.24–1.25 cleanup's fn is the runtime's closure calling the
+/// user's function, which it captured first: named after that one.
+fn func_name(p: &Process, walker: &Option<StackWalker>, at: u64) -> String {
+    let name = |fv: u64| -> Option<&str> { walker.as_ref()?.func_at(p.ptr(fv).ok().filter(|&c| c != 0)?).map(|f| f.name) };
+    let Some(fv) = p.ptr(at).ok().filter(|&v| v != 0) else { return "func".to_string() };
+    match name(fv) {
+        Some(n) if n.starts_with("runtime.AddCleanup") => p.ptr(fv + 8).ok().and_then(name).unwrap_or(n).to_string(),
+        Some(n) => n.to_string(),
+        None => "func".to_string(),
+    }
 }
 
 /// A word holding a func value (a pointer to the closure object).

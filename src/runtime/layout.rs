@@ -149,6 +149,9 @@ pub struct Layout {
     /// g fields.
     pub g_status: Field,
     pub g_goid: Field,
+    /// The pc of the `go` statement that created the goroutine (absent
+    /// from the layout tables of stripped executables).
+    pub g_gopc: Option<Field>,
     pub g_stack_lo: Field,
     pub g_stack_hi: Field,
     /// g.sched.sp / g.sched.pc (saved registers of a goroutine that is not running).
@@ -356,6 +359,7 @@ impl Layout {
             type_header: TYPE.iter().find_map(|t| src.size(t)).ok_or_else(|| a.missing("internal/abi.Type".into()))?,
             g_status: g("atomicstatus")?,
             g_goid: g("goid")?,
+            g_gopc: a.opt_field(&[("runtime.g", "gopc")]),
             g_stack_lo: Field { off: stack.off, size: 8 },
             g_stack_hi: Field { off: stack.off + stack_hi.off, size: 8 },
             g_sched_sp: gobuf("sp")?,

@@ -96,6 +96,8 @@ pub struct StackWalker<'p, 'a> {
     /// The frame variables of each function at each pc asked (goroutines
     /// parked in the same code ask for the same ones).
     vars: RefCell<VarCache>,
+    /// The wrapper function id ([`StackWalker::is_wrapper`]), once asked.
+    wrapper_id: std::cell::OnceCell<Option<u8>>,
 }
 
 /// Frame variables by subprogram and pc.
@@ -155,12 +157,36 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         };
         let funcs = FuncTable::new(tab, l.minor)
             .ok_or_else(|| Error::Corrupt(format!("pc-line table magic {:#x} does not match Go 1.{}", tab.header.magic, l.minor)))?;
-        Ok(StackWalker { p, arch, funcs, text, gofunc, rodata, offsets: Offsets::new(p), vars: RefCell::default() })
+        Ok(StackWalker {
+            p,
+            arch,
+            funcs,
+            text,
+            gofunc,
+            rodata,
+            offsets: Offsets::new(p),
+            vars: RefCell::default(),
+            wrapper_id: Default::default(),
+        })
     }
 
     /// The function covering a runtime pc.
     pub fn func_at(&self, pc: u64) -> Option<FuncInfo<'p>> {
         self.funcs.find(pc.checked_sub(self.text)?)
+    }
+
+    /// Whether `f` is code the compiler generated around a call, such as
+    /// the closure a `go f(x)` statement starts (`main.main.gowrap1`;
+    /// `main.main.func1` before Go 1.21). Such functions carry the
+    /// wrapper function id, as `runtime.deferreturn` does; the ids differ
+    /// between releases, so compare with that one's.
+    pub fn is_wrapper(&self, f: &FuncInfo) -> bool {
+        let id = *self.wrapper_id.get_or_init(|| {
+            let tab = self.funcs.pclntab();
+            let i = (0..tab.header.nfunc).find(|&i| tab.func(i).is_some_and(|g| g.name == "runtime.deferreturn"))?;
+            self.funcs.func(i).map(|d| d.func_id).filter(|&id| id != 0)
+        });
+        id.is_some_and(|id| id == f.func_id)
     }
 
     /// The frames of `g`, innermost first; empty for idle and dead
