@@ -46,6 +46,11 @@ pub enum Command {
         /// Write folded stacks (`root;…;leaf bytes`) instead of .bt records.
         #[arg(long)]
         folded: bool,
+        /// Write a gzipped pprof profile (profile.proto) instead, for `go
+        /// tool pprof`: one sample per record, sample types inuse_objects
+        /// and inuse_space.
+        #[arg(long, conflicts_with = "folded")]
+        pprof: bool,
         #[command(flatten)]
         tree: TreeArgs,
     },

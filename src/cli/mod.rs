@@ -18,7 +18,7 @@ use crate::image::{Core, Exe, Image};
 pub use self::args::{Args, Command, TreeArgs};
 use self::pipeline::Timings;
 
-use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_svg, Format, RecordOptions};
+use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_pprof, write_svg, Format, RecordOptions};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
@@ -46,14 +46,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(args: Args) -> Result<()> {
     match &args.command {
-        Command::Objref { out, folded, tree } => {
+        Command::Objref { out, folded, pprof, tree } => {
             let opt = record_options(tree)?;
             let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             pipeline::analyze(&image, &mut timings, |a, timings| {
                 warn(&a.typed.warnings);
                 timings.run("output", "writing the output", || {
-                    if *folded {
+                    if *pprof {
+                        output::write_output(out, |w| write_pprof(&a.tree, a.typed.inference, opt, w))
+                    } else if *folded {
                         let stacks = fold_tree(&a.tree, a.typed.inference, opt);
                         output::write_output(out, |w| write_folded(&stacks, w))
                     } else {

@@ -40,18 +40,54 @@ pub fn for_each_record(
     opt: RecordOptions,
     f: &mut dyn FnMut(&[String], u64) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    walk(tree, names, opt, None, &mut |frames, bytes, _| f(frames, bytes))
+}
+
+/// Like [`for_each_record`], and also gives each record's number of
+/// objects (those whose bytes it counts): `f(frames, bytes, objects)`.
+pub fn for_each_record_counted(
+    tree: &Tree,
+    names: &dyn Names,
+    opt: RecordOptions,
+    f: &mut dyn FnMut(&[String], u64, u64) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let objects = subtree_objects(tree);
+    walk(tree, names, opt, Some(&objects), f)
+}
+
+/// Each node's number of objects in its subtree (itself included): one
+/// reverse pass, children after their parents.
+fn subtree_objects(tree: &Tree) -> Vec<u32> {
+    let mut n = vec![0u32; tree.len()];
+    for i in (0..tree.len() as u32).rev() {
+        let own = u32::from(matches!(tree.kind(i), NodeKind::Object(_)));
+        n[i as usize] = tree.children(i).fold(own, |t, c| t.saturating_add(n[c as usize]));
+    }
+    n
+}
+
+/// The records, with object counts from `objects` (per node, of its
+/// subtree) if given, else 0.
+fn walk(
+    tree: &Tree,
+    names: &dyn Names,
+    opt: RecordOptions,
+    objects: Option<&[u32]>,
+    f: &mut dyn FnMut(&[String], u64, u64) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let objs = |n: u32| objects.map_or(0, |o| u64::from(o[n as usize]));
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
     let shown = |n: u32| tree.total(n) as f64 >= threshold && tree.total(n) > 0;
     // Explicit stack of (node, its children, printed children's bytes,
     // cursor over its pointers for the children's links), and the frames
     // of the path from the top, root first.
-    let mut stack: Vec<(u32, Range<u32>, u64, LinkCursor)> = Vec::new();
+    let mut stack: Vec<(u32, Range<u32>, u64, u64, LinkCursor)> = Vec::new();
     let mut path: Vec<String> = Vec::new();
     let mut depths: Vec<usize> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
     let enter = |n: u32,
                  link: Option<String>,
-                 stack: &mut Vec<(u32, Range<u32>, u64, LinkCursor)>,
+                 stack: &mut Vec<(u32, Range<u32>, u64, u64, LinkCursor)>,
                  path: &mut Vec<String>,
                  depths: &mut Vec<usize>| {
         depths.push(path.len());
@@ -67,7 +103,7 @@ pub fn for_each_record(
             },
             _ => name,
         });
-        stack.push((n, tree.children(n), 0, LinkCursor::default()));
+        stack.push((n, tree.children(n), 0, 0, LinkCursor::default()));
     };
     for top in tree.tops() {
         if !shown(top) {
@@ -77,23 +113,24 @@ pub fn for_each_record(
         loop {
             // The stack holds the path from the top: its length is the depth.
             let at_floor = stack.len() as u32 >= opt.max_depth.max(1);
-            let Some((n, kids, printed, cursor)) = stack.last_mut() else { break };
+            let Some((n, kids, printed, printed_objects, cursor)) = stack.last_mut() else { break };
             let n = *n;
             if !at_floor {
                 if let Some(c) = kids.find(|&c| shown(c)) {
                     *printed += tree.total(c);
+                    *printed_objects += objs(c);
                     let link = tree.link(n, c, names, cursor);
                     enter(c, link, &mut stack, &mut path, &mut depths);
                     continue;
                 }
             }
-            let (_, _, printed, _) = stack.pop().expect("stack is not empty");
+            let (_, _, printed, printed_objects, _) = stack.pop().expect("stack is not empty");
             // Own bytes plus the children not printed.
             let count = tree.total(n) - printed;
             if count > 0 {
                 frames.clear();
                 frames.extend(path.iter().rev().cloned());
-                f(&frames, count)?;
+                f(&frames, count, objs(n) - printed_objects)?;
             }
             path.truncate(depths.pop().expect("a depth per stacked node"));
         }
