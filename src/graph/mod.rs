@@ -1,8 +1,11 @@
 //! Layer 7: the reference tree — breadth-first from all roots together,
-//! each object claimed once at its shortest path; subtree sizes in bytes.
+//! each object claimed once at its shortest path; subtree sizes in bytes —
+//! and the dominator tree with retained sizes.
 
 mod bfs;
+mod dominators;
 mod tree;
 
 pub use self::bfs::build_tree;
+pub use self::dominators::{DomNode, Dominators, Successors};
 pub use self::tree::{LabelId, Labels, LinkCursor, Names, NodeKind, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};
