@@ -1,9 +1,13 @@
 //! Drill-down outputs checked by outside readers and by the fixture
-//! programs' own accounts: the pprof profile as `go tool pprof` reads it.
+//! programs' own accounts: the pprof profile as `go tool pprof` reads it,
+//! retained sizes and paths against the shapes the dominators program
+//! built, diffs between its two sizes.
 
 use std::process::Command;
 
-use crate::util::{each, fixtures, json_num, overview, run_refgraph as run};
+use serde_json::Value;
+
+use crate::util::{each, fixtures, json_num, load, overview, root, run_refgraph as run, Fixture};
 
 /// `go tool pprof ARGS FILE`'s standard output.
 fn pprof(args: &[&str], file: &std::path::Path) -> Result<String, String> {
@@ -89,4 +93,115 @@ fn pprof_cum_count(top: &str, name: &str) -> Option<u64> {
         let w: Vec<&str> = l.split_whitespace().collect();
         (w.len() >= 6 && w[5..].join(" ") == name).then(|| w[3].parse().ok()).flatten()
     })
+}
+
+/// The two dominators fixtures: one executable, sizes 1000 and 3000.
+fn dominator_fixtures() -> (Fixture, Fixture) {
+    let dir = root().join("fixtures/cores");
+    (load(&dir.join("dominators-go1.26.11")), load(&dir.join("dominators-go1.26.11-n3000")))
+}
+
+/// `refgraph CORE --exe BIN ARGS` parsed as JSON.
+fn json_of(f: &Fixture, args: &[&str]) -> Result<Value, String> {
+    serde_json::from_str(&run(f, args)?).map_err(|e| format!("{args:?}: not JSON: {e}"))
+}
+
+/// `paths ADDR --json`'s one object.
+fn paths_of(f: &Fixture, addr: u64, extra: &[&str]) -> Result<Value, String> {
+    let a = format!("{addr:#x}");
+    let mut args = vec!["paths", a.as_str(), "--json"];
+    args.extend_from_slice(extra);
+    let v = json_of(f, &args)?;
+    Ok(v["objects"][0].clone())
+}
+
+fn num(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("no number {k} in {v}"))
+}
+
+/// Objects on a JSON path, and its root.
+fn path_objects(p: &Value) -> (String, u64, String) {
+    let steps = p["steps"].as_array().expect("steps");
+    let n = steps.iter().map(|s| s["repeat"].as_u64().unwrap()).sum();
+    (p["root"].as_str().unwrap().to_string(), n, steps.last().unwrap()["addr"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn retained_sizes_of_the_shapes_the_program_built() {
+    let (a, b) = dominator_fixtures();
+    each(&[a, b], |f| {
+        // Objects each shape's top object retains, as the program says.
+        let cases = [
+            ("shared_addr", "shared_objects"),
+            ("diamond_addr", "diamond_objects"),
+            ("diamond_bottom_addr", "diamond_bottom_objects"),
+            ("cycle_addr", "cycle_objects"),
+            ("cycle_second_addr", "cycle_second_objects"),
+            ("chain_addr", "chain_objects"),
+            ("chain_mid_addr", "chain_mid_objects"),
+            ("exclusive_addr", "exclusive_objects"),
+        ];
+        for (addr, objects) in cases {
+            let o = paths_of(f, f.num(addr), &[])?;
+            if num(&o, "retained_objects") != f.num(objects) {
+                return Err(format!("{addr}: retains {} objects, the program built {}", num(&o, "retained_objects"), f.num(objects)));
+            }
+        }
+        // The diamond's left node retains only itself.
+        let left = paths_of(f, f.num("diamond_left_addr"), &[])?;
+        if num(&left, "retained_objects") != 1 {
+            return Err(format!("diamond left retains {} objects", num(&left, "retained_objects")));
+        }
+        // By root: the exclusive tree whole, the shared blob by neither.
+        let top = json_of(f, &["top", "--json", "--top", "100000"])?;
+        let roots = top["roots"].as_array().ok_or("no roots")?;
+        let root = |name: &str| roots.iter().find(|r| r["name"] == name).cloned();
+        for (name, shape) in [("main.exclusive", "exclusive"), ("main.diamond", "diamond"), ("main.cycle", "cycle"), ("main.chain", "chain"), ("main.grow", "grow")] {
+            let r = root(name).ok_or_else(|| format!("no root {name} in top"))?;
+            let (objs, bytes) = (num(&r, "retained_objects"), num(&r, "retained_bytes"));
+            if objs != f.num(&format!("{shape}_objects")) || bytes < f.num(&format!("{shape}_bytes")) {
+                return Err(format!("{name} retains {objs} objects, {bytes} bytes; the program built {} and {}", f.num(&format!("{shape}_objects")), f.num(&format!("{shape}_bytes"))));
+            }
+        }
+        for name in ["main.sharedA", "main.sharedB"] {
+            if let Some(r) = root(name) {
+                if num(&r, "retained_bytes") != 0 {
+                    return Err(format!("{name} retains {} bytes of a blob it shares", num(&r, "retained_bytes")));
+                }
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn paths_lead_to_the_objects_the_program_printed() {
+    let (f, _) = dominator_fixtures();
+    // The chain's middle node, also by an address inside it.
+    let mid = f.num("chain_mid_addr");
+    for addr in [mid, mid + 8] {
+        let o = paths_of(&f, addr, &[]).unwrap();
+        let (root_name, objects, last) = path_objects(&o["shortest"]);
+        assert_eq!((root_name.as_str(), objects, last), ("main.chain", f.num("chain_mid_depth") + 1, format!("{mid:#x}")), "paths {addr:#x}");
+    }
+    // The diamond's bottom: two chains, one through each side.
+    let o = paths_of(&f, f.num("diamond_bottom_addr"), &[]).unwrap();
+    let chains = o["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 2, "{o}");
+    let left = format!("{:#x}", f.num("diamond_left_addr"));
+    assert!(chains.iter().any(|c| c["steps"].as_array().unwrap().iter().any(|s| s["addr"] == left.as_str())), "no chain through the left node: {o}");
+    // The shared blob: from sharedB once sharedA is ignored.
+    let o = paths_of(&f, f.num("shared_addr"), &["--ignore", "main.sharedA"]).unwrap();
+    assert_eq!(path_objects(&o["shortest"]).0, "main.sharedB", "{o}");
+    // Nothing else keeps the chain alive.
+    let o = paths_of(&f, mid, &["--ignore", "main.chain"]).unwrap();
+    assert!(o["shortest"].is_null(), "{o}");
+    // In the retain fixtures: each pattern's top object under its global.
+    for f in fixtures().iter().filter(|f| f.program() == "retain" && f.variant() == "plain") {
+        for (p, root_name) in [("list", "main.listHead"), ("iface", "main.held"), ("closure", "main.hook"), ("chan", "main.queue")] {
+            let o = paths_of(f, f.num(&format!("{p}_addr")), &[]).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+            let (r, _, last) = path_objects(&o["shortest"]);
+            assert_eq!((r.as_str(), last), (root_name, format!("{:#x}", f.num(&format!("{p}_addr")))), "{}: {p}", f.name);
+        }
+    }
 }

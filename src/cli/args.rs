@@ -77,11 +77,66 @@ pub enum Command {
         json: bool,
     },
     /// Count heap objects and bytes by inferred type, largest total first:
-    /// one line per type (`unk<size>` for objects whose type is unknown).
+    /// one line per type (`unk<size>` for objects whose type is unknown),
+    /// with the bytes all its instances retain together.
     Histogram {
         /// Print only the N types with the most bytes.
         #[arg(long, value_name = "N")]
         top: Option<usize>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The largest retainers, from the dominator tree: objects, roots and
+    /// types by the bytes that freeing them would free, each object with a
+    /// path from its root; and a few leak suspects.
+    Top {
+        /// Rows of each kind.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        top: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why is it alive: the shortest path from a root to the object at an
+    /// address (an address inside an object names it), or to the nearest
+    /// instances of a type, then a chain through each other referrer.
+    Paths {
+        /// The address (0x… or decimal).
+        #[arg(required_unless_present = "type_name", conflicts_with = "type_name")]
+        addr: Option<String>,
+        /// A type name, as histogram prints it (`main.Entry`).
+        #[arg(long = "type", value_name = "T")]
+        type_name: Option<String>,
+        /// Instances and chains shown, at most.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        limit: usize,
+        /// Go around a root or a type of this name (repeatable), to see
+        /// what else keeps the object alive.
+        #[arg(long, value_name = "ROOT|TYPE")]
+        ignore: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What grew from this core (the old one) to NEW, a core of the same
+    /// executable: bytes and objects by root path and by type.
+    Diff {
+        /// The newer core.
+        new: PathBuf,
+        /// Rows of each kind.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+        /// Also write both cores' folded stacks side by side (`stack old
+        /// new`, as difffolded.pl writes) to this file, for a differential
+        /// flame graph (flamegraph.pl, inferno-flamegraph).
+        #[arg(long, value_name = "FILE")]
+        folded: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        tree: TreeArgs,
     },
 }
 

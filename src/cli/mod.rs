@@ -2,6 +2,7 @@
 //! exit codes. The only module that prints or uses anyhow.
 
 mod args;
+mod drill;
 mod histogram;
 mod memory;
 mod output;
@@ -115,9 +116,23 @@ fn run(args: Args) -> Result<()> {
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             overview::print(&image, timings, *json, &mut std::io::stdout().lock())
         }
-        Command::Histogram { top } => {
+        Command::Histogram { top, json } => {
             let image = open_image(&args)?;
-            histogram::print(&image, *top, &mut std::io::stdout().lock())
+            histogram::print(&image, *top, *json, &mut std::io::stdout().lock())
+        }
+        Command::Top { top, json } => {
+            let image = open_image(&args)?;
+            drill::top(&image, *top, *json, &mut std::io::stdout().lock())
+        }
+        Command::Paths { addr, type_name, limit, ignore, json } => {
+            let image = open_image(&args)?;
+            drill::paths(&image, addr.as_deref(), type_name.as_deref(), *limit, ignore, *json, &mut std::io::stdout().lock())
+        }
+        Command::Diff { new, top, folded, json, tree } => {
+            let opt = record_options(tree)?;
+            let image = open_image(&args)?;
+            let exe = args.exe.as_deref().expect("open_image checked --exe");
+            drill::diff(image, exe, new, opt, *top, folded.as_deref(), *json, &mut std::io::stdout().lock())
         }
     }
 }
@@ -188,6 +203,11 @@ pub fn human_bytes(b: u64) -> String {
 fn open_image(args: &Args) -> Result<Image> {
     let Some(core) = &args.core else { bail!("this command needs a core file: refgraph CORE --exe BIN ...") };
     let Some(exe) = &args.exe else { bail!("this command needs the executable: refgraph CORE --exe BIN ...") };
+    open_paths(core, exe)
+}
+
+/// Opens a core and its executable.
+fn open_paths(core: &std::path::Path, exe: &std::path::Path) -> Result<Image> {
     let exe_file = progress::phase("reading the executable", || Exe::open(exe)).with_context(|| format!("executable {}", exe.display()))?;
     // Say "not a Go program" before "does not match the core".
     read_buildinfo(exe_file.bytes()).with_context(|| format!("executable {}", exe.display()))?;

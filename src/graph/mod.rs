@@ -4,8 +4,10 @@
 
 mod bfs;
 mod dominators;
+mod parents;
 mod tree;
 
 pub use self::bfs::build_tree;
 pub use self::dominators::{DomNode, Dominators, Successors};
+pub use self::parents::{Parent, Parents};
 pub use self::tree::{LabelId, Labels, LinkCursor, Names, NodeKind, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};
