@@ -5,6 +5,11 @@
 
 use std::process::Command;
 
+use refgraph::graph::Dominators;
+use refgraph::heap::{Edges, Heap};
+use refgraph::query::root_targets;
+use refgraph::roots::{global_roots, goroutine_roots, queued_finalizer_roots, special_roots, tiny_block_roots};
+use refgraph::runtime::Process;
 use serde_json::Value;
 
 use crate::util::{each, fixtures, json_num, load, overview, root, run_refgraph as run, Fixture};
@@ -204,4 +209,114 @@ fn paths_lead_to_the_objects_the_program_printed() {
             assert_eq!((r.as_str(), last), (root_name, format!("{:#x}", f.num(&format!("{p}_addr")))), "{}: {p}", f.name);
         }
     }
+}
+
+/// The objects reachable from `roots` without `drop`, by plain search.
+fn reach(roots: &[Vec<u32>], edges: &Edges, heap: &Heap, drop: Option<u32>) -> Vec<bool> {
+    let mut seen = vec![false; heap.len()];
+    let mut todo: Vec<u32> = roots.iter().flatten().copied().filter(|&o| Some(o) != drop).collect();
+    while let Some(o) = todo.pop() {
+        if std::mem::replace(&mut seen[o as usize], true) {
+            continue;
+        }
+        let (a, b) = edges.range(o);
+        todo.extend(edges.targets(a, b).iter().copied().filter(|&t| Some(t) != drop && !seen[t as usize]));
+    }
+    seen
+}
+
+#[test]
+fn retained_sizes_match_removing_objects_one_at_a_time() {
+    let (small, _) = dominator_fixtures();
+    let retain = load(&root().join("fixtures/cores/retain-go1.26.11"));
+    each(&[small, retain], |f| {
+        let image = crate::util::open_image(f)?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let heap = Heap::build(&p).map_err(|e| e.to_string())?;
+        let edges = Edges::build(&p, &heap);
+        let mut roots = global_roots(&p, &heap).map_err(|e| e.to_string())?;
+        roots.extend(goroutine_roots(&p, &heap).map_err(|e| e.to_string())?.0);
+        roots.extend(special_roots(&p, &heap).map_err(|e| e.to_string())?);
+        roots.extend(queued_finalizer_roots(&p, &heap).map_err(|e| e.to_string())?);
+        roots.extend(tiny_block_roots(&p, &heap).map_err(|e| e.to_string())?);
+        let targets = root_targets(&roots);
+        let dom = Dominators::compute(&targets, heap.len(), &edges, &|o| heap.size(o)).ok_or("no dominator tree")?;
+        let base = reach(&targets, &edges, &heap, None);
+        for (i, &b) in base.iter().enumerate() {
+            if b != dom.object(i as u32).is_some() {
+                return Err(format!("object {i}: reached {b} by search, not so in the dominator tree"));
+            }
+        }
+        // A sample: every 97th object, and the program's own objects.
+        let mut sample: Vec<u32> = (0..heap.len() as u32).step_by(97).collect();
+        for (k, v) in &f.truth {
+            if k.ends_with("_addr") && !k.ends_with("global_addr") {
+                sample.extend(v.as_u64().and_then(|a| heap.find(a)));
+            }
+        }
+        for o in sample {
+            let Some(n) = dom.object(o) else { continue };
+            let after = reach(&targets, &edges, &heap, Some(o));
+            let lost = (0..heap.len()).filter(|&i| base[i] && !after[i]);
+            let (objects, bytes) = lost.fold((0, 0), |(k, b), i| (k + 1, b + heap.size(i as u32)));
+            if (dom.retained_objects(n), dom.retained(n)) != (objects, bytes) {
+                return Err(format!(
+                    "object {o} at {:#x}: retains {} objects, {} bytes; removing it loses {objects}, {bytes}",
+                    heap.addr(o),
+                    dom.retained_objects(n),
+                    dom.retained(n)
+                ));
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn diff_of_two_sizes_shows_what_the_program_added() {
+    let (old, new) = dominator_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let folded = dir.path().join("diff.folded");
+    let new_core = new.core();
+    let v = json_of(&old, &["diff", new_core.to_str().unwrap(), "--json", "--top", "1000", "--folded", folded.to_str().unwrap()]).unwrap();
+    let grew = |k: &str| new.num(k) as i64 - old.num(k) as i64;
+    let row = |kind: &str, suffix: &str| -> Value {
+        v[kind].as_array().unwrap().iter().find(|r| r["name"].as_str().unwrap().ends_with(suffix)).cloned().unwrap_or_else(|| panic!("no {kind} row {suffix} in {v}"))
+    };
+    // By root: the chain and the slice of blobs, as the program counts.
+    let chain = row("roots", ";main.chain");
+    assert_eq!((chain["objects"].as_i64().unwrap(), chain["bytes"].as_i64().unwrap()), (grew("chain_objects"), grew("chain_bytes")), "{chain}");
+    let grow = row("roots", ";main.grow");
+    assert_eq!(grow["objects"].as_i64().unwrap(), grew("grow_objects"), "{grow}");
+    assert!(grow["bytes"].as_i64().unwrap() >= grew("grow_bytes"), "{grow}");
+    // By type: a node per added chain link, a Blob per added blob.
+    assert_eq!(row("types", "main.Node")["objects"].as_i64().unwrap(), grew("chain_objects"));
+    assert_eq!(row("types", "main.Blob")["objects"].as_i64().unwrap(), grew("n"));
+    assert_eq!(v["roots"][0]["name"].as_str().unwrap().rsplit(';').next(), Some("main.grow"), "largest growth first");
+
+    // The side-by-side folded stacks equal what inferno-diff-folded makes
+    // of the two cores' folded stacks, and inferno draws them.
+    let (a, b) = (dir.path().join("old.folded"), dir.path().join("new.folded"));
+    run(&old, &["objref", "--folded", a.to_str().unwrap()]).unwrap();
+    run(&new, &["objref", "--folded", b.to_str().unwrap()]).unwrap();
+    let mut theirs = Vec::new();
+    let opt = inferno::differential::Options::default();
+    inferno::differential::from_files(opt, &a, &b, &mut theirs).unwrap();
+    let lines = |t: &str| -> std::collections::BTreeSet<String> { t.lines().map(str::to_string).collect() };
+    let ours = std::fs::read_to_string(&folded).unwrap();
+    assert_eq!(lines(&ours), lines(&String::from_utf8(theirs).unwrap()));
+    let mut svg = Vec::new();
+    let mut fopt = inferno::flamegraph::Options::default();
+    inferno::flamegraph::from_lines(&mut fopt, ours.lines(), &mut svg).unwrap();
+    assert!(svg.len() > 1000);
+
+    // go tool pprof -diff_base: the chain grew by exactly its nodes.
+    let (pa, pb) = (dir.path().join("old.pb.gz"), dir.path().join("new.pb.gz"));
+    run(&old, &["objref", "--pprof", pa.to_str().unwrap()]).unwrap();
+    run(&new, &["objref", "--pprof", pb.to_str().unwrap()]).unwrap();
+    let top = pprof(&["-top", "-cum", "-unit=B", "-nodefraction=0", "-diff_base", pa.to_str().unwrap()], &pb).unwrap();
+    let cum = pprof_cum(&top);
+    let of = |n: &str| cum.iter().find(|(k, _)| k == n).map(|&(_, c)| c).unwrap_or_else(|| panic!("{n} not in\n{top}"));
+    assert_eq!(of("main.chain") as i64, grew("chain_bytes"));
+    assert!(of("main.grow") as i64 >= grew("grow_bytes"));
 }
