@@ -97,6 +97,10 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Print each phase's wall time and peak anonymous memory
+        /// (dominators included) on standard error when done.
+        #[arg(long)]
+        timings: bool,
     },
     /// Why is it alive: the shortest path from a root to the object at an
     /// address (an address inside an object names it), or to the nearest

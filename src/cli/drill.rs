@@ -14,15 +14,16 @@ use crate::query::{root_targets, why_alive, Context, Diff, Ignore, Retainers, Si
 use crate::render::RecordOptions;
 
 /// `top`: the largest retainers.
-pub fn top(image: &Image, limit: usize, json: bool, out: &mut dyn Write) -> Result<()> {
-    dominate(image, &mut Timings::default(), |t, edges, dom, _| {
+pub fn top(image: &Image, timings: &mut Timings, limit: usize, json: bool, out: &mut dyn Write) -> Result<()> {
+    dominate(image, timings, |t, edges, dom, timings| {
         warn(&t.warnings);
         let cx = Context { heap: t.heap, roots: t.roots, inference: t.inference };
         let never = |_| false;
-        let Some(parents) = Parents::search(&root_targets(t.roots), t.heap.len(), edges, &never, &never) else {
-            bail!("the heap is too large to search");
-        };
-        let r = Retainers::new(&cx, dom, &parents, limit);
+        let r = timings.run("output", "ranking retainers", || {
+            let parents = Parents::search(&root_targets(t.roots), t.heap.len(), edges, &never, &never);
+            parents.map(|parents| Retainers::new(&cx, dom, &parents, limit))
+        });
+        let Some(r) = r else { bail!("the heap is too large to search") };
         print(out, json, || r.text(), || r.json())
     })
 }

@@ -120,9 +120,14 @@ fn run(args: Args) -> Result<()> {
             let image = open_image(&args)?;
             histogram::print(&image, *top, *json, &mut std::io::stdout().lock())
         }
-        Command::Top { top, json } => {
-            let image = open_image(&args)?;
-            drill::top(&image, *top, *json, &mut std::io::stdout().lock())
+        Command::Top { top, json, timings } => {
+            let mut t = Timings::with_memory(*timings);
+            let image = t.run("open", "opening the core", || open_image(&args))?;
+            drill::top(&image, &mut t, *top, *json, &mut std::io::stdout().lock())?;
+            if *timings {
+                eprintln!("refgraph: time: {}", t.line());
+            }
+            Ok(())
         }
         Command::Paths { addr, type_name, limit, ignore, json } => {
             let image = open_image(&args)?;
