@@ -76,19 +76,14 @@ impl Dominators {
             return None;
         }
         let base = 1 + roots.len() as u32;
-        // Successor k of vertex v, for k in 0..count(v).
-        let count = |v: u32| -> usize {
+        // The successors of vertex v are adj(v).0[k] + adj(v).1.
+        let top: Vec<u32> = (1..base).collect();
+        let root_vertices: Vec<Vec<u32>> = roots.iter().map(|t| t.iter().map(|&o| base + o).collect()).collect();
+        let adj = |v: u32| -> (&[u32], u32) {
             match v {
-                0 => roots.len(),
-                v if v < base => roots[v as usize - 1].len(),
-                v => succ.of(v - base).len(),
-            }
-        };
-        let target = |v: u32, k: usize| -> u32 {
-            match v {
-                0 => 1 + k as u32,
-                v if v < base => base + roots[v as usize - 1][k],
-                v => base + succ.of(v - base)[k],
+                0 => (&top, 0),
+                v if v < base => (&root_vertices[v as usize - 1], 0),
+                v => (succ.of(v - base), base),
             }
         };
 
@@ -96,25 +91,26 @@ impl Dominators {
         let mut node_of = vec![NONE; vertices];
         let mut vertex: Vec<u32> = Vec::new();
         let mut parent: Vec<u32> = Vec::new();
-        let mut stack: Vec<(u32, u32, usize)> = Vec::new();
+        let mut stack: Vec<(u32, &[u32], u32)> = Vec::new();
         node_of[0] = 0;
         vertex.push(0);
         parent.push(0);
-        stack.push((0, 0, 0));
-        while let Some(top) = stack.last_mut() {
-            let (n, v, k) = *top;
-            if k == count(v) {
+        stack.push((0, &top, 0));
+        while let Some(frame) = stack.last_mut() {
+            let (n, rest, add) = *frame;
+            let Some((&first, tail)) = rest.split_first() else {
                 stack.pop();
                 continue;
-            }
-            top.2 += 1;
-            let w = target(v, k);
+            };
+            frame.1 = tail;
+            let w = first + add;
             if node_of[w as usize] == NONE {
                 let m = vertex.len() as u32;
                 node_of[w as usize] = m;
                 vertex.push(w);
                 parent.push(n);
-                stack.push((m, w, 0));
+                let (s, a) = adj(w);
+                stack.push((m, s, a));
             }
         }
         drop(stack);
@@ -124,10 +120,11 @@ impl Dominators {
         let mut start = vec![0u32; nodes + 1];
         let mut total = 0u64;
         for &v in &vertex {
-            for k in 0..count(v) {
-                start[node_of[target(v, k) as usize] as usize + 1] += 1;
-                total += 1;
+            let (s, add) = adj(v);
+            for &w in s {
+                start[node_of[(w + add) as usize] as usize + 1] += 1;
             }
+            total += s.len() as u64;
         }
         if total >= u64::from(NONE) {
             return None;
@@ -138,8 +135,9 @@ impl Dominators {
         let mut fill = start.clone();
         let mut preds = vec![0u32; total as usize];
         for (n, &v) in vertex.iter().enumerate() {
-            for k in 0..count(v) {
-                let m = node_of[target(v, k) as usize] as usize;
+            let (s, add) = adj(v);
+            for &w in s {
+                let m = node_of[(w + add) as usize] as usize;
                 preds[fill[m] as usize] = n as u32;
                 fill[m] += 1;
             }
