@@ -320,3 +320,31 @@ fn diff_of_two_sizes_shows_what_the_program_added() {
     assert_eq!(of("main.chain") as i64, grew("chain_bytes"));
     assert!(of("main.grow") as i64 >= grew("grow_bytes"));
 }
+
+#[test]
+fn retained_bytes_by_type_in_histogram_and_top_json() {
+    let (f, _) = dominator_fixtures();
+    let n = f.num("n");
+    // Blob and Node sizes (24, 16) and their data (256, 8192) are size
+    // classes of their own: the slots hold exactly what was asked for.
+    // All Nodes are the chain, retained by its head; the Blobs are the N
+    // in grow, each with its data, and the shared one with its data.
+    let want = [("main.Node", f.num("chain_bytes")), ("main.Blob", f.num("grow_bytes") - 8 * n + f.num("shared_bytes"))];
+    let h = json_of(&f, &["histogram", "--json"]).unwrap();
+    let top = json_of(&f, &["top", "--json", "--top", "1000"]).unwrap();
+    for (name, bytes) in want {
+        let row = h["types"].as_array().unwrap().iter().find(|r| r["type"] == name).unwrap_or_else(|| panic!("no {name} in {h}"));
+        assert_eq!(num(row, "retained_bytes"), bytes, "histogram {name}");
+        let row = top["types"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no {name} in {top}"));
+        assert_eq!(num(row, "retained_bytes"), bytes, "top {name}");
+    }
+    assert_eq!((num(&h, "objects"), num(&h, "bytes")), (f.num("heap_objects"), f.num("heap_alloc")));
+    // The largest suspect is the growing slice, its bytes in its array.
+    let s = &top["suspects"][0];
+    assert_eq!(s["retainer"]["name"], "main.grow", "{s}");
+    // (The array's slot starts before its data on Go 1.22+: a malloc
+    // header.)
+    let point = u64::from_str_radix(s["point"]["addr"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!((point..point + num(&s["point"], "own_bytes")).contains(&f.num("grow_addr")), "{s}");
+    assert_eq!(num(s, "children"), n, "{s}");
+}
