@@ -68,8 +68,14 @@ fn pprof_profile_totals_and_top_roots_as_go_tool_pprof_reads_them() {
         // The globals the program built, by the bytes it says it built:
         // each holds at least those, and pprof ranks them in that order.
         let cum = pprof_cum(&top);
-        let mut globals = [("main.listHead", "list"), ("main.registry", "map_big"), ("main.hook", "closure"), ("main.held", "iface"), ("main.queue", "chan")]
-            .map(|(g, p)| (g, f.num(&format!("{p}_bytes"))));
+        let mut globals = [
+            ("main.listHead", "list"),
+            ("main.registry", "map_big"),
+            ("main.hook", "closure"),
+            ("main.held", "iface"),
+            ("main.queue", "chan"),
+        ]
+        .map(|(g, p)| (g, f.num(&format!("{p}_bytes"))));
         globals.sort_by_key(|&(_, b)| std::cmp::Reverse(b));
         let mut last = 0;
         for (g, built) in globals {
@@ -161,11 +167,21 @@ fn retained_sizes_of_the_shapes_the_program_built() {
         let top = json_of(f, &["top", "--json", "--top", "100000"])?;
         let roots = top["roots"].as_array().ok_or("no roots")?;
         let root = |name: &str| roots.iter().find(|r| r["name"] == name).cloned();
-        for (name, shape) in [("main.exclusive", "exclusive"), ("main.diamond", "diamond"), ("main.cycle", "cycle"), ("main.chain", "chain"), ("main.grow", "grow")] {
+        for (name, shape) in [
+            ("main.exclusive", "exclusive"),
+            ("main.diamond", "diamond"),
+            ("main.cycle", "cycle"),
+            ("main.chain", "chain"),
+            ("main.grow", "grow"),
+        ] {
             let r = root(name).ok_or_else(|| format!("no root {name} in top"))?;
             let (objs, bytes) = (num(&r, "retained_objects"), num(&r, "retained_bytes"));
             if objs != f.num(&format!("{shape}_objects")) || bytes < f.num(&format!("{shape}_bytes")) {
-                return Err(format!("{name} retains {objs} objects, {bytes} bytes; the program built {} and {}", f.num(&format!("{shape}_objects")), f.num(&format!("{shape}_bytes"))));
+                return Err(format!(
+                    "{name} retains {objs} objects, {bytes} bytes; the program built {} and {}",
+                    f.num(&format!("{shape}_objects")),
+                    f.num(&format!("{shape}_bytes"))
+                ));
             }
         }
         for name in ["main.sharedA", "main.sharedB"] {
@@ -187,14 +203,21 @@ fn paths_lead_to_the_objects_the_program_printed() {
     for addr in [mid, mid + 8] {
         let o = paths_of(&f, addr, &[]).unwrap();
         let (root_name, objects, last) = path_objects(&o["shortest"]);
-        assert_eq!((root_name.as_str(), objects, last), ("main.chain", f.num("chain_mid_depth") + 1, format!("{mid:#x}")), "paths {addr:#x}");
+        assert_eq!(
+            (root_name.as_str(), objects, last),
+            ("main.chain", f.num("chain_mid_depth") + 1, format!("{mid:#x}")),
+            "paths {addr:#x}"
+        );
     }
     // The diamond's bottom: two chains, one through each side.
     let o = paths_of(&f, f.num("diamond_bottom_addr"), &[]).unwrap();
     let chains = o["chains"].as_array().unwrap();
     assert_eq!(chains.len(), 2, "{o}");
     let left = format!("{:#x}", f.num("diamond_left_addr"));
-    assert!(chains.iter().any(|c| c["steps"].as_array().unwrap().iter().any(|s| s["addr"] == left.as_str())), "no chain through the left node: {o}");
+    assert!(
+        chains.iter().any(|c| c["steps"].as_array().unwrap().iter().any(|s| s["addr"] == left.as_str())),
+        "no chain through the left node: {o}"
+    );
     // The shared blob: from sharedB once sharedA is ignored.
     let o = paths_of(&f, f.num("shared_addr"), &["--ignore", "main.sharedA"]).unwrap();
     assert_eq!(path_objects(&o["shortest"]).0, "main.sharedB", "{o}");
@@ -281,11 +304,21 @@ fn diff_of_two_sizes_shows_what_the_program_added() {
     let v = json_of(&old, &["diff", new_core.to_str().unwrap(), "--json", "--top", "1000", "--folded", folded.to_str().unwrap()]).unwrap();
     let grew = |k: &str| new.num(k) as i64 - old.num(k) as i64;
     let row = |kind: &str, suffix: &str| -> Value {
-        v[kind].as_array().unwrap().iter().find(|r| r["name"].as_str().unwrap().ends_with(suffix)).cloned().unwrap_or_else(|| panic!("no {kind} row {suffix} in {v}"))
+        v[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().ends_with(suffix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} row {suffix} in {v}"))
     };
     // By root: the chain and the slice of blobs, as the program counts.
     let chain = row("roots", ";main.chain");
-    assert_eq!((chain["objects"].as_i64().unwrap(), chain["bytes"].as_i64().unwrap()), (grew("chain_objects"), grew("chain_bytes")), "{chain}");
+    assert_eq!(
+        (chain["objects"].as_i64().unwrap(), chain["bytes"].as_i64().unwrap()),
+        (grew("chain_objects"), grew("chain_bytes")),
+        "{chain}"
+    );
     let grow = row("roots", ";main.grow");
     assert_eq!(grow["objects"].as_i64().unwrap(), grew("grow_objects"), "{grow}");
     assert!(grow["bytes"].as_i64().unwrap() >= grew("grow_bytes"), "{grow}");

@@ -11,9 +11,6 @@ use refgraph::render::{collapse_bt, read_folded};
 
 use crate::util::{each, fixtures, json_num as num, overview, run_refgraph as run, Fixture};
 
-
-
-
 #[test]
 fn roots_reach_at_least_999_per_mille_of_the_heap() {
     let fx = fixtures();

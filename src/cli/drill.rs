@@ -29,7 +29,15 @@ pub fn top(image: &Image, timings: &mut Timings, limit: usize, json: bool, out: 
 }
 
 /// `paths`: why objects are alive.
-pub fn paths(image: &Image, addr: Option<&str>, ty: Option<&str>, limit: usize, ignore: &[String], json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn paths(
+    image: &Image,
+    addr: Option<&str>,
+    ty: Option<&str>,
+    limit: usize,
+    ignore: &[String],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let target = match (addr, ty) {
         (Some(a), _) => Target::Addr(parse_addr(a)?),
         (None, Some(t)) => Target::Type(t.to_string()),
@@ -43,8 +51,17 @@ pub fn paths(image: &Image, addr: Option<&str>, ty: Option<&str>, limit: usize, 
     })
 }
 
+/// How `diff` cuts and prints.
+pub struct DiffOptions<'o> {
+    pub records: RecordOptions,
+    pub top: usize,
+    pub folded: Option<&'o Path>,
+    pub json: bool,
+}
+
 /// `diff`: growth from the image's core to the core at `new`.
-pub fn diff(image: Image, exe: &Path, new: &Path, opt: RecordOptions, top: usize, folded: Option<&Path>, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn diff(image: Image, exe: &Path, new: &Path, o: DiffOptions, out: &mut dyn Write) -> Result<()> {
+    let DiffOptions { records: opt, top, folded, json } = o;
     let side = |image: &Image| {
         analyze(image, &mut Timings::default(), |a, _| {
             warn(&a.typed.warnings);

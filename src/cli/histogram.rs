@@ -32,9 +32,8 @@ fn write(t: &Typed, dom: &Dominators, top: Option<usize>, as_json: bool, out: &m
     }
     let shown = rows.iter().take(top.unwrap_or(usize::MAX));
     if as_json {
-        let types: Vec<_> = shown
-            .map(|r| json!({"type": r.name, "objects": r.count, "bytes": r.bytes, "retained_bytes": retained_of(&r.name)}))
-            .collect();
+        let types: Vec<_> =
+            shown.map(|r| json!({"type": r.name, "objects": r.count, "bytes": r.bytes, "retained_bytes": retained_of(&r.name)})).collect();
         let v = json!({
             "objects": objects,
             "bytes": bytes,

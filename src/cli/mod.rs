@@ -137,7 +137,8 @@ fn run(args: Args) -> Result<()> {
             let opt = record_options(tree)?;
             let image = open_image(&args)?;
             let exe = args.exe.as_deref().expect("open_image checked --exe");
-            drill::diff(image, exe, new, opt, *top, folded.as_deref(), *json, &mut std::io::stdout().lock())
+            let o = drill::DiffOptions { records: opt, top: *top, folded: folded.as_deref(), json: *json };
+            drill::diff(image, exe, new, o, &mut std::io::stdout().lock())
         }
     }
 }

@@ -155,7 +155,11 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
 /// Runs the phases to the types, then the dominator tree over the heap's
 /// edges ("dominators"), then `then` with the edges still there (for
 /// searches from the roots).
-pub fn dominate<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Typed, &Edges, &Dominators, &mut Timings) -> Result<T>) -> Result<T> {
+pub fn dominate<T>(
+    image: &Image,
+    timings: &mut Timings,
+    then: impl FnOnce(&Typed, &Edges, &Dominators, &mut Timings) -> Result<T>,
+) -> Result<T> {
     infer_types(image, timings, |t, edges, timings| {
         let dom = timings.run("dominators", "computing dominators", || {
             let targets = crate::query::root_targets(t.roots);

@@ -286,7 +286,7 @@ mod tests {
 
     /// Objects no longer reachable from the roots when `drop` is removed
     /// (itself included), by plain search.
-    fn brute(roots: &[Vec<u32>], g: &Vec<Vec<u32>>, drop: Option<u32>) -> Vec<bool> {
+    fn brute(roots: &[Vec<u32>], g: &[Vec<u32>], drop: Option<u32>) -> Vec<bool> {
         let mut seen = vec![false; g.len()];
         let mut todo: Vec<u32> = roots.iter().flatten().copied().filter(|&o| Some(o) != drop).collect();
         while let Some(o) = todo.pop() {

@@ -81,13 +81,20 @@ fn changes(old: &BTreeMap<String, (u64, u64)>, new: &BTreeMap<String, (u64, u64)
         })
         .filter(|c| c.bytes() != 0 || c.objects() != 0)
         .collect();
-    out.sort_by(|a, b| b.bytes().abs().cmp(&a.bytes().abs()).then(b.objects().abs().cmp(&a.objects().abs())).then_with(|| a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        b.bytes().abs().cmp(&a.bytes().abs()).then(b.objects().abs().cmp(&a.objects().abs())).then_with(|| a.name.cmp(&b.name))
+    });
     out
 }
 
 impl Diff {
     pub fn new(old: Side, new: Side) -> Diff {
-        Diff { roots: changes(&old.roots, &new.roots), types: changes(&old.types, &new.types), old_stacks: old.stacks, new_stacks: new.stacks }
+        Diff {
+            roots: changes(&old.roots, &new.roots),
+            types: changes(&old.types, &new.types),
+            old_stacks: old.stacks,
+            new_stacks: new.stacks,
+        }
     }
 
     /// Writes `stack old new` lines for every stack in either core.

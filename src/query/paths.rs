@@ -64,7 +64,7 @@ pub fn why_alive(
     let names = cx.names();
     let roots = root_targets(cx.roots);
     let n = cx.heap.len();
-    let ignored_root: Vec<bool> = cx.roots.iter().map(|r| ignore.names.iter().any(|i| *i == r.name)).collect();
+    let ignored_root: Vec<bool> = cx.roots.iter().map(|r| ignore.names.contains(&r.name)).collect();
     let ignore_types = !ignore.names.is_empty();
     let ignored_object: Vec<bool> =
         if ignore_types { (0..n as u32).map(|o| ignore.names.iter().any(|i| *i == names.object(o))).collect() } else { Vec::new() };

@@ -251,7 +251,13 @@ impl Retainers {
         }
         for (i, x) in self.suspects.iter().enumerate() {
             let pct = 100.0 * x.retainer.retained as f64 / self.reached_bytes.max(1) as f64;
-            s.push_str(&format!("  {}. {} retains {} bytes ({pct:.1}%) in {} objects\n", i + 1, x.retainer.name, x.retainer.retained, x.retainer.retained_objects));
+            s.push_str(&format!(
+                "  {}. {} retains {} bytes ({pct:.1}%) in {} objects\n",
+                i + 1,
+                x.retainer.name,
+                x.retainer.retained,
+                x.retainer.retained_objects
+            ));
             s.push_str(&format!(
                 "     accumulated in {} {} ({} bytes over {} dominated children)\n",
                 x.point.name,

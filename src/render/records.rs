@@ -43,14 +43,12 @@ pub fn for_each_record(
     walk(tree, names, opt, None, &mut |frames, bytes, _| f(frames, bytes))
 }
 
+/// A record's consumer: `f(frames, bytes, objects)`.
+pub type CountedFn<'f> = dyn FnMut(&[String], u64, u64) -> std::io::Result<()> + 'f;
+
 /// Like [`for_each_record`], and also gives each record's number of
 /// objects (those whose bytes it counts): `f(frames, bytes, objects)`.
-pub fn for_each_record_counted(
-    tree: &Tree,
-    names: &dyn Names,
-    opt: RecordOptions,
-    f: &mut dyn FnMut(&[String], u64, u64) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+pub fn for_each_record_counted(tree: &Tree, names: &dyn Names, opt: RecordOptions, f: &mut CountedFn) -> std::io::Result<()> {
     let objects = subtree_objects(tree);
     walk(tree, names, opt, Some(&objects), f)
 }
@@ -68,13 +66,7 @@ fn subtree_objects(tree: &Tree) -> Vec<u32> {
 
 /// The records, with object counts from `objects` (per node, of its
 /// subtree) if given, else 0.
-fn walk(
-    tree: &Tree,
-    names: &dyn Names,
-    opt: RecordOptions,
-    objects: Option<&[u32]>,
-    f: &mut dyn FnMut(&[String], u64, u64) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+fn walk(tree: &Tree, names: &dyn Names, opt: RecordOptions, objects: Option<&[u32]>, f: &mut CountedFn) -> std::io::Result<()> {
     let objs = |n: u32| objects.map_or(0, |o| u64::from(o[n as usize]));
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
     let shown = |n: u32| tree.total(n) as f64 >= threshold && tree.total(n) > 0;
