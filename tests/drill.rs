@@ -381,3 +381,20 @@ fn retained_bytes_by_type_in_histogram_and_top_json() {
     assert!((point..point + num(&s["point"], "own_bytes")).contains(&f.num("grow_addr")), "{s}");
     assert_eq!(num(s, "children"), n, "{s}");
 }
+
+#[test]
+fn drill_commands_refuse_bad_input_in_one_line() {
+    let (f, _) = dominator_fixtures();
+    let retain_core = root().join("fixtures/cores/retain-go1.26.11/core.zst");
+    let cases: [(&[&str], &str); 4] = [
+        (&["paths", "0x10"], "not inside any allocated heap object"),
+        (&["paths", "zz"], "is not an address"),
+        (&["paths", "--type", "main.Nope"], "no object of type main.Nope"),
+        (&["diff", retain_core.to_str().unwrap()], "is not the executable of this core"),
+    ];
+    for (args, want) in cases {
+        let err = run(&f, args).expect_err("a bad input must fail");
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(lines.len() == 1 && lines[0].starts_with("refgraph: error: ") && lines[0].contains(want), "{args:?}: {err:?}");
+    }
+}

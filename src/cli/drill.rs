@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
 use super::pipeline::{analyze, dominate, Timings};
 use super::{open_paths, output, warn};
@@ -68,9 +68,10 @@ pub fn diff(image: Image, exe: &Path, new: &Path, o: DiffOptions, out: &mut dyn 
             Ok(Side::new(&a.tree, a.typed.inference, opt, &a.typed.inference.histogram()))
         })
     };
+    // Opened first, so that a wrong core fails before any work.
+    let new_image = open_paths(new, exe).with_context(|| format!("the newer core {}", new.display()))?;
     let old = side(&image)?;
     drop(image);
-    let new_image = open_paths(new, exe)?;
     let d = Diff::new(old, side(&new_image)?);
     if let Some(f) = folded {
         output::write_output(f, |w| d.write_folded(w))?;
