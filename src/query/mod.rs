@@ -42,3 +42,31 @@ pub fn root_targets(roots: &[Root]) -> Vec<Vec<u32>> {
 pub fn hex(addr: u64) -> String {
     format!("{addr:#x}")
 }
+
+/// Which objects have a type of some names, asking each type's name once
+/// (objects of one fact type, or untyped of one size, share a name).
+pub struct TypeNames<'n> {
+    names: &'n [String],
+    known: std::collections::HashMap<u64, bool>,
+}
+
+impl<'n> TypeNames<'n> {
+    pub fn new(names: &'n [String]) -> TypeNames<'n> {
+        TypeNames { names, known: Default::default() }
+    }
+
+    /// A key shared by the objects whose names are the same: typed
+    /// objects by fact type, the others by size.
+    pub fn key(cx: &Context, o: u32) -> u64 {
+        match cx.inference.typed_fact(o) {
+            Some(f) => u64::from(f.ty) << 1 | u64::from(f.array),
+            None => 1 << 63 | cx.heap.size(o),
+        }
+    }
+
+    /// Whether object `o`'s type name is one of the names.
+    pub fn matches(&mut self, cx: &Context, o: u32) -> bool {
+        let names = self.names;
+        *self.known.entry(Self::key(cx, o)).or_insert_with(|| names.iter().any(|n| *n == cx.names().object(o)))
+    }
+}

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{hex, root_targets, Context, Path};
+use super::{hex, root_targets, Context, Path, TypeNames};
 use crate::graph::{Dominators, Parent, Parents, Successors};
 
 /// What to look for.
@@ -65,19 +65,25 @@ pub fn why_alive(
     let roots = root_targets(cx.roots);
     let n = cx.heap.len();
     let ignored_root: Vec<bool> = cx.roots.iter().map(|r| ignore.names.contains(&r.name)).collect();
-    let ignore_types = !ignore.names.is_empty();
-    let ignored_object: Vec<bool> =
-        if ignore_types { (0..n as u32).map(|o| ignore.names.iter().any(|i| *i == names.object(o))).collect() } else { Vec::new() };
-    let skip_object = |o: u32| ignore_types && ignored_object[o as usize];
+    // The object asked about is never gone around, whatever its type.
+    let asked = match target {
+        Target::Addr(a) => Some(cx.heap.find(*a).ok_or_else(|| format!("{} is not inside any allocated heap object", hex(*a)))?),
+        Target::Type(_) => None,
+    };
+    let ignored_object: Vec<bool> = if ignore.names.is_empty() {
+        Vec::new()
+    } else {
+        let mut by_type = TypeNames::new(&ignore.names);
+        (0..n as u32).map(|o| Some(o) != asked && by_type.matches(cx, o)).collect()
+    };
+    let skip_object = |o: u32| !ignored_object.is_empty() && ignored_object[o as usize];
     let parents = Parents::search(&roots, n, succ, &|r| ignored_root[r as usize], &skip_object).ok_or("the heap is too large to search")?;
     let (objs, instances) = match target {
-        Target::Addr(a) => {
-            let o = cx.heap.find(*a).ok_or_else(|| format!("{} is not inside any allocated heap object", hex(*a)))?;
-            (vec![o], 1)
-        }
+        Target::Addr(_) => (asked.into_iter().collect::<Vec<u32>>(), 1),
         Target::Type(t) => {
-            let all = parents.order().iter().copied().filter(|&o| names.object(o) == *t);
-            let all: Vec<u32> = all.collect();
+            let wanted = [t.clone()];
+            let mut of_type = TypeNames::new(&wanted);
+            let all: Vec<u32> = parents.order().iter().copied().filter(|&o| of_type.matches(cx, o)).collect();
             if all.is_empty() {
                 let without = if ignore.names.is_empty() { String::new() } else { format!(" without {}", ignore.names.join(", ")) };
                 return Err(format!("no object of type {t} is reachable{without} (type names as histogram prints them)"));

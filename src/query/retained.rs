@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use super::{hex, Context, Path};
+use super::{hex, Context, Path, TypeNames};
 use crate::graph::{DomNode, Dominators, Parents};
 
 /// A suspect retains at least this share of the reached bytes…
@@ -57,14 +57,6 @@ pub struct Retainers {
     pub suspects: Vec<Suspect>,
 }
 
-/// A type key: typed objects by fact type, the others by size.
-fn type_key(cx: &Context, o: u32) -> u64 {
-    match cx.inference.typed_fact(o) {
-        Some(f) => u64::from(f.ty) << 1 | u64::from(f.array),
-        None => 1 << 63 | cx.heap.size(o),
-    }
-}
-
 /// Bytes and objects retained by all instances of each type together, by
 /// type name: the retained bytes of each instance that no other instance
 /// of its type dominates (one walk down the dominator tree, counting the
@@ -91,7 +83,7 @@ pub fn retained_by_type(cx: &Context, dom: &Dominators) -> HashMap<String, (u64,
         let slot = match dom.kind(c) {
             DomNode::Object(o) => {
                 let next = dense.len() as u32;
-                let slot = *dense.entry(type_key(cx, o)).or_insert(next);
+                let slot = *dense.entry(TypeNames::key(cx, o)).or_insert(next);
                 if slot as usize == open.len() {
                     open.push(0);
                     sums.push((0, 0));
@@ -169,13 +161,20 @@ impl Retainers {
                 _ => None,
             })
             .collect();
-        let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
+        // Instances and their bytes by type key, then by name.
+        let mut by_key: HashMap<u64, (u64, u64, u32)> = HashMap::new();
         for n in 1..dom.len() as u32 {
             if let DomNode::Object(o) = dom.kind(n) {
-                let e = counts.entry(names.object(o).into_owned()).or_default();
+                let e = by_key.entry(TypeNames::key(cx, o)).or_insert((0, 0, o));
                 e.0 += 1;
                 e.1 += cx.heap.size(o);
             }
+        }
+        let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
+        for (count, bytes, o) in by_key.into_values() {
+            let e = counts.entry(names.object(o).into_owned()).or_default();
+            e.0 += count;
+            e.1 += bytes;
         }
         let mut types: Vec<Row> = retained_by_type(cx, dom)
             .into_iter()
