@@ -8,9 +8,8 @@ use anyhow::{bail, Context as _, Result};
 
 use super::pipeline::{analyze, dominate, Timings};
 use super::{open_paths, output, warn};
-use crate::graph::Parents;
 use crate::image::Image;
-use crate::query::{root_targets, why_alive, Context, Diff, Ignore, Retainers, Side, Target};
+use crate::query::{why_alive, Context, Diff, Ignore, Retainers, Side, Target};
 use crate::render::RecordOptions;
 
 /// `top`: the largest retainers.
@@ -18,11 +17,7 @@ pub fn top(image: &Image, timings: &mut Timings, limit: usize, json: bool, out: 
     dominate(image, timings, |t, edges, dom, timings| {
         warn(&t.warnings);
         let cx = Context { heap: t.heap, roots: t.roots, inference: t.inference };
-        let never = |_| false;
-        let r = timings.run("output", "ranking retainers", || {
-            let parents = Parents::search(&root_targets(t.roots), t.heap.len(), edges, &never, &never);
-            parents.map(|parents| Retainers::new(&cx, dom, &parents, limit))
-        });
+        let r = timings.run("output", "ranking retainers", || Retainers::new(&cx, dom, edges, limit));
         let Some(r) = r else { bail!("the heap is too large to search") };
         print(out, json, || r.text(), || r.json())
     })

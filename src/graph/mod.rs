@@ -1,6 +1,7 @@
 //! Layer 7: the reference tree — breadth-first from all roots together,
 //! each object claimed once at its shortest path; subtree sizes in bytes —
-//! and the dominator tree with retained sizes.
+//! the dominator tree with retained sizes, and shortest-path parents for
+//! paths to single objects.
 
 mod bfs;
 mod dominators;

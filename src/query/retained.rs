@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use super::{hex, Context, Path, TypeNames};
-use crate::graph::{DomNode, Dominators, Parents};
+use super::{hex, root_targets, Context, Path, TypeNames};
+use crate::graph::{DomNode, Dominators, Parents, Successors};
 
 /// A suspect retains at least this share of the reached bytes…
 const SUSPECT_SHARE: f64 = 0.10;
@@ -110,8 +110,11 @@ pub fn retained_by_type(cx: &Context, dom: &Dominators) -> HashMap<String, (u64,
 }
 
 impl Retainers {
-    /// The `limit` largest of each kind. `parents` gives the paths.
-    pub fn new(cx: &Context, dom: &Dominators, parents: &Parents, limit: usize) -> Retainers {
+    /// The `limit` largest of each kind, with paths from the roots along
+    /// `succ`. None if the heap is too large to search.
+    pub fn new(cx: &Context, dom: &Dominators, succ: &dyn Successors, limit: usize) -> Option<Retainers> {
+        let never = |_| false;
+        let parents = Parents::search(&root_targets(cx.roots), cx.heap.len(), succ, &never, &never)?;
         let names = cx.names();
         let object_row = |n: u32, o: u32| Row {
             name: names.object(o).into_owned(),
@@ -225,7 +228,7 @@ impl Retainers {
             let children = u64::from(start[at as usize + 1] - start[at as usize]);
             suspects.push(Suspect { retainer, point, children });
         }
-        Retainers { reached_bytes: total, reached_objects: dom.retained_objects(0), objects, roots: root_rows, types, suspects }
+        Some(Retainers { reached_bytes: total, reached_objects: dom.retained_objects(0), objects, roots: root_rows, types, suspects })
     }
 
     /// The report as text.
