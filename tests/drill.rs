@@ -398,3 +398,29 @@ fn drill_commands_refuse_bad_input_in_one_line() {
         assert!(lines.len() == 1 && lines[0].starts_with("refgraph: error: ") && lines[0].contains(want), "{args:?}: {err:?}");
     }
 }
+
+#[test]
+fn top_covers_the_heap_of_every_kind_of_fixture() {
+    // Every variant and program, on the versions where the runtime's
+    // layouts changed most (the pprof test runs every fixture).
+    let fx: Vec<Fixture> =
+        fixtures().into_iter().filter(|f| ["go1.19.", "go1.22.", "go1.24.", "go1.27."].iter().any(|v| f.name.contains(v))).collect();
+    each(&fx, |f| {
+        let v = json_of(f, &["top", "--json", "--top", "3"])?;
+        // The dominator tree's top retains every reached byte: the heap,
+        // to 0.1% (tree.rs checks the same of the reference tree).
+        let (reached, heap) = (num(&v, "reached_bytes"), f.num("heap_alloc"));
+        if (reached as f64) < 0.999 * heap as f64 || reached > heap {
+            return Err(format!("top reaches {reached} of HeapAlloc {heap}"));
+        }
+        if f.program() == "retain" && f.variant() != "stripped" {
+            // The list is the largest thing the program built, held by
+            // one global alone.
+            let s = &v["suspects"][0]["retainer"];
+            if s["name"] != "main.listHead" || num(s, "retained_objects") != f.num("list_objects") {
+                return Err(format!("first suspect {s}, not main.listHead with its {} nodes", f.num("list_objects")));
+            }
+        }
+        Ok(())
+    });
+}
