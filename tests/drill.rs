@@ -415,10 +415,14 @@ fn top_covers_the_heap_of_every_kind_of_fixture() {
         }
         if f.program() == "retain" && f.variant() != "stripped" {
             // The list is the largest thing the program built, held by
-            // one global alone.
-            let s = &v["suspects"][0]["retainer"];
-            if s["name"] != "main.listHead" || num(s, "retained_objects") != f.num("list_objects") {
+            // one global alone; its head is where its bytes accumulate.
+            let s = &v["suspects"][0];
+            if s["retainer"]["name"] != "main.listHead" || num(&s["retainer"], "retained_objects") != f.num("list_objects") {
                 return Err(format!("first suspect {s}, not main.listHead with its {} nodes", f.num("list_objects")));
+            }
+            // Its bytes accumulate in the list, from its head on.
+            if s["point"]["addr"].as_str() != Some(format!("{:#x}", f.num("list_addr")).as_str()) {
+                return Err(format!("the list's accumulation point is {}, not its head", s["point"]));
             }
         }
         Ok(())

@@ -201,13 +201,21 @@ impl Retainers {
             if suspects.len() == SUSPECTS || (retained as f64) < SUSPECT_SHARE * total as f64 {
                 break;
             }
-            // Down the largest dominated child while it holds most.
+            // Down the largest dominated child while it holds most, but
+            // not from an object into one of its own type: the head of a
+            // linked list (or of a tree of one type) is the point, not
+            // its tail.
             let mut at = n;
             loop {
                 let children = &kids[start[at as usize] as usize..start[at as usize + 1] as usize];
                 let Some(&big) = children.iter().max_by_key(|&&c| dom.retained(c)) else { break };
                 if (dom.retained(big) as f64) < ACCUMULATION_SHARE * dom.retained(at) as f64 {
                     break;
+                }
+                if let (DomNode::Object(a), DomNode::Object(b)) = (dom.kind(at), dom.kind(big)) {
+                    if names.object(a) == names.object(b) {
+                        break;
+                    }
                 }
                 at = big;
             }
