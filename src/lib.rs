@@ -14,7 +14,8 @@
 //! - [`roots`]: globals, goroutine frames, finalizers.
 //! - [`infer`]: a type for every object.
 //! - [`graph`]: the shortest-path reference tree.
-//! - [`render`]: .bt, folded and SVG output.
+//! - [`render`]: .bt, folded, pprof and SVG output.
+//! - [`query`]: retainers, paths from roots, diffs (beside render).
 //! - [`cli`]: the command line.
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod graph;
 pub mod heap;
 pub mod image;
 pub mod infer;
+pub mod query;
 pub mod render;
 pub mod roots;
 pub mod runtime;

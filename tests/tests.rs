@@ -3,6 +3,7 @@
 mod util;
 
 mod corpus;
+mod drill;
 mod errors;
 mod heap;
 mod local_go;

@@ -8,18 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 use refgraph::render::{collapse_bt, read_folded};
-use serde_json::Value;
 
-use crate::util::{each, fixtures, json_num as num, run_refgraph as run, Fixture};
-
-
-fn overview(f: &Fixture) -> Result<serde_json::Map<String, Value>, String> {
-    match serde_json::from_str(&run(f, &["overview", "--json"])?) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err("overview --json is not a JSON object".into()),
-    }
-}
-
+use crate::util::{each, fixtures, json_num as num, overview, run_refgraph as run, Fixture};
 
 #[test]
 fn roots_reach_at_least_999_per_mille_of_the_heap() {

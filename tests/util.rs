@@ -149,3 +149,11 @@ pub fn run_refgraph(f: &Fixture, args: &[&str]) -> Result<String, String> {
 pub fn json_num(m: &serde_json::Map<String, Value>, k: &str) -> Result<u64, String> {
     m.get(k).and_then(Value::as_u64).ok_or_else(|| format!("overview --json has no {k}"))
 }
+
+/// `overview --json` of a fixture, as a JSON object.
+pub fn overview(f: &Fixture) -> Result<serde_json::Map<String, Value>, String> {
+    match serde_json::from_str(&run_refgraph(f, &["overview", "--json"])?) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err("overview --json is not a JSON object".into()),
+    }
+}

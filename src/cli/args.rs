@@ -50,6 +50,11 @@ pub enum Command {
         /// Write folded stacks (`root;…;leaf bytes`) instead of .bt records.
         #[arg(long)]
         folded: bool,
+        /// Write a gzipped pprof profile (profile.proto) instead, for `go
+        /// tool pprof`: one sample per record, sample types inuse_objects
+        /// and inuse_space.
+        #[arg(long, conflicts_with = "folded")]
+        pprof: bool,
         #[command(flatten)]
         tree: TreeArgs,
     },
@@ -85,8 +90,9 @@ pub enum Command {
         json: bool,
     },
     /// Count heap objects and bytes by inferred type, largest total first:
-    /// one line per type (`unk<size>` for objects whose type is unknown).
-    #[command(override_usage = "refgraph CORE --exe BIN histogram [--top N]\n       refgraph histogram [--top N] CORE --exe BIN")]
+    /// one line per type (`unk<size>` for objects whose type is unknown),
+    /// with the bytes all its instances retain together.
+    #[command(override_usage = "refgraph CORE --exe BIN histogram [--top N] [--json]\n       refgraph histogram [--top N] [--json] CORE --exe BIN")]
     Histogram {
         /// The core, when not given before the subcommand.
         #[arg(value_name = "CORE")]
@@ -94,6 +100,81 @@ pub enum Command {
         /// Print only the N types with the most bytes.
         #[arg(long, value_name = "N")]
         top: Option<usize>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The largest retainers, from the dominator tree: objects, roots and
+    /// types by the bytes that freeing them would free, each object with a
+    /// path from its root; and a few leak suspects.
+    #[command(override_usage = "refgraph CORE --exe BIN top [OPTIONS]\n       refgraph top [OPTIONS] CORE --exe BIN")]
+    Top {
+        /// The core, when not given before the subcommand.
+        #[arg(value_name = "CORE")]
+        core: Option<PathBuf>,
+        /// Rows of each kind.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        top: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Print each phase's wall time and peak anonymous memory
+        /// (dominators included) on standard error when done.
+        #[arg(long)]
+        timings: bool,
+    },
+    /// Why is it alive: the shortest path from a root to the object at an
+    /// address (an address inside an object names it), or to the nearest
+    /// instances of a type, then a chain through each other referrer.
+    #[command(
+        override_usage = "refgraph CORE --exe BIN paths [OPTIONS] ADDR\n       refgraph CORE --exe BIN paths [OPTIONS] --type T\n       refgraph paths [OPTIONS] CORE ADDR --exe BIN"
+    )]
+    Paths {
+        /// The core, when not given before the subcommand; then the
+        /// address (0x… or decimal), unless --type is given.
+        #[arg(value_name = "[CORE] ADDR", num_args = 0..=2, required_unless_present = "type_name")]
+        words: Vec<String>,
+        /// The address, from `words`.
+        #[arg(skip)]
+        addr: Option<String>,
+        /// A type name, as histogram prints it (`main.Entry`).
+        #[arg(long = "type", value_name = "T")]
+        type_name: Option<String>,
+        /// Instances and chains shown, at most.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        limit: usize,
+        /// Go around a root or a type of this name (repeatable), to see
+        /// what else keeps the object alive.
+        #[arg(long, value_name = "ROOT|TYPE")]
+        ignore: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What grew from this core (the old one) to NEW, a core of the same
+    /// executable: bytes and objects by root path and by type.
+    #[command(override_usage = "refgraph OLD --exe BIN diff [OPTIONS] NEW\n       refgraph diff [OPTIONS] OLD NEW --exe BIN")]
+    Diff {
+        /// The older core, when not given before the subcommand; then the
+        /// newer one.
+        #[arg(value_name = "[OLD] NEW", num_args = 1..=2, required = true)]
+        cores: Vec<PathBuf>,
+        /// The newer core, from `cores`.
+        #[arg(skip)]
+        new: PathBuf,
+        /// Rows of each kind.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+        /// Also write both cores' folded stacks side by side (`stack old
+        /// new`, as difffolded.pl writes) to this file, for a differential
+        /// flame graph (flamegraph.pl, inferno-flamegraph).
+        #[arg(long, value_name = "FILE")]
+        folded: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        tree: TreeArgs,
     },
 }
 
@@ -107,7 +188,17 @@ impl Args {
                 let out = paths.pop();
                 (paths.pop(), out)
             }
-            Command::Overview { core, .. } | Command::Histogram { core, .. } => (core.take(), None),
+            Command::Overview { core, .. } | Command::Histogram { core, .. } | Command::Top { core, .. } => (core.take(), None),
+            Command::Paths { words, addr, type_name, .. } => {
+                // One word is the core with --type, else the address.
+                let last = if type_name.is_some() && words.len() < 2 { None } else { words.pop() };
+                *addr = last;
+                (words.pop().map(PathBuf::from), None)
+            }
+            Command::Diff { cores, new, .. } => {
+                *new = cores.pop().unwrap_or_default();
+                (cores.pop(), None)
+            }
         };
         match (&self.core, late) {
             (Some(a), Some(b)) => {

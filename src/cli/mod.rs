@@ -2,6 +2,7 @@
 //! exit codes. The only module that prints or uses anyhow.
 
 mod args;
+mod drill;
 mod histogram;
 mod memory;
 mod output;
@@ -18,7 +19,7 @@ use crate::image::{Core, Exe, Image};
 pub use self::args::{Args, Command, TreeArgs};
 use self::pipeline::Timings;
 
-use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_svg, Format, RecordOptions};
+use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_pprof, write_svg, Format, RecordOptions};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
@@ -64,15 +65,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
     let out = &out;
     match &args.command {
-        Command::Objref { folded, tree, .. } => {
+        Command::Objref { folded, pprof, tree, .. } => {
             let opt = record_options(tree)?;
-            check_extension(out, if *folded { "folded" } else { "bt" });
+            check_extension(out, if *pprof { "gz" } else if *folded { "folded" } else { "bt" });
             let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             pipeline::analyze(&image, &mut timings, |a, timings| {
                 warn(&a.typed.warnings);
                 timings.run("output", "writing the output", || {
-                    if *folded {
+                    if *pprof {
+                        output::write_output(out, |w| write_pprof(&a.tree, a.typed.inference, opt, w))
+                    } else if *folded {
                         let stacks = fold_tree(&a.tree, a.typed.inference, opt);
                         output::write_output(out, |w| write_folded(&stacks, w))
                     } else {
@@ -135,9 +138,29 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             overview::print(&image, timings, *json, &mut std::io::stdout().lock())
         }
-        Command::Histogram { top, .. } => {
+        Command::Histogram { top, json, .. } => {
             let image = open_image(&args)?;
-            histogram::print(&image, *top, &mut std::io::stdout().lock())
+            histogram::print(&image, *top, *json, &mut std::io::stdout().lock())
+        }
+        Command::Top { top, json, timings, .. } => {
+            let mut t = Timings::with_memory(*timings);
+            let image = t.run("open", "opening the core", || open_image(&args))?;
+            drill::top(&image, &mut t, *top, *json, &mut std::io::stdout().lock())?;
+            if *timings {
+                eprintln!("refgraph: time: {}", t.line());
+            }
+            Ok(())
+        }
+        Command::Paths { addr, type_name, limit, ignore, json, .. } => {
+            let image = open_image(&args)?;
+            drill::paths(&image, addr.as_deref(), type_name.as_deref(), *limit, ignore, *json, &mut std::io::stdout().lock())
+        }
+        Command::Diff { new, top, folded, json, tree, .. } => {
+            let opt = record_options(tree)?;
+            let image = open_image(&args)?;
+            let exe = args.exe.as_deref().expect("open_image checked --exe");
+            let o = drill::DiffOptions { records: opt, top: *top, folded: folded.as_deref(), json: *json };
+            drill::diff(image, exe, new, o, &mut std::io::stdout().lock())
         }
     }
 }
@@ -146,11 +169,11 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
 /// one written (`objref out.folded` without `--folded`).
 fn check_extension(out: &std::path::Path, format: &str) {
     let Some(ext) = out.extension().and_then(|e| e.to_str()) else { return };
-    let known = ["bt", "folded", "svg"];
+    let known = ["bt", "folded", "svg", "gz"];
     if ext != format && known.contains(&ext) {
         let hint = match format {
             "bt" => "; add --folded to write folded stacks",
-            "folded" => "; drop --folded to write .bt records",
+            "folded" | "gz" => "; drop --folded or --pprof to write .bt records",
             _ => "",
         };
         progress::note(&format!("refgraph: warning: writing {format} output to {}, whose name says {ext}{hint}", out.display()));
@@ -240,6 +263,11 @@ pub fn human_bytes(b: u64) -> String {
 fn open_image(args: &Args) -> Result<Image> {
     let Some(core) = &args.core else { bail!("this command needs a core file: refgraph CORE --exe BIN ...") };
     let Some(exe) = &args.exe else { bail!("this command needs the executable: refgraph CORE --exe BIN ...") };
+    open_paths(core, exe)
+}
+
+/// Opens a core and its executable.
+fn open_paths(core: &std::path::Path, exe: &std::path::Path) -> Result<Image> {
     let exe_file = progress::phase("reading the executable", || Exe::open(exe)).with_context(|| format!("executable {}", exe.display()))?;
     // Say "not a Go program" before "does not match the core".
     read_buildinfo(exe_file.bytes()).with_context(|| format!("executable {}", exe.display()))?;

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::memory::AnonPeak;
 use super::progress::phase;
-use crate::graph::{build_tree, Tree};
+use crate::graph::{build_tree, Dominators, Tree};
 use crate::heap::{Edges, Heap};
 use crate::image::Image;
 use crate::infer::Inference;
@@ -149,6 +149,24 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
             tree,
         };
         then(&a, timings)
+    })
+}
+
+/// Runs the phases to the types, then the dominator tree over the heap's
+/// edges ("dominators"), then `then` with the edges still there (for
+/// searches from the roots).
+pub fn dominate<T>(
+    image: &Image,
+    timings: &mut Timings,
+    then: impl FnOnce(&Typed, &Edges, &Dominators, &mut Timings) -> Result<T>,
+) -> Result<T> {
+    infer_types(image, timings, |t, edges, timings| {
+        let dom = timings.run("dominators", "computing dominators", || {
+            let targets = crate::query::root_targets(t.roots);
+            Dominators::compute(&targets, t.heap.len(), &edges, &|o| t.heap.size(o))
+        });
+        let dom = dom.ok_or_else(|| anyhow::anyhow!("the heap is too large for the dominator tree (over 4G objects or edges)"))?;
+        then(t, &edges, &dom, timings)
     })
 }
 

@@ -126,15 +126,19 @@ struct Frame {
     members: Vec<u32>,
     /// Their subtree bytes.
     total: u64,
+    /// Their subtree objects (when counted).
+    objects: u64,
 }
 
 /// One frame on the path being printed, with its children to visit.
 struct Level {
     kids: Vec<Frame>,
     next: usize,
-    /// Bytes of the children visited.
+    /// Bytes and objects of the children visited.
     printed: u64,
+    printed_objects: u64,
     total: u64,
+    objects: u64,
     /// The path's length before this frame's entries.
     mark: usize,
 }
@@ -147,6 +151,42 @@ pub fn for_each_record(
     opt: RecordOptions,
     f: &mut dyn FnMut(&[String], u64) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    walk(tree, names, opt, None, &mut |frames, bytes, _| f(frames, bytes))
+}
+
+/// Like [`for_each_record`], and also gives each record's number of
+/// objects (those whose bytes it counts): `f(frames, bytes, objects)`.
+pub fn for_each_record_counted(
+    tree: &Tree,
+    names: &dyn Names,
+    opt: RecordOptions,
+    f: &mut dyn FnMut(&[String], u64, u64) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let objects = subtree_objects(tree);
+    walk(tree, names, opt, Some(&objects), f)
+}
+
+/// Each node's number of objects in its subtree (itself included): one
+/// reverse pass, children after their parents.
+fn subtree_objects(tree: &Tree) -> Vec<u32> {
+    let mut n = vec![0u32; tree.len()];
+    for i in (0..tree.len() as u32).rev() {
+        let own = u32::from(matches!(tree.kind(i), NodeKind::Object(_)));
+        n[i as usize] = tree.children(i).fold(own, |t, c| t.saturating_add(n[c as usize]));
+    }
+    n
+}
+
+/// The records, with object counts from `objects` (per node, of its
+/// subtree) if given, else 0.
+fn walk(
+    tree: &Tree,
+    names: &dyn Names,
+    opt: RecordOptions,
+    objects: Option<&[u32]>,
+    f: &mut dyn FnMut(&[String], u64, u64) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let objs = |n: u32| objects.map_or(0, |o| u64::from(o[n as usize]));
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
     let shown = |fr: &Frame| fr.total > 0 && fr.total as f64 >= threshold;
     let mut stack: Vec<Level> = Vec::new();
@@ -155,7 +195,7 @@ pub fn for_each_record(
     let mut texts = Texts::default();
     let enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
         let mark = path.len();
-        let (label, mut kids) = expand(tree, names, opt, &fr, texts);
+        let (label, mut kids) = expand(tree, names, opt, &objs, &fr, texts);
         if fr.link != 0 {
             path.push(texts.get(fr.link).to_string());
         }
@@ -164,10 +204,16 @@ pub fn for_each_record(
             kids.clear();
         }
         kids.retain(shown);
-        stack.push(Level { kids, next: 0, printed: 0, total: fr.total, mark });
+        stack.push(Level { kids, next: 0, printed: 0, printed_objects: 0, total: fr.total, objects: fr.objects, mark });
     };
     for top in tree.tops() {
-        let fr = Frame { name: texts.id(&tree.name(top, names)), members: vec![top], total: tree.total(top), ..Frame::default() };
+        let fr = Frame {
+            name: texts.id(&tree.name(top, names)),
+            members: vec![top],
+            total: tree.total(top),
+            objects: objs(top),
+            ..Frame::default()
+        };
         // A root group is shown however small.
         if fr.total == 0 {
             continue;
@@ -177,6 +223,7 @@ pub fn for_each_record(
             if let Some(kid) = level.kids.get_mut(level.next) {
                 level.next += 1;
                 level.printed += kid.total;
+                level.printed_objects += kid.objects;
                 let kid = std::mem::take(kid);
                 enter(kid, &mut stack, &mut path, &mut texts);
                 continue;
@@ -187,7 +234,7 @@ pub fn for_each_record(
             if count > 0 {
                 frames.clear();
                 frames.extend(path.iter().rev().cloned());
-                f(&frames, count)?;
+                f(&frames, count, level.objects - level.printed_objects)?;
             }
             path.truncate(level.mark);
         }
@@ -198,7 +245,14 @@ pub fn for_each_record(
 /// Frame `fr`'s label and its children as frames, in the order of their
 /// first members: map machinery looked through, a chain along one link
 /// folded into the frame.
-fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame, texts: &mut Texts) -> (String, Vec<Frame>) {
+fn expand(
+    tree: &Tree,
+    names: &dyn Names,
+    opt: RecordOptions,
+    objs: &dyn Fn(u32) -> u64,
+    fr: &Frame,
+    texts: &mut Texts,
+) -> (String, Vec<Frame>) {
     let is_object = |n: u32| matches!(tree.kind(n), NodeKind::Object(_));
     let objects = fr.members.iter().filter(|&&n| is_object(n)).count() as u64;
     let mut work = fr.members.clone();
@@ -244,6 +298,7 @@ fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame, texts:
                 Some(&k) => {
                     kids[k].members.push(c);
                     kids[k].total += total;
+                    kids[k].objects += objs(c);
                 }
                 None => {
                     index.insert(key, kids.len());
@@ -252,7 +307,7 @@ fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame, texts:
                         (a, NodeKind::Object(_)) => format!("{a:#x}"),
                         (t, _) => frame(tree.labels.get(t as u32)).into_owned(),
                     };
-                    kids.push(Frame { link, name, extra, members: vec![c], total });
+                    kids.push(Frame { link, name, extra, members: vec![c], total, objects: objs(c) });
                 }
             }
         }
