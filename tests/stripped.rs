@@ -3,13 +3,17 @@
 //! are located from runtime metadata alone. The heap walk must still match
 //! what the program reported at dump time.
 
+use std::collections::BTreeMap;
+
 use refgraph::gobin::{find_pclntab, Pclntab};
 use refgraph::heap::Heap;
 use refgraph::image::Source;
 use refgraph::runtime::moduledata::find_globals;
+use refgraph::render::read_folded;
 use refgraph::runtime::{read_goroutines, Process};
 
-use crate::util::{each, fixtures, open_image};
+use crate::tree::{rounded_max, under};
+use crate::util::{each, fixtures, load, open_image, run_refgraph, Fixture};
 
 #[test]
 fn stripped_fixtures_walk_to_the_truth() {
@@ -71,4 +75,101 @@ fn every_executable_has_a_readable_pclntab() {
         }
         Ok(())
     });
+}
+
+/// The retain program's patterns held by a global: the global, and the
+/// function whose code builds the pattern and stores it there (from
+/// fixtures/programs/retain/main.go), and whether the bytes under it are
+/// bounded tightly (map internals are not in the program's count).
+const GLOBAL_PATTERNS: [(&str, &str, &str, bool); 6] = [
+    ("list", "main.listHead", "main.buildList", true),
+    ("chan", "main.queue", "main.buildChan", true),
+    ("iface", "main.held", "main.buildIface", true),
+    ("closure", "main.hook", "main.buildClosure", true),
+    ("map_big", "main.registry", "main.buildMapBig", false),
+    ("map_small", "main.small", "main.buildMapSmall", false),
+];
+
+/// The folded stacks of `refgraph CORE --exe EXE objref --folded` with
+/// `extra` arguments.
+fn folded_stacks(f: &Fixture, extra: &[&str]) -> Result<BTreeMap<String, u64>, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("out.folded");
+    let mut args = extra.to_vec();
+    args.extend(["objref", "--folded", "--minwidth", "0", path.to_str().unwrap()]);
+    run_refgraph(f, &args)?;
+    let (folded, bad) = read_folded(&std::fs::read_to_string(&path).map_err(|e| e.to_string())?);
+    if bad > 0 {
+        return Err(format!("{bad} malformed folded lines"));
+    }
+    Ok(folded)
+}
+
+/// Checks that `got` bytes are what the program built for `pattern`.
+fn check_bytes(f: &Fixture, pattern: &str, tight: bool, got: u64, under: &str) -> Result<(), String> {
+    let built = f.num(&format!("{pattern}_bytes"));
+    let max = if tight { rounded_max(built, f.num(&format!("{pattern}_objects"))) } else { 4 * built };
+    if got < built || got > max {
+        return Err(format!("{pattern}: {got} bytes under {under}, built {built} (allowed up to {max})"));
+    }
+    Ok(())
+}
+
+/// The unstripped fixture of the same Go version as a stripped one.
+fn unstripped_twin(f: &Fixture) -> Fixture {
+    load(&f.dir.with_file_name(f.name.trim_end_matches("-stripped")))
+}
+
+#[test]
+fn debuginfo_from_the_unstripped_build_names_stripped_fixtures() {
+    let fx: Vec<_> = fixtures().into_iter().filter(|f| f.variant() == "stripped").collect();
+    assert!(!fx.is_empty(), "no stripped fixtures");
+    each(&fx, |f| {
+        let twin = unstripped_twin(f);
+        let file = twin.exe();
+        let debuginfo = ["--debuginfo", file.to_str().unwrap()];
+        let folded = folded_stacks(f, &debuginfo)?;
+        for (pattern, global, _, tight) in GLOBAL_PATTERNS {
+            let prefix = format!("globals;{global}");
+            check_bytes(f, pattern, tight, under(&folded, &prefix), &prefix)?;
+        }
+        // DWARF locals: the worker's buffer is named by its variable.
+        let prefix = format!("goroutines;{}.buf", f.str("stack_local_func"));
+        check_bytes(f, "stack_local", true, under(&folded, &prefix), &prefix)?;
+        // DWARF types: the program allocated exactly list_nodes Nodes and
+        // one Entry per map entry.
+        let mut args = debuginfo.to_vec();
+        args.push("histogram");
+        let histogram = run_refgraph(f, &args)?;
+        let count = |ty: &str| -> u64 {
+            histogram.lines().find_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                (w.len() == 3 && w[2] == ty).then(|| w[0].parse().unwrap_or(0))
+            })
+            .unwrap_or(0)
+        };
+        let entries = f.num("map_big_entries") + f.num("map_small_entries");
+        if count("main.Node") != f.num("list_nodes") || count("main.Entry") != entries {
+            return Err(format!(
+                "histogram counts {} main.Node and {} main.Entry; the program built {} and {entries}",
+                count("main.Node"),
+                count("main.Entry"),
+                f.num("list_nodes")
+            ));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn debuginfo_of_another_build_is_refused() {
+    let fx = fixtures();
+    let stripped = fx.iter().find(|f| f.name == "retain-go1.22.12-stripped").expect("retain-go1.22.12-stripped");
+    let others = ["retain-go1.23.12", "shapes-go1.22.12", "retain-go1.22.12-stripped"];
+    for other in others {
+        let file = fx.iter().find(|f| f.name == other).unwrap_or_else(|| panic!("no fixture {other}")).exe();
+        let err = run_refgraph(stripped, &["--debuginfo", file.to_str().unwrap(), "overview"]).expect_err(other);
+        assert_eq!(err.lines().count(), 1, "{other}: not one line: {err}");
+        assert!(err.contains("is not an unstripped build of the executable"), "{other}: {err}");
+    }
 }

@@ -190,5 +190,8 @@ fn open_image(args: &Args) -> Result<Image> {
     // Say "not a Go program" before "does not match the core".
     read_buildinfo(exe_file.bytes()).with_context(|| format!("executable {}", exe.display()))?;
     let core_file = progress::phase("reading the core", || Core::open(core)).with_context(|| format!("core {}", core.display()))?;
-    Ok(progress::phase("checking the executable against the core", || Image::join(core_file, exe_file))?)
+    let image = progress::phase("checking the executable against the core", || Image::join(core_file, exe_file))?;
+    let Some(path) = &args.debuginfo else { return Ok(image) };
+    let file = Exe::open(path).with_context(|| format!("debug-info file {}", path.display()))?;
+    Ok(progress::phase("checking the debug-info file against the executable", || image.with_debuginfo(file))?)
 }

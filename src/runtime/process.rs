@@ -34,8 +34,11 @@ impl<'a> Process<'a> {
     /// globals.
     pub fn new(image: &'a Image) -> Result<Process<'a>, Error> {
         let info = read_buildinfo(image.exe.bytes())?;
-        let dwarf = Dwarf::load(image.exe.bytes())?;
-        let symbols = Symbols::load(image.exe.bytes());
+        let dwarf = Dwarf::load(image.debug_bytes())?;
+        let symbols = match &image.debuginfo {
+            Some(d) => Symbols::load_placed(d.file.bytes(), |a| d.translate(a)),
+            None => Symbols::load(image.exe.bytes()),
+        };
         let layout = match &dwarf {
             Some(d) => Layout::build(d, &info.version, image.exe.arch)?,
             None => super::tables::layout_for(&info.version, image.exe.arch)?,
@@ -57,6 +60,11 @@ impl<'a> Process<'a> {
             if let Some(w) = super::tables::table_warning(&p.info.version, image.exe.arch) {
                 p.warnings.push(w);
             }
+            p.warnings.push(format!(
+                "the executable has no DWARF, so globals are named after the functions that use them and most types are unknown; \
+                 for exact names, build it unstripped and pass that with --debuginfo: {}",
+                p.info.rebuild_command()
+            ));
         }
         match (sym("runtime.mheap_"), sym("runtime.allgs"), sym("runtime.firstmoduledata")) {
             (Some(m), Some(g), Some(md)) => {
