@@ -4,16 +4,17 @@
 //! what the program reported at dump time.
 
 use std::collections::BTreeMap;
+use std::process::Command;
 
-use refgraph::gobin::{find_pclntab, Pclntab};
+use refgraph::gobin::{find_pclntab, read_buildinfo, Pclntab};
 use refgraph::heap::Heap;
-use refgraph::image::Source;
+use refgraph::image::{DebugInfo, Exe, Source};
 use refgraph::runtime::moduledata::find_globals;
 use refgraph::render::read_folded;
 use refgraph::runtime::{read_goroutines, Process};
 
 use crate::tree::{rounded_max, under};
-use crate::util::{each, fixtures, load, open_image, run_refgraph, Fixture};
+use crate::util::{each, fixtures, load, open_image, root, run_refgraph, Fixture};
 
 #[test]
 fn stripped_fixtures_walk_to_the_truth() {
@@ -172,4 +173,37 @@ fn debuginfo_of_another_build_is_refused() {
         assert_eq!(err.lines().count(), 1, "{other}: not one line: {err}");
         assert!(err.contains("is not an unstripped build of the executable"), "{other}: {err}");
     }
+}
+
+/// The command a stripped executable's warning prints rebuilds it, with
+/// the local Go, into a file that --debuginfo accepts. Skipped when `go` is
+/// not on PATH.
+#[test]
+fn the_printed_rebuild_command_makes_an_accepted_debuginfo_file() {
+    if !Command::new("sh").args(["-c", "command -v go"]).output().is_ok_and(|o| o.status.success()) {
+        println!("skipped: go not on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stripped = dir.path().join("retain");
+    // As fixtures/capture.sh builds its stripped variant.
+    let status = Command::new("go")
+        .args(["build", "-trimpath", "-ldflags=-s -w", "-o"])
+        .arg(&stripped)
+        .arg("./retain")
+        .current_dir(root().join("fixtures/programs"))
+        .env("CGO_ENABLED", "0")
+        .env("GOFLAGS", "-buildvcs=false")
+        .status()
+        .unwrap();
+    assert!(status.success(), "go build failed");
+    let exe = Exe::open(&stripped).unwrap();
+    let command = read_buildinfo(exe.bytes()).unwrap().rebuild_command();
+    println!("{command}");
+    let rebuilt = dir.path().join("retain.debug");
+    let command = command.replace("BINARY.debug", rebuilt.to_str().unwrap());
+    let status = Command::new("sh").args(["-c", &command]).current_dir(root().join("fixtures/programs")).status().unwrap();
+    assert!(status.success(), "{command} failed");
+    let file = Exe::open(&rebuilt).unwrap();
+    DebugInfo::check(&exe, file).unwrap_or_else(|e| panic!("{command}: {e}"));
 }

@@ -89,7 +89,8 @@ impl BuildInfo {
     /// DWARF, from what the build info records: the same toolchain,
     /// environment (CGO_ENABLED, GOARCH, GOOS, GOAMD64, GOEXPERIMENT) and
     /// flags, `-ldflags` without `-s` and `-w`, at the recorded VCS
-    /// revision. To run in the main module's directory.
+    /// revision (`-buildvcs=false` when none is recorded). To run in the
+    /// main module's directory.
     pub fn rebuild_command(&self) -> String {
         let mut cmd = vec![format!("GOTOOLCHAIN={}", self.version.release())];
         for key in ["CGO_ENABLED", "GOARCH", "GOOS", "GOAMD64", "GOARM64", "GOEXPERIMENT"] {
@@ -116,6 +117,11 @@ impl BuildInfo {
                 }
                 _ => {}
             }
+        }
+        if self.setting("vcs").is_none() {
+            // Nothing stamped: keep it so (inside a repository the go
+            // command would stamp the revision into the build info).
+            cmd.push("-buildvcs=false".to_string());
         }
         cmd.push("-o BINARY.debug".to_string());
         cmd.push(self.main_path.as_deref().map(shell_word).unwrap_or_else(|| ".".to_string()));
