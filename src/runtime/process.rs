@@ -1,10 +1,11 @@
 //! A Go process in a core: the image, the binary's Go metadata and runtime
 //! layout, and the addresses of the runtime globals the walkers start from.
 
-use crate::gobin::{read_buildinfo, BuildInfo, Dwarf, Symbols};
+use crate::gobin::{find_pclntab, read_buildinfo, BuildInfo, Dwarf, Pclntab, Symbols};
 use crate::image::{Image, Memory, ReadError};
 
 use super::layout::{Field, Layout};
+use super::moduledata::MD_PCHEADER;
 use super::Error;
 
 /// Everything the walkers need to know about one dumped Go process.
@@ -76,6 +77,18 @@ impl<'a> Process<'a> {
         }
         p.symbols = symbols;
         Ok(p)
+    }
+
+    /// The pc-line table: the `.gopclntab` section or the one table in the
+    /// executable's segments, else the one the first moduledata points at.
+    pub fn pclntab(&self) -> Result<Pclntab<'a>, Error> {
+        let image: &'a Image = self.image;
+        if let Some(t) = find_pclntab(image.exe.bytes()).and_then(|(_, b)| Pclntab::new(b)) {
+            return Ok(t);
+        }
+        let hdr = self.ptr(self.firstmoduledata + MD_PCHEADER)?;
+        let bytes: &'a [u8] = image.tail(hdr).ok_or(ReadError { addr: hdr, len: 72 })?;
+        Pclntab::new(bytes).ok_or_else(|| Error::NotFound("the pc-line table (runtime.pclntab)".into()))
     }
 
     /// Reads an unsigned integer field of a struct at `base`.
