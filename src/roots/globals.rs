@@ -30,6 +30,8 @@ struct Stripped {
     refs: Option<CodeRefs>,
     /// Type descriptors: [types, etypes).
     types: (u64, u64),
+    /// Code: [text, etext).
+    text: (u64, u64),
 }
 
 /// A DWARF variable placed at its runtime address.
@@ -105,7 +107,7 @@ fn stripped(p: &Process, warnings: &mut Vec<String>) -> Result<Stripped, Error> 
             None
         }
     };
-    Ok(Stripped { refs, types })
+    Ok(Stripped { refs, types, text: (text, etext) })
 }
 
 /// DWARF variables sorted by runtime address.
@@ -180,7 +182,8 @@ fn name_slot(
 /// descriptor, or at an itab whose interface and type are descriptors, and
 /// the code treats both words as one variable: a global holding a type
 /// descriptor pointer may sit just before an unrelated one), or a word the
-/// code stores a fresh allocation of a known type in.
+/// code stores a fresh allocation of a known type in, or a func value (it
+/// points at an object whose first word is a code address: a closure).
 fn stripped_slot(p: &Process, s: &Stripped, slot: u64) -> Option<TypedSlot> {
     let is_type = |a: u64| a >= s.types.0 && a < s.types.1;
     let refs = s.refs.as_ref()?;
@@ -197,10 +200,14 @@ fn stripped_slot(p: &Process, s: &Stripped, slot: u64) -> Option<TypedSlot> {
             return Some(TypedSlot { ty: SlotType::Iface { empty: false }, base: slot - 8, off: 8 });
         }
     }
-    let ty = match refs.made(slot)? {
-        Made::Object(t) => SlotType::PtrTo(t),
-        Made::Map(t) | Made::Chan(t) => SlotType::Desc(t),
-        Made::Slice(t) => SlotType::ArrayOf(t),
+    let ty = match refs.made(slot) {
+        Some(Made::Object(t)) => SlotType::PtrTo(t),
+        Some(Made::Map(t) | Made::Chan(t)) => SlotType::Desc(t),
+        Some(Made::Slice(t)) => SlotType::ArrayOf(t),
+        None => {
+            let code = p.ptr(p.ptr(slot).ok()?).ok()?;
+            (code >= s.text.0 && code < s.text.1).then_some(SlotType::Func)?
+        }
     };
     Some(TypedSlot { ty, base: slot, off: 0 })
 }
