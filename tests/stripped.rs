@@ -9,8 +9,8 @@ use std::process::Command;
 use refgraph::gobin::{find_pclntab, read_buildinfo, Pclntab};
 use refgraph::heap::Heap;
 use refgraph::image::{DebugInfo, Exe, Source};
-use refgraph::runtime::moduledata::find_globals;
 use refgraph::render::read_folded;
+use refgraph::runtime::moduledata::find_globals;
 use refgraph::runtime::{read_goroutines, Process};
 
 use crate::tree::{rounded_max, under};
@@ -145,11 +145,13 @@ fn debuginfo_from_the_unstripped_build_names_stripped_fixtures() {
         args.push("histogram");
         let histogram = run_refgraph(f, &args)?;
         let count = |ty: &str| -> u64 {
-            histogram.lines().find_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                (w.len() == 3 && w[2] == ty).then(|| w[0].parse().unwrap_or(0))
-            })
-            .unwrap_or(0)
+            histogram
+                .lines()
+                .find_map(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    (w.len() == 3 && w[2] == ty).then(|| w[0].parse().unwrap_or(0))
+                })
+                .unwrap_or(0)
         };
         let entries = f.num("map_big_entries") + f.num("map_small_entries");
         if count("main.Node") != f.num("list_nodes") || count("main.Entry") != entries {
@@ -261,7 +263,13 @@ fn types_found_without_dwarf_are_the_dwarf_types() {
             .filter(|(a, t)| dwarf.get(*a).is_some_and(|d| d != *t && !d.starts_with("unk<")))
             .map(|(a, t)| format!("{a}: {t} without DWARF, {} with", dwarf[*a]))
             .collect();
-        println!("{}: {} of {} printed objects typed without DWARF; {} disagree {disagree:?}", f.name, typed.len(), stripped.len(), disagree.len());
+        println!(
+            "{}: {} of {} printed objects typed without DWARF; {} disagree {disagree:?}",
+            f.name,
+            typed.len(),
+            stripped.len(),
+            disagree.len()
+        );
         // Known: one 8-byte runtime object (with DWARF the backing array
         // of runtime.modulesSlice, or a []uint32 on 1.19/1.20) gets
         // string.bytes without DWARF: some string typed from the code points

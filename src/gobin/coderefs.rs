@@ -151,15 +151,23 @@ impl CodeRefs {
 mod amd64 {
     use super::*;
 
-    /// Function bounds: (entry, end, name index).
+    /// What an allocator's result is, given its type argument.
+    type MakeFn = fn(u64) -> Made;
+
+    /// Function bounds: (entry, end) and names, by index.
     struct Funcs {
         entries: Vec<(u64, u64)>,
         names: Vec<String>,
     }
 
-    /// Allocating runtime functions by entry address.
+    /// What one function's code gave: (data address, function index)
+    /// references, and globals stored with fresh allocations.
+    type Found = (Vec<(u64, u32)>, Vec<(u64, Made)>);
+
+    /// Allocating runtime functions by entry address, each with what its
+    /// type argument makes.
     struct Allocators {
-        calls: Vec<(u64, fn(u64) -> Made)>,
+        calls: Vec<(u64, MakeFn)>,
         barriers: Vec<u64>,
         /// Functions taking (map type, map) in (RAX, RBX).
         map_ops: Vec<u64>,
@@ -179,7 +187,7 @@ mod amd64 {
         let mut alloc = Allocators { calls: Vec::new(), barriers: Vec::new(), map_ops: Vec::new() };
         for (i, name) in fs.names.iter().enumerate() {
             let entry = fs.entries[i].0;
-            let kind: Option<fn(u64) -> Made> = match name.as_str() {
+            let kind: Option<MakeFn> = match name.as_str() {
                 "runtime.newobject" => Some(Made::Object),
                 "runtime.makemap" => Some(Made::Map),
                 "runtime.makechan" => Some(Made::Chan),
@@ -196,7 +204,7 @@ mod amd64 {
                 alloc.map_ops.push(entry);
             }
         }
-        let per_func: Vec<(Vec<(u64, u32)>, Vec<(u64, Made)>)> = (0..fs.entries.len())
+        let per_func: Vec<Found> = (0..fs.entries.len())
             .into_par_iter()
             .map_init(InstructionInfoFactory::new, |info, i| one_function(&span, &fs, &alloc, i, info))
             .collect();
@@ -234,13 +242,7 @@ mod amd64 {
 
     /// Decodes function `i`: its data references, and its stores of
     /// freshly allocated objects into globals.
-    fn one_function(
-        span: &CodeSpan,
-        fs: &Funcs,
-        alloc: &Allocators,
-        i: usize,
-        info: &mut InstructionInfoFactory,
-    ) -> (Vec<(u64, u32)>, Vec<(u64, Made)>) {
+    fn one_function(span: &CodeSpan, fs: &Funcs, alloc: &Allocators, i: usize, info: &mut InstructionInfoFactory) -> Found {
         let (entry, end) = fs.entries[i];
         let (lo, hi) = ((entry - span.text) as usize, (end - span.text) as usize);
         let Some(code) = span.bytes.get(lo..hi) else { return Default::default() };
@@ -320,6 +322,8 @@ mod amd64 {
                 rbx_global = None;
             }
         }
+        refs.sort_unstable();
+        refs.dedup();
         (refs, made)
     }
 

@@ -58,7 +58,13 @@ impl DebugInfo {
         let ours = sections(exe.bytes(), "executable")?;
         let theirs = sections(file.bytes(), "debug-info file")?;
         if exe.arch != file.arch || exe.pie != file.pie {
-            return Err(mismatch(format!("it is a {} {} build, the executable {} {}", kind(file.pie), file.arch.name(), kind(exe.pie), exe.arch.name())));
+            return Err(mismatch(format!(
+                "it is a {} {} build, the executable {} {}",
+                kind(file.pie),
+                file.arch.name(),
+                kind(exe.pie),
+                exe.arch.name()
+            )));
         }
         let parsed = object::File::parse(file.bytes()).map_err(|e| Error::BadElf { what: "debug-info file", detail: e.to_string() })?;
         if parsed.section_by_name(".debug_info").is_none() && parsed.section_by_name(".symtab").is_none() {
@@ -138,7 +144,7 @@ fn sections<'d>(bytes: &'d [u8], what: &'static str) -> Result<Vec<Section<'d>>,
 fn first_difference(o: &Section, t: &Section, ours: &[Section], theirs: &[Section]) -> Option<u64> {
     let mut i = 0;
     while i < o.data.len() {
-        let Some(d) = o.data[i..].iter().zip(&t.data[i..]).position(|(a, b)| a != b) else { return None };
+        let d = o.data[i..].iter().zip(&t.data[i..]).position(|(a, b)| a != b)?;
         // Compare the 8-byte word around the difference, aligned as in the
         // section (Go aligns its sections to at least 8).
         let w = (i + d) & !7;

@@ -49,7 +49,7 @@ pub fn global_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<String>)
     let vars = placed_vars(p);
     let types = p.read_field(p.firstmoduledata, l.md_types)?;
     let mut warnings = Vec::new();
-    let stripped = if vars.is_empty() && p.symbols.is_empty() { Some(stripped(p, &mut warnings)?) } else { None };
+    let stripped = if vars.is_empty() && p.symbols.is_empty() { Some(stripped(p, &mut warnings)) } else { None };
     let mut roots: Vec<Root> = Vec::new();
     let mut md = p.firstmoduledata;
     for _ in 0..MAX_MODULES {
@@ -91,23 +91,27 @@ pub fn global_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<String>)
     Ok((roots, warnings))
 }
 
-/// Reads the first module's code for references to its data.
-fn stripped(p: &Process, warnings: &mut Vec<String>) -> Result<Stripped, Error> {
+/// Reads the first module's code for references to its data. What cannot
+/// be read leaves the globals with section-offset names and a warning.
+fn stripped(p: &Process, warnings: &mut Vec<String>) -> Stripped {
     let (l, md) = (&p.layout, p.firstmoduledata);
-    let types = (p.read_field(md, l.md_types)?, p.read_field(md, l.md_etypes)?);
-    let text = p.read_field(md, l.md_text)?;
-    let etext = p.read_field(md, l.md_etext)?;
-    let data = (p.read_field(md, l.md_noptrdata)?.min(p.read_field(md, l.md_data)?), p.read_field(md, l.md_ebss)?);
-    let len = usize::try_from(etext.saturating_sub(text)).map_err(|_| Error::Corrupt(format!("text of {text:#x}..{etext:#x}")))?;
-    let span = CodeSpan { text, bytes: p.image.slice(text, len)?, data, types };
-    let refs = match CodeRefs::scan(p.image.exe.arch, span, &p.pclntab()?) {
+    let field = |f| p.read_field(md, f).unwrap_or(0);
+    let (types, text) = ((field(l.md_types), field(l.md_etypes)), (field(l.md_text), field(l.md_etext)));
+    let data = (field(l.md_noptrdata).min(field(l.md_data)), field(l.md_ebss));
+    let scan = || -> Result<CodeRefs, String> {
+        let len = usize::try_from(text.1.saturating_sub(text.0)).map_err(|e| e.to_string())?;
+        let bytes = p.image.slice(text.0, len).map_err(|e| format!("the code is unreadable ({e})"))?;
+        let tab = p.pclntab().map_err(|e| e.to_string())?;
+        CodeRefs::scan(p.image.exe.arch, CodeSpan { text: text.0, bytes, data, types }, &tab).map_err(|e| e.to_string())
+    };
+    let refs = match scan() {
         Ok(r) => Some(r),
         Err(e) => {
             warnings.push(format!("{e}: globals keep data+0x… and bss+0x… names"));
             None
         }
     };
-    Ok(Stripped { refs, types, text: (text, etext) })
+    Stripped { refs, types, text }
 }
 
 /// DWARF variables sorted by runtime address.
@@ -190,9 +194,8 @@ fn stripped_slot(p: &Process, s: &Stripped, slot: u64) -> Option<TypedSlot> {
     if let Some(w) = p.ptr(slot.wrapping_sub(8)).ok().filter(|_| refs.same_variable(slot - 8, slot)) {
         // An itab starts with its interface type in every Go release
         // (runtime.itab.inter, internal/abi.ITab.Inter).
-        let itab = |a: u64| -> Option<bool> {
-            Some(is_type(p.ptr(a).ok()?) && is_type(p.ptr(a.wrapping_add(p.layout.types.itab_type)).ok()?))
-        };
+        let itab =
+            |a: u64| -> Option<bool> { Some(is_type(p.ptr(a).ok()?) && is_type(p.ptr(a.wrapping_add(p.layout.types.itab_type)).ok()?)) };
         if is_type(w) {
             return Some(TypedSlot { ty: SlotType::Iface { empty: true }, base: slot - 8, off: 8 });
         }
