@@ -14,7 +14,8 @@
 //! `makechan` and `makeslice` take their type descriptor as first argument
 //! (in RAX under Go's register ABI) and return the new object in RAX. A
 //! store of RAX to a global a few instructions later gives the global that
-//! type. Likewise the map functions (`runtime.mapassign*`, `mapaccess*`,
+//! type; a store to the frame (`[rsp+d]`) gives that stack slot the type
+//! in the function's frames. Likewise the map functions (`runtime.mapassign*`, `mapaccess*`,
 //! `mapdelete*`) take the map type in RAX and the map in RBX: a map loaded
 //! from a global into RBX just before has that map type.
 //!
@@ -79,6 +80,12 @@ pub struct CodeRefs {
     /// Globals stored right after an allocation of a known type, sorted;
     /// a global stored with two different types is left out.
     made: Vec<(u64, Made)>,
+    /// Function entries by index (sorted).
+    entries: Vec<u64>,
+    /// (function index, offset from the frame's stack pointer) of frame
+    /// slots stored right after an allocation of a known type; sorted, a
+    /// slot stored with two different types left out.
+    frame_made: Vec<((u32, u64), Made)>,
 }
 
 impl CodeRefs {
@@ -133,6 +140,14 @@ impl CodeRefs {
         Some(self.made[i].1)
     }
 
+    /// What the function holding `pc` allocated and stored in its frame at
+    /// `off` bytes above its stack pointer, if one type.
+    pub fn frame_made(&self, pc: u64, off: u64) -> Option<Made> {
+        let f = self.entries.partition_point(|&e| e <= pc).checked_sub(1)? as u32;
+        let i = self.frame_made.binary_search_by_key(&(f, off), |m| m.0).ok()?;
+        Some(self.frame_made[i].1)
+    }
+
     /// Number of distinct referenced addresses (for reports and tests).
     pub fn addresses(&self) -> usize {
         let mut n = 0;
@@ -162,7 +177,7 @@ mod amd64 {
 
     /// What one function's code gave: (data address, function index)
     /// references, and globals stored with fresh allocations.
-    type Found = (Vec<(u64, u32)>, Vec<(u64, Made)>);
+    type Found = (Vec<(u64, u32)>, Vec<(u64, Made)>, Vec<(u64, Made)>);
 
     /// Allocating runtime functions by entry address, each with what its
     /// type argument makes.
@@ -210,16 +225,23 @@ mod amd64 {
             .collect();
         let mut refs = Vec::new();
         let mut made = Vec::new();
-        for (r, m) in per_func {
+        let mut frame_made = Vec::new();
+        for (i, (r, m, fm)) in per_func.into_iter().enumerate() {
             refs.extend(r);
             made.extend(m);
+            frame_made.extend(fm.into_iter().map(|(off, m)| ((i as u32, off), m)));
         }
         refs.sort_unstable();
         refs.dedup();
+        let entries = fs.entries.iter().map(|e| e.0).collect();
+        CodeRefs { refs, names: fs.names, made: single_typed(made), entries, frame_made: single_typed(frame_made) }
+    }
+
+    /// Sorted, without the places stored with more than one type.
+    fn single_typed<K: Ord + Copy>(mut made: Vec<(K, Made)>) -> Vec<(K, Made)> {
         made.sort_unstable_by_key(|m| (m.0, made_key(m.1)));
         made.dedup();
-        // A global stored with more than one type says nothing.
-        let mut single: Vec<(u64, Made)> = Vec::with_capacity(made.len());
+        let mut single = Vec::with_capacity(made.len());
         let mut i = 0;
         while i < made.len() {
             let j = made[i..].iter().position(|m| m.0 != made[i].0).map_or(made.len(), |k| i + k);
@@ -228,7 +250,7 @@ mod amd64 {
             }
             i = j;
         }
-        CodeRefs { refs, names: fs.names, made: single }
+        single
     }
 
     fn made_key(m: Made) -> (u8, u64) {
@@ -248,6 +270,7 @@ mod amd64 {
         let Some(code) = span.bytes.get(lo..hi) else { return Default::default() };
         let mut refs = Vec::new();
         let mut made = Vec::new();
+        let mut frame_made = Vec::new();
         let in_data = |a: u64| a >= span.data.0 && a < span.data.1;
         let is_type = |a: u64| a >= span.types.0 && a < span.types.1;
         let mut decoder = Decoder::with_ip(64, code, entry, DecoderOptions::NONE);
@@ -275,6 +298,11 @@ mod amd64 {
                 if ins.code() == Code::Mov_rm64_r64 && ins.op1_register() == Register::RAX {
                     if let Some(a) = rel.filter(|&a| in_data(a)) {
                         made.push((a, m));
+                        pending = None;
+                        continue;
+                    }
+                    if ins.op0_kind() == OpKind::Memory && ins.memory_base() == Register::RSP && ins.memory_index() == Register::None {
+                        frame_made.push((ins.memory_displacement64(), m));
                         pending = None;
                         continue;
                     }
@@ -324,7 +352,7 @@ mod amd64 {
         }
         refs.sort_unstable();
         refs.dedup();
-        (refs, made)
+        (refs, made, frame_made)
     }
 
     /// Whether the instruction may write any part of RAX, of RBX.

@@ -7,7 +7,7 @@
 //! before it points at a type descriptor or an itab (an interface value),
 //! or the code stores a fresh allocation of a known type in it.
 
-use crate::gobin::{CodeRefs, CodeSpan, DieRef, Dwarf, Made, Shape};
+use crate::gobin::{CodeRefs, DieRef, Dwarf, Made, Shape};
 use crate::heap::Heap;
 use crate::image::Memory;
 use crate::runtime::{Error, Process};
@@ -25,9 +25,9 @@ const MAX_PATH_DEPTH: usize = 32;
 const MAX_BELOW_REFERENCE: u64 = 512;
 
 /// What names and types globals when the executable has no DWARF.
-struct Stripped {
+struct Stripped<'p> {
     /// Code references to data, if the architecture is decoded.
-    refs: Option<CodeRefs>,
+    refs: Option<&'p CodeRefs>,
     /// Type descriptors: [types, etypes).
     types: (u64, u64),
     /// Code: [text, etext).
@@ -93,18 +93,11 @@ pub fn global_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<String>)
 
 /// Reads the first module's code for references to its data. What cannot
 /// be read leaves the globals with section-offset names and a warning.
-fn stripped(p: &Process, warnings: &mut Vec<String>) -> Stripped {
+fn stripped<'p>(p: &'p Process, warnings: &mut Vec<String>) -> Stripped<'p> {
     let (l, md) = (&p.layout, p.firstmoduledata);
     let field = |f| p.read_field(md, f).unwrap_or(0);
     let (types, text) = ((field(l.md_types), field(l.md_etypes)), (field(l.md_text), field(l.md_etext)));
-    let data = (field(l.md_noptrdata).min(field(l.md_data)), field(l.md_ebss));
-    let scan = || -> Result<CodeRefs, String> {
-        let len = usize::try_from(text.1.saturating_sub(text.0)).map_err(|e| e.to_string())?;
-        let bytes = p.image.slice(text.0, len).map_err(|e| format!("the code is unreadable ({e})"))?;
-        let tab = p.pclntab().map_err(|e| e.to_string())?;
-        CodeRefs::scan(p.image.exe.arch, CodeSpan { text: text.0, bytes, data, types }, &tab).map_err(|e| e.to_string())
-    };
-    let refs = match scan() {
+    let refs = match p.code_refs() {
         Ok(r) => Some(r),
         Err(e) => {
             warnings.push(format!("{e}: globals keep data+0x… and bss+0x… names"));
@@ -136,7 +129,7 @@ fn placed_vars<'d>(p: &'d Process) -> Vec<Var<'d>> {
 fn name_slot(
     p: &Process,
     vars: &[Var],
-    stripped: Option<&Stripped>,
+    stripped: Option<&Stripped<'_>>,
     types: u64,
     section: &str,
     section_start: u64,
@@ -161,7 +154,7 @@ fn name_slot(
         return (format!("{}{path}", v.name), target);
     }
     let link = slot.wrapping_sub(p.image.bias);
-    let code_name = stripped.and_then(|s| s.refs.as_ref()).and_then(|r| r.name(slot, MAX_BELOW_REFERENCE));
+    let code_name = stripped.and_then(|s| s.refs).and_then(|r| r.name(slot, MAX_BELOW_REFERENCE));
     let name = if let Some((sym, off)) = p.symbols.data_at(link).or(code_name.as_ref().map(|(n, off)| (n.as_str(), *off))) {
         if off == 0 {
             sym.to_string()
@@ -190,7 +183,7 @@ fn name_slot(
 /// points at an object whose first word is a code address: a closure).
 fn stripped_slot(p: &Process, s: &Stripped, slot: u64) -> Option<TypedSlot> {
     let is_type = |a: u64| a >= s.types.0 && a < s.types.1;
-    let refs = s.refs.as_ref()?;
+    let refs = s.refs?;
     if let Some(w) = p.ptr(slot.wrapping_sub(8)).ok().filter(|_| refs.same_variable(slot - 8, slot)) {
         // An itab starts with its interface type in every Go release
         // (runtime.itab.inter, internal/abi.ITab.Inter).
@@ -204,15 +197,22 @@ fn stripped_slot(p: &Process, s: &Stripped, slot: u64) -> Option<TypedSlot> {
         }
     }
     let ty = match refs.made(slot) {
-        Some(Made::Object(t)) => SlotType::PtrTo(t),
-        Some(Made::Map(t) | Made::Chan(t)) => SlotType::Desc(t),
-        Some(Made::Slice(t)) => SlotType::ArrayOf(t),
+        Some(m) => made_type(m),
         None => {
             let code = p.ptr(p.ptr(slot).ok()?).ok()?;
             (code >= s.text.0 && code < s.text.1).then_some(SlotType::Func)?
         }
     };
     Some(TypedSlot { ty, base: slot, off: 0 })
+}
+
+/// The type of a word the code stored a fresh allocation in.
+pub(super) fn made_type(m: Made) -> SlotType {
+    match m {
+        Made::Object(t) => SlotType::PtrTo(t),
+        Made::Map(t) | Made::Chan(t) => SlotType::Desc(t),
+        Made::Slice(t) => SlotType::ArrayOf(t),
+    }
 }
 
 /// `.field[3].sub`: the path to byte `off` inside a value of type `ty`.

@@ -1,7 +1,9 @@
 //! A Go process in a core: the image, the binary's Go metadata and runtime
 //! layout, and the addresses of the runtime globals the walkers start from.
 
-use crate::gobin::{find_pclntab, read_buildinfo, BuildInfo, Dwarf, Pclntab, Symbols};
+use std::sync::OnceLock;
+
+use crate::gobin::{find_pclntab, read_buildinfo, BuildInfo, CodeRefs, CodeSpan, Dwarf, Pclntab, Symbols};
 use crate::image::{Image, Memory, ReadError};
 
 use super::layout::{Field, Layout};
@@ -28,6 +30,8 @@ pub struct Process<'a> {
     pub firstmoduledata: u64,
     /// Things that were odd but not fatal.
     pub warnings: Vec<String>,
+    /// The code's references to data, read on first use.
+    code_refs: OnceLock<Result<CodeRefs, String>>,
 }
 
 impl<'a> Process<'a> {
@@ -56,6 +60,7 @@ impl<'a> Process<'a> {
             symbols: Symbols::default(),
             dwarf,
             warnings: Vec::new(),
+            code_refs: OnceLock::new(),
         };
         if p.dwarf.is_none() {
             if let Some(w) = super::tables::table_warning(&p.info.version, image.exe.arch) {
@@ -89,6 +94,24 @@ impl<'a> Process<'a> {
         let hdr = self.ptr(self.firstmoduledata + MD_PCHEADER)?;
         let bytes: &'a [u8] = image.tail(hdr).ok_or(ReadError { addr: hdr, len: 72 })?;
         Pclntab::new(bytes).ok_or_else(|| Error::NotFound("the pc-line table (runtime.pclntab)".into()))
+    }
+
+    /// Which functions' code refers to which data and bss addresses of the
+    /// first module, and what it stores there (decoded once, on first use;
+    /// amd64 only), or why not.
+    pub fn code_refs(&self) -> Result<&CodeRefs, &str> {
+        let scan = || -> Result<CodeRefs, String> {
+            let (l, md) = (&self.layout, self.firstmoduledata);
+            let field = |f| self.read_field(md, f).map_err(|e| e.to_string());
+            let (text, etext) = (field(l.md_text)?, field(l.md_etext)?);
+            let types = (field(l.md_types)?, field(l.md_etypes)?);
+            let data = (field(l.md_noptrdata)?.min(field(l.md_data)?), field(l.md_ebss)?);
+            let len = usize::try_from(etext.saturating_sub(text)).map_err(|e| e.to_string())?;
+            let bytes = self.image.slice(text, len).map_err(|e| format!("the code is unreadable ({e})"))?;
+            let tab = self.pclntab().map_err(|e| e.to_string())?;
+            CodeRefs::scan(self.image.exe.arch, CodeSpan { text, bytes, data, types }, &tab).map_err(|e| e.to_string())
+        };
+        self.code_refs.get_or_init(scan).as_ref().map_err(String::as_str)
     }
 
     /// Reads an unsigned integer field of a struct at `base`.
