@@ -14,10 +14,10 @@
 //! `makechan` and `makeslice` take their type descriptor as first argument
 //! (in RAX under Go's register ABI) and return the new object in RAX. A
 //! store of RAX to a global a few instructions later gives the global that
-//! type; a store to the frame (`[rsp+d]`) gives that stack slot the type
-//! in the function's frames. Likewise the map functions (`runtime.mapassign*`, `mapaccess*`,
-//! `mapdelete*`) take the map type in RAX and the map in RBX: a map loaded
-//! from a global into RBX just before has that map type.
+//! type; a store to the frame (`[rsp+d]`) gives that stack slot the type in
+//! the function's frames. Likewise the map functions (`runtime.mapassign*`,
+//! `mapaccess*`, `mapdelete*`) take the map type in RAX and the map in RBX:
+//! a map loaded from a global into RBX just before has that map type.
 //!
 //! Only amd64 is decoded here. Other architectures get
 //! [`Error::Unsupported`], and their globals keep section-offset names.
@@ -310,7 +310,11 @@ mod amd64 {
                 let call_ok = ins.flow_control() == FlowControl::Call && alloc.barriers.contains(&ins.near_branch_target());
                 let flow_ok = matches!(ins.flow_control(), FlowControl::Next | FlowControl::ConditionalBranch) || call_ok;
                 pending = (flow_ok && left > 1 && !writes(info, &ins).0).then_some((m, left - 1));
-                continue;
+                if pending.is_some() {
+                    continue;
+                }
+                // The result is gone: this instruction may start the next
+                // pattern.
             }
             if ins.flow_control() == FlowControl::Call {
                 let target = if ins.op0_kind() == OpKind::NearBranch64 { Some(ins.near_branch_target()) } else { None };
