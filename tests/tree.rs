@@ -68,7 +68,7 @@ fn bt_and_folded_outputs_agree_and_sum_to_the_reached_total() {
 }
 
 /// Bytes under each stack prefix of the folded output (root first).
-fn under(folded: &BTreeMap<String, u64>, prefix: &str) -> u64 {
+pub(crate) fn under(folded: &BTreeMap<String, u64>, prefix: &str) -> u64 {
     folded.iter().filter(|(s, _)| *s == prefix || s.starts_with(&format!("{prefix};"))).map(|(_, c)| c).sum()
 }
 
@@ -76,7 +76,7 @@ fn under(folded: &BTreeMap<String, u64>, prefix: &str) -> u64 {
 /// once rounded up to Go's size classes (runtime/sizeclasses.go: classes
 /// step by at most 16 bytes up to 128 B and by at most 12.5% above), plus
 /// an 8-byte malloc header each (Go 1.22+, objects over 512 B).
-fn rounded_max(bytes: u64, objects: u64) -> u64 {
+pub(crate) fn rounded_max(bytes: u64, objects: u64) -> u64 {
     bytes + bytes / 8 + objects * (16 + 8)
 }
 

@@ -29,6 +29,12 @@ pub struct Args {
     #[arg(long, value_name = "BIN", global = true)]
     pub exe: Option<PathBuf>,
 
+    /// Read symbols and DWARF from FILE, an unstripped build of the stripped
+    /// executable (same source, Go version and flags, without -s -w);
+    /// refused unless its code and data are the executable's.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub debuginfo: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -52,11 +52,13 @@ pub struct DiffOptions<'o> {
     pub top: usize,
     pub folded: Option<&'o Path>,
     pub json: bool,
+    /// Symbols and DWARF for both cores (`--debuginfo`).
+    pub debuginfo: Option<&'o Path>,
 }
 
 /// `diff`: growth from the image's core to the core at `new`.
 pub fn diff(image: Image, exe: &Path, new: &Path, o: DiffOptions, out: &mut dyn Write) -> Result<()> {
-    let DiffOptions { records: opt, top, folded, json } = o;
+    let DiffOptions { records: opt, top, folded, json, debuginfo } = o;
     let side = |image: &Image| {
         analyze(image, &mut Timings::default(), |a, _| {
             warn(&a.typed.warnings);
@@ -64,7 +66,7 @@ pub fn diff(image: Image, exe: &Path, new: &Path, o: DiffOptions, out: &mut dyn 
         })
     };
     // Opened first, so that a wrong core fails before any work.
-    let new_image = open_paths(new, exe).with_context(|| format!("the newer core {}", new.display()))?;
+    let new_image = open_paths(new, exe, debuginfo).with_context(|| format!("the newer core {}", new.display()))?;
     let old = side(&image)?;
     drop(image);
     let d = Diff::new(old, side(&new_image)?);

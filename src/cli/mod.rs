@@ -159,7 +159,7 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
             let opt = record_options(tree)?;
             let image = open_image(&args)?;
             let exe = args.exe.as_deref().expect("open_image checked --exe");
-            let o = drill::DiffOptions { records: opt, top: *top, folded: folded.as_deref(), json: *json };
+            let o = drill::DiffOptions { records: opt, top: *top, folded: folded.as_deref(), json: *json, debuginfo: args.debuginfo.as_deref() };
             drill::diff(image, exe, new, o, &mut std::io::stdout().lock())
         }
     }
@@ -263,23 +263,26 @@ pub fn human_bytes(b: u64) -> String {
 fn open_image(args: &Args) -> Result<Image> {
     let Some(core) = &args.core else { bail!("this command needs a core file: refgraph CORE --exe BIN ...") };
     let Some(exe) = &args.exe else { bail!("this command needs the executable: refgraph CORE --exe BIN ...") };
-    open_paths(core, exe)
+    open_paths(core, exe, args.debuginfo.as_deref())
 }
 
 /// Opens a core and its executable.
-fn open_paths(core: &std::path::Path, exe: &std::path::Path) -> Result<Image> {
+fn open_paths(core: &std::path::Path, exe: &std::path::Path, debuginfo: Option<&std::path::Path>) -> Result<Image> {
     let exe_file = progress::phase("reading the executable", || Exe::open(exe)).with_context(|| format!("executable {}", exe.display()))?;
     // Say "not a Go program" before "does not match the core".
     read_buildinfo(exe_file.bytes()).with_context(|| format!("executable {}", exe.display()))?;
     let core_file = progress::phase("reading the core", || Core::open(core)).with_context(|| format!("core {}", core.display()))?;
     // The executable the process ran, as the core's file mappings name it.
     let ran = core_file.files.first().map(|f| f.path.clone());
-    match progress::phase("checking the executable against the core", || Image::join(core_file, exe_file)) {
-        Ok(image) => Ok(image),
+    let image = match progress::phase("checking the executable against the core", || Image::join(core_file, exe_file)) {
+        Ok(image) => image,
         Err(e @ crate::image::Error::ExeMismatch { .. }) => match ran {
             Some(path) => bail!("{e}; the process ran {path}: pass that very build with --exe"),
-            None => Err(e.into()),
+            None => return Err(e.into()),
         },
-        Err(e) => Err(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(path) = debuginfo else { return Ok(image) };
+    let file = Exe::open(path).with_context(|| format!("debug-info file {}", path.display()))?;
+    Ok(progress::phase("checking the debug-info file against the executable", || image.with_debuginfo(file))?)
 }

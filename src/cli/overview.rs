@@ -69,6 +69,7 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
             "exe_fill_bytes": exe_bytes,
             "dwarf": process.dwarf.is_some(),
             "symbols": !process.symbols.is_empty(),
+            "debuginfo": image.debuginfo.as_ref().map(|d| d.file.path().display().to_string()),
             "heap_arenas": heap.arenas,
             "heap_spans": heap.spans,
             "heap_objects": heap.len(),
@@ -124,6 +125,9 @@ fn write(image: &Image, a: &Analysis, goroutines: &[Goroutine], timings: &Timing
         if process.dwarf.is_some() { "DWARF" } else { "no DWARF (recorded layout tables)" },
         if process.symbols.is_empty() { ", no symbols" } else { ", symbols" }
     )?;
+    if let Some(d) = &image.debuginfo {
+        writeln!(out, "  debug info    from {} (same allocated sections)", d.file.path().display())?;
+    }
     writeln!(out, "heap            {} arenas, {} spans in use", heap.arenas, heap.spans)?;
     writeln!(out, "  objects       {}", heap.len())?;
     writeln!(out, "  bytes         {} ({:.1} MiB)", heap.bytes(), heap.bytes() as f64 / 1048576.0)?;

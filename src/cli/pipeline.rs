@@ -199,9 +199,10 @@ fn release_free_memory() {
 
 /// All roots, in group order: globals, goroutines, finalizers, other.
 pub fn collect_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<String>)> {
-    let mut roots = global_roots(p, heap)?;
-    let (gs, warnings) = goroutine_roots(p, heap)?;
+    let (mut roots, mut warnings) = global_roots(p, heap)?;
+    let (gs, goroutine_warnings) = goroutine_roots(p, heap)?;
     roots.extend(gs);
+    warnings.extend(goroutine_warnings);
     roots.extend(special_roots(p, heap)?);
     roots.extend(queued_finalizer_roots(p, heap)?);
     roots.extend(tiny_block_roots(p, heap)?);

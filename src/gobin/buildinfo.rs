@@ -84,6 +84,119 @@ impl BuildInfo {
     pub fn setting(&self, key: &str) -> Option<&str> {
         self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
+
+    /// The shell command that builds this binary again with symbols and
+    /// DWARF, from what the build info records: the same toolchain,
+    /// environment (CGO_ENABLED, GOARCH, GOOS, GOAMD64, GOEXPERIMENT) and
+    /// flags, `-ldflags` without `-s` and `-w`, at the recorded VCS
+    /// revision (`-buildvcs=false` when none is recorded). To run in the
+    /// main module's directory.
+    pub fn rebuild_command(&self) -> String {
+        let mut cmd = vec![format!("GOTOOLCHAIN={}", self.version.release())];
+        for key in ["CGO_ENABLED", "GOARCH", "GOOS", "GOAMD64", "GOARM64", "GOEXPERIMENT"] {
+            if let Some(v) = self.setting(key).filter(|v| !v.is_empty()) {
+                cmd.push(format!("{key}={}", shell_word(v)));
+            }
+        }
+        cmd.push("go build".to_string());
+        for (key, value) in &self.settings {
+            match key.as_str() {
+                "-buildmode" if value != "exe" => cmd.push(shell_word(&format!("-buildmode={value}"))),
+                "-compiler" if value != "gc" => cmd.push(shell_word(&format!("-compiler={value}"))),
+                "-trimpath" | "-race" | "-msan" | "-asan" if value == "true" => cmd.push(key.clone()),
+                "-tags" | "-gcflags" | "-asmflags" | "-pgo" => cmd.push(shell_word(&format!("{key}={}", unquote(value)))),
+                "-ldflags" => {
+                    let kept: Vec<String> = split_flags(&unquote(value))
+                        .into_iter()
+                        .filter(|f| !STRIP_FLAGS.contains(&f.as_str()))
+                        .map(|f| if f.contains(char::is_whitespace) { format!("'{f}'") } else { f })
+                        .collect();
+                    if !kept.is_empty() {
+                        cmd.push(shell_word(&format!("-ldflags={}", kept.join(" "))));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.setting("vcs").is_none() {
+            // Nothing stamped: keep it so (inside a repository the go
+            // command would stamp the revision into the build info).
+            cmd.push("-buildvcs=false".to_string());
+        }
+        cmd.push("-o BINARY.debug".to_string());
+        cmd.push(self.main_path.as_deref().map(shell_word).unwrap_or_else(|| ".".to_string()));
+        let build = cmd.join(" ");
+        match self.setting("vcs.revision") {
+            Some(rev) if !rev.is_empty() => format!("git checkout {} && {build}", shell_word(rev)),
+            _ => build,
+        }
+    }
+}
+
+/// Linker flags that leave symbols (`-s`) or DWARF (`-w`) out.
+const STRIP_FLAGS: [&str; 4] = ["-s", "-w", "-s=true", "-w=true"];
+
+/// A build setting's value without the Go quoting the toolchain adds when it
+/// holds spaces or quotes (`"-X \"a=b c\""`).
+fn unquote(v: &str) -> String {
+    let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else { return v.to_string() };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(e) => out.push(e),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Splits a flag list as the go command does: on white space, with single
+/// or double quotes grouping (no escapes inside).
+fn split_flags(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            None => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    out
+}
+
+/// `s` as one POSIX shell word.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// Reads `.go.buildinfo` from an executable's bytes. Falls back to scanning
@@ -105,10 +218,11 @@ pub fn read_buildinfo(exe: &[u8]) -> Result<BuildInfo, Error> {
     }
     let mut rest = &blob[HEADER..];
     let version = read_string(&mut rest).ok_or(Error::BadBuildInfo("version string"))?;
-    let modinfo = read_string(&mut rest).unwrap_or_default();
+    let modinfo = read_bytes(&mut rest).unwrap_or_default();
     let version = GoVersion::parse(&version).ok_or_else(|| Error::UnsupportedVersion(version.clone()))?;
-    // modinfo is framed by 16-byte sentinels.
-    let modinfo = if modinfo.len() >= 32 { &modinfo[16..modinfo.len() - 16] } else { "" };
+    // modinfo is framed by 16-byte sentinels (binary, so cut them off
+    // before reading the text).
+    let modinfo = if modinfo.len() >= 32 { String::from_utf8_lossy(&modinfo[16..modinfo.len() - 16]).into_owned() } else { String::new() };
     let mut info = BuildInfo { version, main_path: None, settings: Vec::new() };
     for line in modinfo.lines() {
         let mut f = line.splitn(2, '\t');
@@ -125,6 +239,11 @@ pub fn read_buildinfo(exe: &[u8]) -> Result<BuildInfo, Error> {
 }
 
 fn read_string(b: &mut &[u8]) -> Option<String> {
+    read_bytes(b).map(|s| String::from_utf8_lossy(&s).into_owned())
+}
+
+/// A varint-length-prefixed byte string.
+fn read_bytes(b: &mut &[u8]) -> Option<Vec<u8>> {
     let mut len = 0u64;
     let mut shift = 0;
     loop {
@@ -140,7 +259,7 @@ fn read_string(b: &mut &[u8]) -> Option<String> {
         }
     }
     let len = usize::try_from(len).ok().filter(|&l| l <= b.len())?;
-    let s = String::from_utf8_lossy(&b[..len]).into_owned();
+    let s = b[..len].to_vec();
     *b = &b[len..];
     Some(s)
 }
@@ -169,5 +288,32 @@ mod tests {
         assert_eq!(v.experiment("greenteagc"), Some(false));
         assert_eq!(GoVersion::parse("go1.19").unwrap().minor, 19);
         assert!(GoVersion::parse("devel go1.27-abcdef").is_none());
+    }
+
+    /// Build settings as `go version -m` shows them for a real stripped
+    /// program (the -ldflags value as the toolchain quotes it).
+    #[test]
+    fn rebuild_command_keeps_every_flag_but_strip() {
+        let set = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let info = BuildInfo {
+            version: GoVersion::parse("go1.22.12").unwrap(),
+            main_path: Some("github.com/example/kpt".into()),
+            settings: vec![
+                set("-buildmode", "exe"),
+                set("-compiler", "gc"),
+                set("-trimpath", "true"),
+                set("-tags", "netgo,osusergo"),
+                set("-ldflags", r#""-s -w -X github.com/example/kpt/run.version=1.0 -extldflags \"-z noexecstack\"""#),
+                set("CGO_ENABLED", "1"),
+                set("GOARCH", "amd64"),
+                set("GOOS", "linux"),
+                set("GOAMD64", "v3"),
+                set("vcs", "git"),
+                set("vcs.revision", "39d7233318deb49883d7f5e94cba96db15a01c0f"),
+            ],
+        };
+        let want = "git checkout 39d7233318deb49883d7f5e94cba96db15a01c0f && GOTOOLCHAIN=go1.22.12 CGO_ENABLED=1 GOARCH=amd64 GOOS=linux GOAMD64=v3 go build -trimpath -tags=netgo,osusergo '-ldflags=-X github.com/example/kpt/run.version=1.0 -extldflags '\\''-z noexecstack'\\''' -o BINARY.debug github.com/example/kpt";
+        assert_eq!(info.rebuild_command(), want);
+        assert_eq!(split_flags(r#"-X 'a=b c' -s"#), ["-X", "a=b c", "-s"]);
     }
 }

@@ -2,12 +2,14 @@
 //! symbols, DWARF, pclntab, type descriptors. Knows nothing of a live heap.
 
 mod buildinfo;
+mod coderefs;
 mod dwarf;
 mod funcdata;
 mod pclntab;
 mod symbols;
 
 pub use self::buildinfo::{go_build_id, read_buildinfo, BuildInfo, GoVersion};
+pub use self::coderefs::{CodeRefs, CodeSpan, Error as CodeRefsError, Made};
 pub use self::symbols::{Symbol, Symbols};
 pub use self::dwarf::{DieRef, Dwarf, DwarfError, Member, Shape, StructLayout, Variable};
 pub use self::dwarf::{ClosureVar, FrameVar, TypedFrameVar};

@@ -24,6 +24,12 @@ pub struct Symbols {
 impl Symbols {
     /// Reads `.symtab`; empty when the executable is stripped.
     pub fn load(exe: &[u8]) -> Symbols {
+        Symbols::load_placed(exe, |a| a)
+    }
+
+    /// Reads `.symtab` of another file of the same build (`--debuginfo`),
+    /// each address placed by `place` where the executable has it.
+    pub fn load_placed(exe: &[u8], place: impl Fn(u64) -> u64) -> Symbols {
         let Ok(file) = object::File::parse(exe) else { return Symbols::default() };
         let mut s = Symbols::default();
         for sym in file.symbols() {
@@ -31,7 +37,7 @@ impl Symbols {
             if name.is_empty() {
                 continue;
             }
-            let v = Symbol { addr: sym.address(), size: sym.size() };
+            let v = Symbol { addr: place(sym.address()), size: sym.size() };
             if sym.kind() == SymbolKind::Data && v.size > 0 {
                 s.data.push((v.addr, v.size, name.to_string()));
             }

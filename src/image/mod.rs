@@ -7,6 +7,7 @@
 
 mod arch;
 mod core;
+mod debuginfo;
 mod elf;
 mod exe;
 mod memory;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use self::arch::{Arch, SignalRegisters};
 pub use self::core::{Core, FileMapping, Thread, AT_ENTRY};
+pub use self::debuginfo::{DebugInfo, Moved};
 pub use self::elf::{Load, Note};
 pub use self::exe::{hex, Exe};
 pub use self::memory::{Memory, ReadError};
@@ -54,6 +56,9 @@ pub enum Error {
     /// The executable's bytes differ from what the process had mapped.
     #[error("{} is not the executable of this core: its bytes at {addr:#x} differ from the dumped process's", exe.display())]
     ExeMismatch { exe: PathBuf, addr: u64 },
+    /// The `--debuginfo` file is not an unstripped build of the executable.
+    #[error("{} is not an unstripped build of the executable: {detail} (build the same source with the same Go version and flags, without -s -w)", file.display())]
+    DebugInfoMismatch { file: PathBuf, detail: String },
     /// A PIE executable whose load address could not be found.
     #[error("cannot find where the position-independent executable was loaded (no AT_ENTRY in the core)")]
     NoLoadBias,
@@ -78,6 +83,9 @@ pub struct Image {
     pub bias: u64,
     /// Result of the executable-vs-core comparison.
     pub check: ExeCheck,
+    /// Where symbols and DWARF come from instead of the executable
+    /// (`--debuginfo`), checked to be the same build.
+    pub debuginfo: Option<DebugInfo>,
     space: Space,
 }
 
@@ -108,7 +116,7 @@ impl Image {
                 writable: l.writable(),
             });
         }
-        let mut image = Image { core, exe, bias, check: ExeCheck::Unverified, space };
+        let mut image = Image { core, exe, bias, check: ExeCheck::Unverified, debuginfo: None, space };
         image.check = image.compare_exe()?;
         for l in &image.exe.loads {
             let start = l.vaddr.wrapping_add(bias);
@@ -121,6 +129,23 @@ impl Image {
             });
         }
         Ok(image)
+    }
+
+    /// Takes symbols and DWARF from `file`, an unstripped build of the
+    /// executable; refuses it unless its allocated sections are the
+    /// executable's.
+    pub fn with_debuginfo(mut self, file: Exe) -> Result<Image, Error> {
+        self.debuginfo = Some(DebugInfo::check(&self.exe, file)?);
+        Ok(self)
+    }
+
+    /// The bytes of the file that symbols and DWARF are read from: the
+    /// `--debuginfo` file if there is one, else the executable.
+    pub fn debug_bytes(&self) -> &[u8] {
+        match &self.debuginfo {
+            Some(d) => d.file.bytes(),
+            None => self.exe.bytes(),
+        }
     }
 
     /// Compares the executable's read-only segments with the core's copy of

@@ -77,7 +77,7 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
                     Some(v) => typer.slot(f, fi == 0, v, s.addr),
                     None => None,
                 };
-                let slot = slot.or_else(|| typer.on_stack(&on_stack, s.addr));
+                let slot = slot.or_else(|| typer.on_stack(&on_stack, s.addr)).or_else(|| code_slot(p, f, s.addr));
                 let target = Target { link: None, obj, slot };
                 match roots.last_mut() {
                     Some(r) if r.name == name && r.scope == scope => r.targets.push(target),
@@ -154,6 +154,16 @@ fn scope_of(p: &Process, walker: &StackWalker, g: &Goroutine, frames: &[Frame]) 
         name.push_str(&format!(" (created by {})", c.name));
     }
     Scope { id: g.goid, name, tag: format!("(goroutine {})", g.goid) }
+}
+
+/// Without DWARF: the type of a frame slot the function's code stores a
+/// fresh allocation of a known type in.
+fn code_slot(p: &Process, f: &Frame, addr: u64) -> Option<TypedSlot> {
+    if p.dwarf.is_some() {
+        return None;
+    }
+    let made = p.code_refs().ok()?.frame_made(f.pc, addr.checked_sub(f.sp)?)?;
+    Some(TypedSlot { ty: super::globals::made_type(made), base: addr, off: 0 })
 }
 
 /// Types of frame slots from DWARF: the variable covering a slot, its

@@ -27,13 +27,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::gobin::{
-    find_pclntab, parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, Pclntab, StackMap, ARGS_SIZE_UNKNOWN,
+    parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, StackMap, ARGS_SIZE_UNKNOWN,
     FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
 };
 use crate::image::{Arch, Memory, Thread};
 
 use super::goroutines::{Goroutine, GoroutineStatus};
-use super::moduledata::MD_PCHEADER;
 use super::process::Process;
 use super::Error;
 
@@ -144,17 +143,7 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         let text = p.read_field(md, l.md_text)?;
         let gofunc = p.read_field(md, l.md_gofunc)?;
         let rodata = p.read_field(md, l.md_rodata)?;
-        let exe: &'p [u8] = p.image.exe.bytes();
-        let tab = match find_pclntab(exe).and_then(|(_, b)| Pclntab::new(b)) {
-            Some(t) => t,
-            None => {
-                // No section headers and no unique table in the file: use
-                // the one moduledata points at.
-                let hdr = p.ptr(md + MD_PCHEADER)?;
-                let bytes: &'p [u8] = p.image.tail(hdr).ok_or(crate::image::ReadError { addr: hdr, len: 72 })?;
-                Pclntab::new(bytes).ok_or_else(|| Error::NotFound("the pc-line table (runtime.pclntab)".into()))?
-            }
-        };
+        let tab = p.pclntab()?;
         let funcs = FuncTable::new(tab, l.minor)
             .ok_or_else(|| Error::Corrupt(format!("pc-line table magic {:#x} does not match Go 1.{}", tab.header.magic, l.minor)))?;
         Ok(StackWalker {
