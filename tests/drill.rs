@@ -257,7 +257,7 @@ fn retained_sizes_match_removing_objects_one_at_a_time() {
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         let heap = Heap::build(&p).map_err(|e| e.to_string())?;
         let edges = Edges::build(&p, &heap);
-        let mut roots = global_roots(&p, &heap).map_err(|e| e.to_string())?;
+        let mut roots = global_roots(&p, &heap).map_err(|e| e.to_string())?.0;
         roots.extend(goroutine_roots(&p, &heap).map_err(|e| e.to_string())?.0);
         roots.extend(special_roots(&p, &heap).map_err(|e| e.to_string())?);
         roots.extend(queued_finalizer_roots(&p, &heap).map_err(|e| e.to_string())?);
