@@ -6,6 +6,7 @@ mod corpus;
 mod errors;
 mod heap;
 mod local_go;
+mod robust;
 mod shapes;
 mod stack;
 mod stripped;

@@ -67,8 +67,8 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     let l = &p.layout;
     let mem = p.image;
     let (arr, n) = p.slice_header(p.mheap + l.mheap_all_arenas.off)?;
-    if n > MAX_ARENAS {
-        return Err(Error::Corrupt(format!("mheap_.allArenas has {n} entries")));
+    if n > MAX_ARENAS || !mem.covers(arr, n * 8) {
+        return Err(Error::Corrupt(format!("mheap_.allArenas has {n} entries at {arr:#x}, more than the core holds")));
     }
     // arenas is [1 << arenaL1Bits]*[1 << arenaL2Bits]*heapArena; L1 has one
     // entry on every 64-bit Linux target.

@@ -120,6 +120,9 @@ fn build_mask(p: &Process, t: &TypeDesc, word: u64, mask: &mut [u8], depth: u32)
             }
             // Build the element's mask once, then stamp it len times.
             let ew = elem.ptrbytes / 8;
+            if elem.ptrbytes > elem.size || ew > MAX_MASK_WORDS {
+                return Err(Error::Corrupt(format!("array type at {:#x}: element has {} pointer bytes", t.addr, elem.ptrbytes)));
+            }
             let mut em = vec![0u8; ew.div_ceil(8) as usize];
             build_mask(p, &elem, 0, &mut em, depth + 1)?;
             let stride = elem.size / 8;

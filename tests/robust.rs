@@ -1,0 +1,142 @@
+//! Issue 12's six classes of bad input, one regression test each: what the
+//! input is, and that refgraph answers with one line (or a warning and a
+//! best-effort result) within a memory bound, never a panic or a half file.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::util::{fixtures, Fixture};
+
+/// Address space a refgraph child may map in these tests: the fixtures'
+/// cores are a few MiB, so 1 GiB is far above any honest need and far
+/// below what a size taken from a damaged header asks for.
+const CHILD_ADDRESS_SPACE: u64 = 1 << 30;
+
+/// Runs refgraph with `args` under [`CHILD_ADDRESS_SPACE`], input on stdin.
+pub fn refgraph_limited(args: &[&std::ffi::OsStr], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_refgraph"));
+    cmd.args(args);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: CHILD_ADDRESS_SPACE, rlim_max: CHILD_ADDRESS_SPACE };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    match stdin {
+        None => cmd.output().unwrap(),
+        Some(data) => {
+            use std::io::Write;
+            cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            let mut input = child.stdin.take().unwrap();
+            let data = data.to_vec();
+            let writer = std::thread::spawn(move || {
+                let _ = input.write_all(&data);
+            });
+            let out = child.wait_with_output().unwrap();
+            writer.join().unwrap();
+            out
+        }
+    }
+}
+
+/// Exit code and stderr; fails the test on a panic or a signal.
+fn code_and_stderr(out: &Output) -> (i32, String) {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let code = out.status.code().unwrap_or_else(|| panic!("killed by a signal: {:?}; stderr: {err}", out.status));
+    (code, err)
+}
+
+/// The smallest plain fixture of a Go release with DWARF.
+pub fn small_fixture() -> Fixture {
+    fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22).expect("shapes go1.22 fixture")
+}
+
+/// A fixture file's bytes, decompressed.
+pub fn decompressed(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(std::fs::File::open(path).unwrap()).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+/// Class 2: a compressed DWARF section whose header claims 4 GiB made
+/// refgraph allocate and touch them before reporting the mismatch.
+#[test]
+fn compressed_dwarf_claiming_4_gib_is_refused_before_allocating() {
+    use object::{Object, ObjectSection};
+    let f = small_fixture();
+    let mut exe = decompressed(&f.exe());
+    let off = {
+        let file = object::File::parse(&*exe).unwrap();
+        let s = file.section_by_name(".debug_abbrev").unwrap();
+        let r = s.compressed_file_range().unwrap();
+        assert_ne!(r.format, object::CompressionFormat::None, "the fixture's DWARF is not compressed");
+        // Elf64_Chdr: ch_type, ch_reserved (4 bytes each), then ch_size.
+        r.offset as usize - 24 + 8
+    };
+    exe[off..off + 8].copy_from_slice(&(4u64 << 30).to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "exe", &exe);
+    let out = refgraph_limited(&[f.core().as_os_str(), "--exe".as_ref(), bad.as_os_str(), "overview".as_ref()], None);
+    let (code, err) = code_and_stderr(&out);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(".debug_abbrev") && err.contains("damaged"), "{err}");
+}
+
+/// Runs `refgraph flame OUT` on `input` (stdin) in `dir`; returns the exit
+/// code, stderr and the SVG's size (0 if none was written).
+fn flame_from_text(dir: &Path, input: &[u8]) -> (i32, String, u64) {
+    let svg = dir.join("out.svg");
+    let _ = std::fs::remove_file(&svg);
+    let out = refgraph_limited(&["flame".as_ref(), svg.as_os_str()], Some(input));
+    let (code, err) = code_and_stderr(&out);
+    (code, err, std::fs::metadata(&svg).map_or(0, |m| m.len()))
+}
+
+/// Class 4: `a;b 2⁶⁴−1` plus `a;c 1` wrapped to 0 and "nothing to draw".
+#[test]
+fn flame_counts_that_overflow_are_clamped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err, size) = flame_from_text(dir.path(), b"a;b 18446744073709551615\na;c 1\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning") && err.contains("counts were lowered"), "{err}");
+    assert!(size > 0);
+    // A .bt count above 2^64-1 no longer reads as 0.
+    let (code, err, size) = flame_from_text(dir.path(), b"leaf\nroot\n\t123456789012345678901234567890\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("counts were lowered") && size > 0, "{err}");
+}
+
+/// Class 5: a million-frame stack gave a 196 MB SVG; a .bt whose first
+/// record is deeper than 200 lines was read as folded and drew nothing.
+#[test]
+fn flame_text_input_is_bounded_by_maxdepth() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut folded = (0..1_000_000).map(|i| format!("f{i}")).collect::<Vec<_>>().join(";");
+    folded.push_str(" 100\n");
+    let (code, err, size) = flame_from_text(dir.path(), folded.as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("deeper than 100 frames"), "{err}");
+    assert!(size > 0 && size < 1 << 20, "SVG of {size} bytes");
+    let mut bt: String = (0..500).rev().map(|i| format!("f{i}\n")).collect();
+    bt.push_str("\t100\n");
+    let (code, err, size) = flame_from_text(dir.path(), bt.as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("deeper than 100 frames") && size > 0, "{err}");
+    let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
+    assert!(svg.contains("f0") && svg.contains("f99") && !svg.contains(">f100<"), "root-side frames kept");
+}
