@@ -93,7 +93,8 @@ pub struct TreeArgs {
     /// Deepest frame level printed (group, root, then objects); deeper
     /// subtrees are counted in their ancestor at this level. Long chains
     /// such as linked lists would otherwise repeat their whole path in
-    /// every record.
+    /// every record. Stacks read from .bt or folded input are cut at this
+    /// many frames too.
     #[arg(long, value_name = "N", default_value_t = crate::render::DEFAULT_MAX_DEPTH)]
     pub maxdepth: u32,
     /// Print the wall time of each phase (open, metadata, heap, roots,

@@ -18,7 +18,7 @@ use crate::image::{Core, Exe, Image};
 pub use self::args::{Args, Command, TreeArgs};
 use self::pipeline::Timings;
 
-use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_svg, Format, RecordOptions};
+use crate::render::{detect, fold_tree, read_stacks, write_bt, write_folded, write_svg, Limits, RecordOptions};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
@@ -84,20 +84,13 @@ fn run(args: Args) -> Result<()> {
                 (Some(_), Some(_)) => bail!("give either a core or --input, not both"),
                 (None, input) => {
                     let text = read_input(input.as_deref())?;
-                    let stacks = match detect(&text) {
-                        Format::Bt => collapse_bt(&text),
-                        Format::Folded => {
-                            let (s, bad) = read_folded(&text);
-                            if bad > 0 {
-                                eprintln!("refgraph: warning: skipped {bad} lines that are not folded stacks");
-                            }
-                            s
-                        }
-                    };
-                    (stacks, title.clone().unwrap_or_else(|| "refgraph".to_string()))
+                    let limits = Limits::with_max_depth(tree.maxdepth);
+                    let read = read_stacks(&text, detect(&text), limits);
+                    warn(&read.warnings(limits));
+                    (read.stacks, title.clone().unwrap_or_else(|| "refgraph".to_string()))
                 }
             };
-            let total: u64 = stacks.values().sum();
+            let total = stacks.values().fold(0u64, |a, &c| a.saturating_add(c));
             if total == 0 {
                 bail!("nothing to draw: the stacks hold 0 bytes");
             }
@@ -149,21 +142,25 @@ fn warn(warnings: &[String]) {
     }
 }
 
+/// The text of .bt or folded input; bytes that are not UTF-8 become U+FFFD.
 fn read_input(path: Option<&std::path::Path>) -> Result<String> {
     use std::io::Read;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     match path {
         Some(p) if p.as_os_str() != "-" => {
-            text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
         }
         _ => {
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 bail!("no input: give a core, --input FILE, or pipe .bt or folded stacks in");
             }
-            std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+            std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
         }
     }
-    Ok(text)
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// `12.3 MiB`.
