@@ -140,3 +140,78 @@ fn flame_text_input_is_bounded_by_maxdepth() {
     let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
     assert!(svg.contains("f0") && svg.contains("f99") && !svg.contains(">f100<"), "root-side frames kept");
 }
+
+/// Class 6: an unwritable output path was found only after the analysis.
+/// The core named here does not exist: the output's error must come
+/// first, proving it is checked before anything is read.
+#[test]
+fn unwritable_output_is_reported_before_the_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "a-file", b"x");
+    let cases = [
+        (dir.path().join("missing/out.bt"), "missing"),
+        (file.join("out.bt"), "not a directory"),
+        (dir.path().to_path_buf(), "is a directory"),
+    ];
+    for (out, needle) in cases {
+        for cmd in [["objref".as_ref(), out.as_os_str()], ["flame".as_ref(), out.as_os_str()]] {
+            let args = [&["/nonexistent/core".as_ref(), "--exe".as_ref(), "/nonexistent/exe".as_ref()][..], &cmd[..]].concat();
+            let (code, err) = code_and_stderr(&refgraph_limited(&args, None));
+            assert_ne!(code, 0);
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+            assert!(err.contains(needle) && err.contains("cannot write"), "{out:?}: {err}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the file the test made");
+}
+
+/// The bytes of the output `child` has open in `dir` so far, and whether
+/// it has one: an unnamed O_TMPFILE file (seen through /proc/PID/fd) or a
+/// named `.refgraph-*` file.
+fn pending_output(pid: u32, dir: &Path) -> Option<u64> {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else { continue };
+        if target.starts_with(dir) {
+            return std::fs::metadata(e.path()).ok().map(|m| m.len());
+        }
+    }
+    None
+}
+
+/// Class 3: a kill by SIGINT or SIGTERM in the middle of writing left
+/// `.refgraph-XXXXXX` files of hundreds of MB. A real child writes a large
+/// .bt (every node of a 100000-node list printed to depth 3000, gigabytes
+/// if let run) and is killed once a MiB of it is written, with O_TMPFILE
+/// and with the named-file fallback; nothing may be left in the directory.
+#[test]
+fn killed_mid_write_leaves_nothing() {
+    let f = fixtures().into_iter().find(|f| f.program() == "retain" && f.variant() == "plain").unwrap();
+    for (sig, named) in [(libc::SIGTERM, false), (libc::SIGINT, false), (libc::SIGTERM, true), (libc::SIGINT, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.bt");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_refgraph"));
+        cmd.arg(f.core()).arg("--exe").arg(f.exe()).args(["objref", "--minwidth", "0", "--maxdepth", "3000"]).arg(&out);
+        cmd.stderr(std::process::Stdio::null());
+        if named {
+            cmd.env("REFGRAPH_NO_O_TMPFILE", "1");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let start = std::time::Instant::now();
+        let mut written = 0;
+        while start.elapsed() < std::time::Duration::from_secs(60) {
+            written = pending_output(child.id(), dir.path()).unwrap_or(0);
+            if written >= 1 << 20 || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(sig), "named={named}: {status:?}");
+        assert!(written >= 1 << 20, "named={named}: the child was killed after writing only {written} bytes");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "signal {sig}, named={named}: left {left:?}");
+    }
+}

@@ -16,6 +16,7 @@ use crate::gobin::read_buildinfo;
 use crate::image::{Core, Exe, Image};
 
 pub use self::args::{Args, Command, TreeArgs};
+use self::output::Output;
 use self::pipeline::Timings;
 
 use crate::render::{detect, fold_tree, read_stacks, write_bt, write_folded, write_svg, Limits, RecordOptions};
@@ -48,6 +49,7 @@ fn run(args: Args) -> Result<()> {
     match &args.command {
         Command::Objref { out, folded, tree } => {
             let opt = record_options(tree)?;
+            let dest = Output::create(out)?;
             let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             pipeline::analyze(&image, &mut timings, |a, timings| {
@@ -55,9 +57,9 @@ fn run(args: Args) -> Result<()> {
                 timings.run("output", "writing the output", || {
                     if *folded {
                         let stacks = fold_tree(&a.tree, a.typed.inference, opt);
-                        output::write_output(out, |w| write_folded(&stacks, w))
+                        dest.write(|w| write_folded(&stacks, w))
                     } else {
-                        output::write_output(out, |w| write_bt(&a.tree, a.typed.inference, opt, w))
+                        dest.write(|w| write_bt(&a.tree, a.typed.inference, opt, w))
                     }
                 })?;
                 summarize(a, out);
@@ -70,6 +72,10 @@ fn run(args: Args) -> Result<()> {
         }
         Command::Flame { out, input, title, tree } => {
             let opt = record_options(tree)?;
+            if args.core.is_some() && input.is_some() {
+                bail!("give either a core or --input, not both");
+            }
+            let dest = Output::create(out)?;
             let mut timings = Timings::with_memory(tree.timings);
             let (stacks, title) = match (&args.core, input) {
                 (Some(core), None) => {
@@ -95,7 +101,7 @@ fn run(args: Args) -> Result<()> {
                 bail!("nothing to draw: the stacks hold 0 bytes");
             }
             let title = format!("{title}: {} reachable", human_bytes(total));
-            timings.run("output", "drawing the flame graph", || output::write_output(out, |w| write_svg(&stacks, &title, w)))?;
+            timings.run("output", "drawing the flame graph", || dest.write(|w| write_svg(&stacks, &title, w)))?;
             if tree.timings {
                 eprintln!("refgraph: time: {}", timings.line());
             }
