@@ -215,3 +215,44 @@ fn killed_mid_write_leaves_nothing() {
         assert!(left.is_empty(), "signal {sig}, named={named}: left {left:?}");
     }
 }
+
+/// A truncated core yields what its complete segments hold, naming what is
+/// missing. gdb writes the notes last: a core cut inside them still has
+/// the whole heap (objects = the program's MemStats), with a warning; one
+/// cut inside a memory segment names the first missing range, computed
+/// here from the program headers.
+#[test]
+fn truncated_core_gives_what_it_holds_and_names_the_missing_ranges() {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let f = fixtures().into_iter().find(|f| f.program() == "retain" && f.variant() == "plain" && f.str("dump") == "gcore").unwrap();
+    let core = decompressed(&f.core());
+    let (note_off, cut_load) = {
+        let h = object::elf::FileHeader64::<object::Endianness>::parse(&*core).unwrap();
+        let e = h.endian().unwrap();
+        let ph = h.program_headers(e, &*core).unwrap();
+        let note = ph.iter().find(|p| p.p_type(e) == object::elf::PT_NOTE).unwrap();
+        // The largest memory segment with bytes in the file.
+        let load = ph.iter().filter(|p| p.p_type(e) == object::elf::PT_LOAD).max_by_key(|p| p.p_filesz(e)).unwrap();
+        (note.p_offset(e), (load.p_offset(e), load.p_vaddr(e), load.p_filesz(e)))
+    };
+    assert!(note_off > cut_load.0, "gdb writes notes after the memory");
+    let dir = tempfile::tempdir().unwrap();
+    let cut = write(dir.path(), "core", &core[..note_off as usize + 100]);
+    let out = refgraph_limited(&[cut.as_os_str(), "--exe".as_ref(), f.exe().as_os_str(), "overview".as_ref(), "--json".as_ref()], None);
+    let (code, err) = code_and_stderr(&out);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["heap_objects"].as_u64(), Some(f.num("heap_objects")));
+    let warnings = json["warnings"].to_string();
+    assert!(warnings.contains("the core is truncated") && warnings.contains("notes"), "{warnings}");
+
+    let (off, vaddr, filesz) = cut_load;
+    let at = off + filesz / 2;
+    let cut = write(dir.path(), "core", &core[..at as usize]);
+    let (code, err) = code_and_stderr(&refgraph_limited(&[cut.as_os_str(), "--exe".as_ref(), f.exe().as_os_str(), "overview".as_ref()], None));
+    let first = format!("{:#x}-{:#x}", vaddr + filesz / 2, vaddr + filesz);
+    assert!(err.contains("the core is truncated") && err.contains(&first), "{first}: {err}");
+    if code != 0 {
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}

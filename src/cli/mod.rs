@@ -52,7 +52,7 @@ fn run(args: Args) -> Result<()> {
             let dest = Output::create(out)?;
             let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
-            pipeline::analyze(&image, &mut timings, |a, timings| {
+            let result = pipeline::analyze(&image, &mut timings, |a, timings| {
                 warn(&a.typed.warnings);
                 timings.run("output", "writing the output", || {
                     if *folded {
@@ -64,7 +64,8 @@ fn run(args: Args) -> Result<()> {
                 })?;
                 summarize(a, out);
                 Ok(())
-            })?;
+            });
+            truncated_context(&image, result)?;
             if tree.timings {
                 eprintln!("refgraph: time: {}", timings.line());
             }
@@ -83,7 +84,8 @@ fn run(args: Args) -> Result<()> {
                     let stacks = pipeline::analyze(&image, &mut timings, |a, _| {
                         warn(&a.typed.warnings);
                         Ok(fold_tree(&a.tree, a.typed.inference, opt))
-                    })?;
+                    });
+                    let stacks = truncated_context(&image, stacks)?;
                     let name = core.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     (stacks, title.clone().unwrap_or(name))
                 }
@@ -110,12 +112,21 @@ fn run(args: Args) -> Result<()> {
         Command::Overview { json } => {
             let mut timings = Timings::default();
             let image = timings.run("open", "opening the core", || open_image(&args))?;
-            overview::print(&image, timings, *json, &mut std::io::stdout().lock())
+            truncated_context(&image, overview::print(&image, timings, *json, &mut std::io::stdout().lock()))
         }
         Command::Histogram { top } => {
             let image = open_image(&args)?;
-            histogram::print(&image, *top, &mut std::io::stdout().lock())
+            truncated_context(&image, histogram::print(&image, *top, &mut std::io::stdout().lock()))
         }
+    }
+}
+
+/// A failure on a truncated core says so first: the missing bytes are
+/// the likely cause.
+fn truncated_context<T>(image: &Image, r: Result<T>) -> Result<T> {
+    match (r, image.core.truncation()) {
+        (Err(e), Some(t)) => Err(e.context(t)),
+        (r, _) => r,
     }
 }
 

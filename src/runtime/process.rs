@@ -53,6 +53,9 @@ impl<'a> Process<'a> {
             dwarf,
             warnings: Vec::new(),
         };
+        if let Some(w) = image.core.truncation() {
+            p.warnings.push(w);
+        }
         if p.dwarf.is_none() {
             if let Some(w) = super::tables::table_warning(&p.info.version, image.exe.arch) {
                 p.warnings.push(w);
