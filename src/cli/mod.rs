@@ -6,7 +6,7 @@ mod histogram;
 mod memory;
 mod output;
 mod overview;
-mod pipeline;
+pub mod pipeline;
 mod progress;
 
 use anyhow::{bail, Context, Result};

@@ -144,7 +144,8 @@ fn cut_frame(f: &str, max: usize, out: &mut TextStacks) -> String {
 
 /// Collapses .bt text like stackcollapse-stap.pl: a line of only digits
 /// (after leading white space) closes a stack; other lines are frames, leaf
-/// first, cut after their last `+` and up to their last ` : `. Only the
+/// first, cut after their last `+` and up to their last ` : `, `;` made
+/// `,`. Only the
 /// `max_depth` frames nearest the root are held: the rest of a deeper
 /// record is dropped as it is read.
 pub fn read_bt(text: &str, limits: Limits) -> TextStacks {
@@ -177,7 +178,10 @@ pub fn read_bt(text: &str, limits: Limits) -> TextStacks {
             frames.pop_front();
             cut = true;
         }
-        frames.push_back(if f.is_empty() { "-".to_string() } else { cut_frame(f, limits.max_frame_bytes, &mut out) });
+        // A `;` would split the frame in two once folded (and deepen the
+        // stack past the limit): it becomes `,`, as refgraph writes it.
+        let f = if f.is_empty() { "-".to_string() } else { cut_frame(f, limits.max_frame_bytes, &mut out).replace(';', ",") };
+        frames.push_back(f);
     }
     out
 }
