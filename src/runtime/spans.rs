@@ -58,8 +58,11 @@ pub struct Spans {
     pub arenas: Vec<(u64, u64)>,
     /// In-use spans sorted by start address.
     pub spans: Vec<Span>,
-    /// Spans skipped because their fields made no sense.
+    /// Spans skipped because their fields made no sense…
     pub bad_spans: u64,
+    /// …and the bytes they claimed to cover, where that was readable and
+    /// within the heap.
+    pub bad_bytes: u64,
 }
 
 /// Reads every in-use span of the heap.
@@ -91,6 +94,8 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     let pages = l.arena_bytes / l.page_size;
     let mut spans = Vec::new();
     let mut bad = 0;
+    let mut bad_bytes = 0u64;
+    let heap_bytes = (arenas.len() as u64).saturating_mul(l.arena_bytes);
     for &(base, ha) in &arenas {
         let table = mem.slice(ha + l.arena_spans.off, (pages * 8) as usize)?;
         for (page, w) in table.chunks_exact(8).enumerate() {
@@ -111,12 +116,16 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
             match read_span(p, s) {
                 Ok(Some(span)) => spans.push(span),
                 Ok(None) => {}
-                Err(_) => bad += 1,
+                Err(_) => {
+                    bad += 1;
+                    let npages = p.read_field(s, l.span_npages).ok();
+                    bad_bytes += npages.and_then(|n| n.checked_mul(l.page_size)).filter(|&b| b <= heap_bytes).unwrap_or(0);
+                }
             }
         }
     }
     spans.sort_unstable_by_key(|s| s.start);
-    Ok(Spans { arenas, spans, bad_spans: bad })
+    Ok(Spans { arenas, spans, bad_spans: bad, bad_bytes })
 }
 
 /// Reads one mspan; None if it is not in use.

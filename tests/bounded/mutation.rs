@@ -200,3 +200,45 @@ fn mutated_cores_go1_19() {
     let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 19).unwrap();
     campaign(&f, cases());
 }
+
+/// A corrupt span is skipped, counted and reported with the bytes it
+/// covers; the rest of the heap is walked. One in-use span's `nelems`
+/// (offset and size from DWARF) is set to its largest value, far above the
+/// runtime's 1024 per span.
+#[test]
+fn a_corrupt_span_is_skipped_and_reported_with_its_bytes() {
+    let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22).unwrap();
+    let core = zstd::stream::decode_all(std::fs::File::open(f.core()).unwrap()).unwrap();
+    let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).unwrap()).unwrap();
+    let open = |core: Vec<u8>| Image::join(Core::from_bytes(Path::new("core"), core).unwrap(), Exe::from_bytes(Path::new("exe"), exe.clone()).unwrap()).unwrap();
+    let (off, width, span_bytes, in_span) = {
+        let image = open(core.clone());
+        let p = Process::new(&image).unwrap();
+        let l = &p.layout;
+        let spans = read_spans(&p).unwrap();
+        let heap = Heap::build(&p).unwrap();
+        assert_eq!(heap.len() as u64, f.num("heap_objects"));
+        let (base, ha) = spans.arenas[0];
+        let objects_in = |start: u64, end: u64| (0..heap.len() as u32).filter(|&i| heap.addr(i) >= start && heap.addr(i) < end).count() as u64;
+        let (mspan, npages, in_span) = spans
+            .spans
+            .iter()
+            .filter(|s| s.sizeclass() > 0 && s.start >= base && s.start < base + l.arena_bytes)
+            .find_map(|s| {
+                let mspan = image.u64(ha + l.arena_spans.off + 8 * ((s.start - base) / l.page_size)).ok()?;
+                let npages = image.u64(mspan + l.span_npages.off).ok()?;
+                let n = objects_in(s.start, s.start + npages * l.page_size);
+                (n > 0).then_some((mspan, npages, n))
+            })
+            .unwrap();
+        let width = l.span_nelems.size as usize;
+        (file_offset(&image.core, mspan + l.span_nelems.off).unwrap(), width, npages * l.page_size, in_span)
+    };
+    let mut bad = core.clone();
+    bad[off..off + width].fill(0xff);
+    let image = open(bad);
+    let (objects, warnings) = analyze(&image, &mut Timings::default(), |a, _| Ok((a.typed.heap.len() as u64, a.typed.warnings.clone()))).unwrap();
+    assert_eq!(objects, f.num("heap_objects") - in_span);
+    let w = warnings.iter().find(|w| w.contains("skipped")).unwrap_or_else(|| panic!("no warning in {warnings:?}"));
+    assert!(w.contains(&format!("{span_bytes} bytes")), "{w}");
+}
