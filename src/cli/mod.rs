@@ -73,13 +73,14 @@ fn run(args: Args) -> Result<()> {
         }
         Command::Flame { out, input, title, tree } => {
             let opt = record_options(tree)?;
+            // Checked before anything is opened or written.
             if args.core.is_some() && input.is_some() {
                 bail!("give either a core or --input, not both");
             }
             let dest = Output::create(out)?;
             let mut timings = Timings::with_memory(tree.timings);
             let (stacks, title) = match (&args.core, input) {
-                (Some(core), None) => {
+                (Some(core), _) => {
                     let image = timings.run("open", "opening the core", || open_image(&args))?;
                     let stacks = pipeline::analyze(&image, &mut timings, |a, _| {
                         warn(&a.typed.warnings);
@@ -89,7 +90,6 @@ fn run(args: Args) -> Result<()> {
                     let name = core.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     (stacks, title.clone().unwrap_or(name))
                 }
-                (Some(_), Some(_)) => bail!("give either a core or --input, not both"),
                 (None, input) => {
                     let text = read_input(input.as_deref())?;
                     let limits = Limits::with_max_depth(tree.maxdepth);
