@@ -150,7 +150,7 @@ impl Core {
     pub fn truncation(&self) -> Option<String> {
         let mut lacks = Vec::new();
         if !self.missing.is_empty() {
-            let bytes: u64 = self.missing.iter().map(|(s, e)| e - s).sum();
+            let bytes = self.missing.iter().fold(0u64, |sum, (s, e)| sum.saturating_add(e - s));
             let ranges: Vec<String> = self.missing.iter().take(3).map(|(s, e)| format!("{s:#x}-{e:#x}")).collect();
             let more = if self.missing.len() > 3 { format!(" and {} more", self.missing.len() - 3) } else { String::new() };
             lacks.push(format!("{bytes} bytes of memory in {} ranges ({}{more})", self.missing.len(), ranges.join(", ")));
