@@ -97,7 +97,7 @@ pub fn read_goroutines(p: &Process) -> Result<Vec<Goroutine>, Error> {
     }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let g = p.image.u64(arr + 8 * i)?;
+        let g = p.image.u64(arr.wrapping_add(8 * i))?;
         out.push(Goroutine {
             addr: g,
             goid: p.read_field(g, l.g_goid)?,

@@ -48,7 +48,7 @@ impl Span {
 
     /// One past the span's last byte.
     pub fn end(&self, page_size: u64) -> u64 {
-        self.start + self.npages * page_size
+        self.start.saturating_add(self.npages.saturating_mul(page_size))
     }
 }
 
@@ -69,21 +69,21 @@ pub struct Spans {
 pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     let l = &p.layout;
     let mem = p.image;
-    let (arr, n) = p.slice_header(p.mheap + l.mheap_all_arenas.off)?;
+    let (arr, n) = p.slice_header(p.mheap.wrapping_add(l.mheap_all_arenas.off))?;
     if n > MAX_ARENAS || !mem.covers(arr, n * 8) {
         return Err(Error::Corrupt(format!("mheap_.allArenas has {n} entries at {arr:#x}, more than the core holds")));
     }
     // arenas is [1 << arenaL1Bits]*[1 << arenaL2Bits]*heapArena; L1 has one
     // entry on every 64-bit Linux target.
-    let l2 = p.ptr(p.mheap + l.mheap_arenas.off)?;
+    let l2 = p.ptr(p.mheap.wrapping_add(l.mheap_arenas.off))?;
     let l2_len = 1u64 << l.arena_l2_bits;
     let mut arenas = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let idx = mem.u64(arr + 8 * i)?;
+        let idx = mem.u64(arr.wrapping_add(8 * i))?;
         if idx >= l2_len {
             return Err(Error::Corrupt(format!("arena index {idx:#x} out of range")));
         }
-        let ha = p.ptr(l2 + 8 * idx)?;
+        let ha = p.ptr(l2.wrapping_add(8 * idx))?;
         if ha == 0 {
             continue;
         }
@@ -97,13 +97,13 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     let mut bad_bytes = 0u64;
     let heap_bytes = (arenas.len() as u64).saturating_mul(l.arena_bytes);
     for &(base, ha) in &arenas {
-        let table = mem.slice(ha + l.arena_spans.off, (pages * 8) as usize)?;
+        let table = mem.slice(ha.wrapping_add(l.arena_spans.off), (pages * 8) as usize)?;
         for (page, w) in table.chunks_exact(8).enumerate() {
             let s = u64::from_le_bytes(w.try_into().unwrap());
             if s == 0 {
                 continue;
             }
-            let page_addr = base + page as u64 * l.page_size;
+            let page_addr = base.wrapping_add(page as u64 * l.page_size);
             // Each span is listed on every page it covers: keep it once, at
             // its first page.
             let Ok(start) = p.read_field(s, l.span_start) else {
@@ -152,7 +152,7 @@ fn read_span(p: &Process, s: u64) -> Result<Option<Span>, Error> {
     let bytes = span.npages.checked_mul(l.page_size);
     let sane = span.npages > 0
         && span.elemsize > 0
-        && bytes.is_some_and(|b| span.nelems.checked_mul(span.elemsize).is_some_and(|u| u <= b))
+        && bytes.is_some_and(|b| span.start.checked_add(b).is_some() && span.nelems.checked_mul(span.elemsize).is_some_and(|u| u <= b))
         && span.freeindex <= span.nelems;
     if !sane {
         return Err(Error::Corrupt(format!("span at {:#x} has impossible fields", span.start)));

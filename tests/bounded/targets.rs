@@ -225,3 +225,83 @@ fn fuzz_bt_and_folded_text() {
     };
     fuzz(Target { name: "text", within: anywhere(&seeds), seeds, run: &run }, iterations(20_000));
 }
+
+/// The runtime's structures in a dumped process (mheap_ and its spans and
+/// allocation bits, moduledata, type descriptors and the masks and names
+/// they lead to, allgs), read from arbitrary memory: each input picks a
+/// structure, an address near where one really is (or the word stored
+/// there), and reads it as that structure. Every address of the image
+/// holds bytes some reader can be pointed at by a damaged pointer, and so
+/// do addresses at the top of the address space.
+#[test]
+fn fuzz_runtime_structures() {
+    use refgraph::heap::Heap;
+    use refgraph::image::{Image, Memory};
+    use refgraph::runtime::moduledata::Moduledata;
+    use refgraph::runtime::{read_goroutines, read_spans, read_type, type_mask, type_name, Process};
+    use std::sync::Mutex;
+
+    let fx: Vec<Fixture> =
+        fixtures().into_iter().filter(|f| (f.program() == "shapes" && f.minor() == 22) || (f.minor() == 27 && f.variant() == "stripped")).collect();
+    let images: Vec<Image> = fx.iter().map(|f| Image::open(&f.core(), &f.exe()).unwrap()).collect();
+    struct Aim<'a> {
+        p: Mutex<Process<'a>>,
+        addrs: Vec<u64>,
+    }
+    let aims: Vec<Aim> = images
+        .iter()
+        .map(|image| {
+            let p = Process::new(image).unwrap();
+            let md = Moduledata::read(&p, p.firstmoduledata).unwrap();
+            let mut addrs = vec![p.mheap, p.firstmoduledata, p.allgs, md.types, md.data, md.bss];
+            let heap = Heap::build(&p).unwrap();
+            addrs.extend((0..heap.len() as u32).step_by((heap.len() / 64).max(1)).map(|i| heap.addr(i)));
+            let spans = read_spans(&p).unwrap();
+            addrs.extend(spans.spans.iter().take(64).map(|s| s.alloc_bits));
+            addrs.extend(spans.arenas.iter().map(|a| a.1));
+            Aim { p: Mutex::new(p), addrs }
+        })
+        .collect();
+    let seeds: Vec<Vec<u8>> = (0..4u8).flat_map(|op| (0..8u8).map(move |k| vec![op, k, 0, 0, 0, 0, 0, 0])).collect();
+    let run = |b: &[u8]| {
+        if b.len() < 8 {
+            return;
+        }
+        let aim = &aims[usize::from(b[7]) % aims.len()];
+        let mut p = aim.p.lock().unwrap_or_else(|e| e.into_inner());
+        let base = aim.addrs[usize::from(u16::from_le_bytes([b[1], b[2]])) % aim.addrs.len()];
+        let mut addr = base.wrapping_add(i16::from_le_bytes([b[3], b[4]]) as i64 as u64);
+        for _ in 0..b[5] % 3 {
+            addr = p.image.u64(addr).unwrap_or(addr);
+        }
+        if b[6] & 0x80 != 0 {
+            // The top of the address space, where sums overflow.
+            addr = u64::MAX - u64::from(b[3]);
+        }
+        match b[0] % 4 {
+            0 => {
+                if let Ok(t) = read_type(&p, addr) {
+                    let _ = type_name(&p, &t);
+                    let _ = type_mask(&p, &t);
+                }
+            }
+            1 => {
+                let _ = Moduledata::read(&p, addr);
+            }
+            2 => {
+                // mheap_ read at another address: spans, then the heap.
+                let real = std::mem::replace(&mut p.mheap, addr);
+                if read_spans(&p).is_ok() {
+                    let _ = Heap::build(&p);
+                }
+                p.mheap = real;
+            }
+            _ => {
+                let real = std::mem::replace(&mut p.allgs, addr);
+                let _ = read_goroutines(&p);
+                p.allgs = real;
+            }
+        }
+    };
+    fuzz(Target { name: "runtime", within: anywhere(&seeds), seeds, run: &run }, iterations(20_000));
+}
