@@ -232,13 +232,14 @@ fn fuzz_bt_and_folded_text() {
 /// structure, an address near where one really is (or the word stored
 /// there), and reads it as that structure. Every address of the image
 /// holds bytes some reader can be pointed at by a damaged pointer, and so
-/// do addresses at the top of the address space.
+/// do addresses at the top of the address space. Goroutine stacks are
+/// walked with a g or stack bounds moved the same way.
 #[test]
 fn fuzz_runtime_structures() {
     use refgraph::heap::Heap;
     use refgraph::image::{Image, Memory};
     use refgraph::runtime::moduledata::Moduledata;
-    use refgraph::runtime::{read_goroutines, read_spans, read_type, type_mask, type_name, Process};
+    use refgraph::runtime::{read_goroutines, read_spans, read_type, type_mask, type_name, walk_goroutine, Goroutine, Process};
     use std::sync::Mutex;
 
     let fx: Vec<Fixture> =
@@ -247,6 +248,7 @@ fn fuzz_runtime_structures() {
     struct Aim<'a> {
         p: Mutex<Process<'a>>,
         addrs: Vec<u64>,
+        goroutines: Vec<Goroutine>,
     }
     let aims: Vec<Aim> = images
         .iter()
@@ -259,10 +261,12 @@ fn fuzz_runtime_structures() {
             let spans = read_spans(&p).unwrap();
             addrs.extend(spans.spans.iter().take(64).map(|s| s.alloc_bits));
             addrs.extend(spans.arenas.iter().map(|a| a.1));
-            Aim { p: Mutex::new(p), addrs }
+            let goroutines = read_goroutines(&p).unwrap();
+            addrs.extend(goroutines.iter().flat_map(|g| [g.addr, g.stack.0, g.stack.1 - 64]));
+            Aim { p: Mutex::new(p), addrs, goroutines }
         })
         .collect();
-    let seeds: Vec<Vec<u8>> = (0..4u8).flat_map(|op| (0..8u8).map(move |k| vec![op, k, 0, 0, 0, 0, 0, 0])).collect();
+    let seeds: Vec<Vec<u8>> = (0..5u8).flat_map(|op| (0..8u8).map(move |k| vec![op, k, 0, 0, 0, 0, 0, 0])).collect();
     let run = |b: &[u8]| {
         if b.len() < 8 {
             return;
@@ -278,7 +282,7 @@ fn fuzz_runtime_structures() {
             // The top of the address space, where sums overflow.
             addr = u64::MAX - u64::from(b[3]);
         }
-        match b[0] % 4 {
+        match b[0] % 5 {
             0 => {
                 if let Ok(t) = read_type(&p, addr) {
                     let _ = type_name(&p, &t);
@@ -295,6 +299,17 @@ fn fuzz_runtime_structures() {
                     let _ = Heap::build(&p);
                 }
                 p.mheap = real;
+            }
+            4 => {
+                // A goroutine's stack walked with its g, or its stack
+                // bounds, moved.
+                let mut g = aim.goroutines[usize::from(b[1]) % aim.goroutines.len()];
+                match b[6] % 3 {
+                    0 => g.addr = addr,
+                    1 => g.stack.0 = g.stack.0.wrapping_add(i16::from_le_bytes([b[3], b[4]]) as i64 as u64),
+                    _ => g.stack.1 = g.stack.1.wrapping_add(i16::from_le_bytes([b[3], b[4]]) as i64 as u64),
+                }
+                let _ = walk_goroutine(&p, &g);
             }
             _ => {
                 let real = std::mem::replace(&mut p.allgs, addr);
