@@ -16,7 +16,7 @@ pub fn iterations(default: u64) -> u64 {
 
 /// The random seed (fixed unless REFGRAPH_FUZZ_SEED is set).
 pub fn seed() -> u64 {
-    std::env::var("REFGRAPH_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_12)
+    std::env::var("REFGRAPH_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed)
 }
 
 /// Words worth writing: zero, one, all ones, sign bits, just-too-large

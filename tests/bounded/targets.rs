@@ -143,7 +143,7 @@ fn fuzz_pclntab_and_function_tables() {
             for k in 0..4 {
                 let _ = ft.funcdata(&f, k);
             }
-            let _ = ft.find(u64::from(i) * 977);
+            let _ = ft.find(i * 977);
         }
     };
     fuzz(Target { name: "pclntab", within, seeds, run: &run }, iterations(3_000));
