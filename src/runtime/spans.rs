@@ -92,6 +92,14 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     }
     arenas.sort_unstable();
     let pages = l.arena_bytes / l.page_size;
+    // Each arena has a heapArena of its own: span tables that overlap are
+    // damage, and would let a few bytes of core stand for millions of
+    // arenas (and their page tables).
+    let mut by_meta: Vec<u64> = arenas.iter().map(|a| a.1).collect();
+    by_meta.sort_unstable();
+    if let Some(w) = by_meta.windows(2).find(|w| w[1] - w[0] < l.arena_spans.off + pages * 8) {
+        return Err(Error::Corrupt(format!("the heapArena records at {:#x} and {:#x} overlap", w[0], w[1])));
+    }
     let mut spans = Vec::new();
     let mut bad = 0;
     let mut bad_bytes = 0u64;

@@ -242,3 +242,37 @@ fn a_corrupt_span_is_skipped_and_reported_with_its_bytes() {
     let w = warnings.iter().find(|w| w.contains("skipped")).unwrap_or_else(|| panic!("no warning in {warnings:?}"));
     assert!(w.contains(&format!("{span_bytes} bytes")), "{w}");
 }
+
+/// Two arenas whose heapArena records overlap are refused: otherwise a
+/// few bytes of core could stand for millions of arenas, each with a page
+/// table. A second arena index is added to allArenas, its L2 entry
+/// pointing 8 bytes past the first arena's record.
+#[test]
+fn overlapping_arena_records_are_refused() {
+    let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22).unwrap();
+    let core = zstd::stream::decode_all(std::fs::File::open(f.core()).unwrap()).unwrap();
+    let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).unwrap()).unwrap();
+    let open = |core: Vec<u8>| Image::join(Core::from_bytes(Path::new("core"), core).unwrap(), Exe::from_bytes(Path::new("exe"), exe.clone()).unwrap()).unwrap();
+    let mut bad = core.clone();
+    {
+        let image = open(core.clone());
+        let p = Process::new(&image).unwrap();
+        let l = &p.layout;
+        let hdr = p.mheap + l.mheap_all_arenas.off;
+        let (arr, n) = p.slice_header(hdr).unwrap();
+        assert_eq!(n, 1, "the fixture has one arena");
+        let idx = image.u64(arr).unwrap();
+        let l2 = p.ptr(p.mheap + l.mheap_arenas.off).unwrap();
+        let ha = p.ptr(l2 + 8 * idx).unwrap();
+        let mut put = |addr: u64, v: u64| {
+            let off = file_offset(&image.core, addr).expect("in the core");
+            bad[off..off + 8].copy_from_slice(&v.to_le_bytes());
+        };
+        put(hdr + 8, 2);
+        put(arr + 8, idx + 1);
+        put(l2 + 8 * (idx + 1), ha + 8);
+    }
+    let image = open(bad);
+    let err = analyze(&image, &mut Timings::default(), |_, _| Ok(())).unwrap_err().to_string();
+    assert!(err.contains("overlap"), "{err}");
+}
