@@ -77,7 +77,7 @@ fn placed_vars<'d>(p: &'d Process) -> Vec<Var<'d>> {
         .map(|v| {
             let size = v.ty.and_then(|t| d.size_of(t)).unwrap_or(8).max(1);
             let start = v.addr.wrapping_add(p.image.bias);
-            Var { start, end: start + size, name: &v.name, ty: v.ty }
+            Var { start, end: start.saturating_add(size), name: &v.name, ty: v.ty }
         })
         .collect();
     vars.sort_by_key(|v| v.start);

@@ -147,7 +147,7 @@ fn build_mask(p: &Process, t: &TypeDesc, word: u64, mask: &mut [u8], depth: u32)
                 let f = fields + i * 24;
                 let ft = read_type(p, p.ptr(f + 8)?)?;
                 let off = p.ptr(f + 16)?;
-                build_mask(p, &ft, word + off / 8, mask, depth + 1)?;
+                build_mask(p, &ft, word.saturating_add(off / 8), mask, depth + 1)?;
             }
         }
         k => return Err(Error::Corrupt(format!("on-demand GC mask for kind {k} at {:#x}", t.addr))),

@@ -276,3 +276,29 @@ fn overlapping_arena_records_are_refused() {
     let err = analyze(&image, &mut Timings::default(), |_, _| Ok(())).unwrap_err().to_string();
     assert!(err.contains("overlap"), "{err}");
 }
+
+/// Found by the mutation test in a 1000-core run (case 966 of
+/// shapes-go1.22.12, words of the heap object holding allp's array): a P
+/// pointer near the top of the address space made the tiny-block roots add
+/// past 2⁶⁴ and panic. Every pointer the root finders follow is now added
+/// to wrapping; this sets allp[0] so.
+#[test]
+fn a_p_pointer_at_the_top_of_the_address_space() {
+    let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22).unwrap();
+    let core = zstd::stream::decode_all(std::fs::File::open(f.core()).unwrap()).unwrap();
+    let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).unwrap()).unwrap();
+    let open = |core: Vec<u8>| Image::join(Core::from_bytes(Path::new("core"), core).unwrap(), Exe::from_bytes(Path::new("exe"), exe.clone()).unwrap()).unwrap();
+    let mut bad = core.clone();
+    {
+        let image = open(core.clone());
+        let p = Process::new(&image).unwrap();
+        let allp = p.symbols.get("runtime.allp").expect("symbols").addr;
+        let (arr, n) = p.slice_header(allp).unwrap();
+        assert!(n > 0);
+        let off = file_offset(&image.core, arr).unwrap();
+        bad[off..off + 8].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    }
+    let image = open(bad);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze(&image, &mut Timings::default(), |_, _| Ok(()))));
+    assert!(r.is_ok(), "panicked");
+}
