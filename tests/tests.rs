@@ -8,6 +8,7 @@ mod errors;
 mod heap;
 mod local_go;
 mod readable;
+mod robust;
 mod servers;
 mod shapes;
 mod stack;

@@ -234,7 +234,8 @@ pub struct TreeArgs {
     /// Deepest frame level printed (group, goroutine, root, then
     /// objects); deeper frames are counted in their ancestor at this
     /// level. Chains such as linked lists fold into one frame, so this
-    /// only bounds unusual shapes.
+    /// only bounds unusual shapes. Stacks read from .bt or folded input
+    /// are cut at this many frames too.
     #[arg(long, value_name = "N", default_value_t = crate::render::DEFAULT_MAX_DEPTH)]
     pub maxdepth: u32,
     /// Print the wall time of each phase (open, metadata, heap, roots,

@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 
 use super::pipeline::{analyze, dominate, Timings};
-use super::{open_paths, output, warn};
+use super::output::Output;
+use super::{open_paths, warn};
 use crate::image::Image;
 use crate::query::{why_alive, Context, Diff, Ignore, Retainers, Side, Target};
 use crate::render::RecordOptions;
@@ -50,7 +51,8 @@ pub fn paths(
 pub struct DiffOptions<'o> {
     pub records: RecordOptions,
     pub top: usize,
-    pub folded: Option<&'o Path>,
+    /// Where the folded diff goes, opened before the analysis.
+    pub folded: Option<Output>,
     pub json: bool,
     /// Symbols and DWARF for both cores (`--debuginfo`).
     pub debuginfo: Option<&'o Path>,
@@ -71,7 +73,7 @@ pub fn diff(image: Image, exe: &Path, new: &Path, o: DiffOptions, out: &mut dyn 
     drop(image);
     let d = Diff::new(old, side(&new_image)?);
     if let Some(f) = folded {
-        output::write_output(f, |w| d.write_folded(w))?;
+        f.write(|w| d.write_folded(w))?;
     }
     print(out, json, || d.text(top), || d.json(top))
 }

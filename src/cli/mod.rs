@@ -7,7 +7,7 @@ mod histogram;
 mod memory;
 mod output;
 mod overview;
-mod pipeline;
+pub mod pipeline;
 mod progress;
 
 use anyhow::{bail, Context, Result};
@@ -17,9 +17,10 @@ use crate::gobin::read_buildinfo;
 use crate::image::{Core, Exe, Image};
 
 pub use self::args::{Args, Command, TreeArgs};
+use self::output::Output;
 use self::pipeline::Timings;
 
-use crate::render::{collapse_bt, detect, fold_tree, read_folded, write_bt, write_folded, write_pprof, write_svg, Format, RecordOptions};
+use crate::render::{detect, fold_tree, read_stacks, write_bt, write_folded, write_pprof, write_svg, Limits, RecordOptions};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
@@ -68,23 +69,25 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
         Command::Objref { folded, pprof, tree, .. } => {
             let opt = record_options(tree)?;
             check_extension(out, if *pprof { "gz" } else if *folded { "folded" } else { "bt" });
+            let dest = Output::create(out)?;
             let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
-            pipeline::analyze(&image, &mut timings, |a, timings| {
+            let result = pipeline::analyze(&image, &mut timings, |a, timings| {
                 warn(&a.typed.warnings);
                 timings.run("output", "writing the output", || {
                     if *pprof {
-                        output::write_output(out, |w| write_pprof(&a.tree, a.typed.inference, opt, w))
+                        dest.write(|w| write_pprof(&a.tree, a.typed.inference, opt, w))
                     } else if *folded {
                         let stacks = fold_tree(&a.tree, a.typed.inference, opt);
-                        output::write_output(out, |w| write_folded(&stacks, w))
+                        dest.write(|w| write_folded(&stacks, w))
                     } else {
-                        output::write_output(out, |w| write_bt(&a.tree, a.typed.inference, opt, w))
+                        dest.write(|w| write_bt(&a.tree, a.typed.inference, opt, w))
                     }
                 })?;
                 summarize(a, out);
                 Ok(())
-            })?;
+            });
+            truncated_context(&image, result)?;
             if tree.timings {
                 progress::note(&format!("refgraph: time: {}", timings.line()));
             }
@@ -93,40 +96,38 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
         Command::Flame { input, title, tree, .. } => {
             let opt = record_options(tree)?;
             check_extension(out, "svg");
+            // Checked before anything is opened or written.
+            if args.core.is_some() && input.is_some() {
+                bail!("give either a core or --input, not both");
+            }
+            let dest = Output::create(out)?;
             let mut timings = Timings::with_memory(tree.timings);
             let (stacks, title) = match (&args.core, input) {
-                (Some(core), None) => {
+                (Some(core), _) => {
                     let image = timings.run("open", "opening the core", || open_image(&args))?;
                     let stacks = pipeline::analyze(&image, &mut timings, |a, _| {
                         warn(&a.typed.warnings);
                         Ok(fold_tree(&a.tree, a.typed.inference, opt))
-                    })?;
+                    });
+                    let stacks = truncated_context(&image, stacks)?;
                     (stacks, title.clone().unwrap_or_else(|| program_title(&image, core)))
                 }
-                (Some(_), Some(_)) => bail!("give either a core or --input, not both"),
                 (None, input) => {
                     let text = read_input(input.as_deref())?;
-                    let stacks = match detect(&text) {
-                        Format::Bt => collapse_bt(&text),
-                        Format::Folded => {
-                            let (s, bad) = read_folded(&text);
-                            if bad > 0 {
-                                progress::note(&format!("refgraph: warning: skipped {bad} lines that are not folded stacks"));
-                            }
-                            s
-                        }
-                    };
-                    (stacks, title.clone().unwrap_or_else(|| "refgraph".to_string()))
+                    let limits = Limits::with_max_depth(tree.maxdepth);
+                    let read = read_stacks(&text, detect(&text), limits);
+                    warn(&read.warnings(limits));
+                    (read.stacks, title.clone().unwrap_or_else(|| "refgraph".to_string()))
                 }
             };
-            let total: u64 = stacks.values().sum();
+            let total = stacks.values().fold(0u64, |a, &c| a.saturating_add(c));
             if total == 0 {
                 bail!("nothing to draw: the stacks hold 0 bytes");
             }
             let title = format!("{title}: {} reachable", human_bytes(total));
             let subtitle =
                 "width: the bytes each path keeps reachable (roots at the bottom, what they hold above); click to zoom, Ctrl-F to search";
-            timings.run("output", "drawing the flame graph", || output::write_output(out, |w| write_svg(&stacks, &title, subtitle, w)))?;
+            timings.run("output", "drawing the flame graph", || dest.write(|w| write_svg(&stacks, &title, subtitle, w)))?;
             progress::note(&format!("refgraph: wrote {}: {} stacks, {} reachable", out.display(), stacks.len(), human_bytes(total)));
             if tree.timings {
                 progress::note(&format!("refgraph: time: {}", timings.line()));
@@ -136,30 +137,33 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
         Command::Overview { json, .. } => {
             let mut timings = Timings::default();
             let image = timings.run("open", "opening the core", || open_image(&args))?;
-            overview::print(&image, timings, *json, &mut std::io::stdout().lock())
+            truncated_context(&image, overview::print(&image, timings, *json, &mut std::io::stdout().lock()))
         }
         Command::Histogram { top, json, .. } => {
             let image = open_image(&args)?;
-            histogram::print(&image, *top, *json, &mut std::io::stdout().lock())
+            truncated_context(&image, histogram::print(&image, *top, *json, &mut std::io::stdout().lock()))
         }
         Command::Top { top, json, timings, .. } => {
             let mut t = Timings::with_memory(*timings);
             let image = t.run("open", "opening the core", || open_image(&args))?;
-            drill::top(&image, &mut t, *top, *json, &mut std::io::stdout().lock())?;
+            truncated_context(&image, drill::top(&image, &mut t, *top, *json, &mut std::io::stdout().lock()))?;
             if *timings {
-                eprintln!("refgraph: time: {}", t.line());
+                progress::note(&format!("refgraph: time: {}", t.line()));
             }
             Ok(())
         }
         Command::Paths { addr, type_name, limit, ignore, json, .. } => {
             let image = open_image(&args)?;
-            drill::paths(&image, addr.as_deref(), type_name.as_deref(), *limit, ignore, *json, &mut std::io::stdout().lock())
+            let r = drill::paths(&image, addr.as_deref(), type_name.as_deref(), *limit, ignore, *json, &mut std::io::stdout().lock());
+            truncated_context(&image, r)
         }
         Command::Diff { new, top, folded, json, tree, .. } => {
             let opt = record_options(tree)?;
+            // Opened before the analysis: a bad path is said at once.
+            let folded = folded.as_deref().map(Output::create).transpose()?;
             let image = open_image(&args)?;
             let exe = args.exe.as_deref().expect("open_image checked --exe");
-            let o = drill::DiffOptions { records: opt, top: *top, folded: folded.as_deref(), json: *json, debuginfo: args.debuginfo.as_deref() };
+            let o = drill::DiffOptions { records: opt, top: *top, folded, json: *json, debuginfo: args.debuginfo.as_deref() };
             drill::diff(image, exe, new, o, &mut std::io::stdout().lock())
         }
     }
@@ -197,6 +201,15 @@ fn program_title(image: &Image, core: &std::path::Path) -> String {
     }
 }
 
+/// A failure on a truncated core says so first: the missing bytes are
+/// the likely cause.
+fn truncated_context<T>(image: &Image, r: Result<T>) -> Result<T> {
+    match (r, image.core.truncation()) {
+        (Err(e), Some(t)) => Err(e.context(t)),
+        (r, _) => r,
+    }
+}
+
 fn record_options(t: &TreeArgs) -> Result<RecordOptions> {
     if !(0.0..=100.0).contains(&t.minwidth) {
         bail!("--minwidth is a percentage between 0 and 100, not {}", t.minwidth);
@@ -226,21 +239,25 @@ fn warn(warnings: &[String]) {
     }
 }
 
+/// The text of .bt or folded input; bytes that are not UTF-8 become U+FFFD.
 fn read_input(path: Option<&std::path::Path>) -> Result<String> {
     use std::io::Read;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     match path {
         Some(p) if p.as_os_str() != "-" => {
-            text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
         }
         _ => {
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 bail!("no input: give a core, --input FILE, or pipe .bt or folded stacks in");
             }
-            std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+            std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
         }
     }
-    Ok(text)
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// `12.3 MiB`.

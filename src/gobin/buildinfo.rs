@@ -200,14 +200,17 @@ fn shell_word(s: &str) -> String {
 }
 
 /// Reads `.go.buildinfo` from an executable's bytes. Falls back to scanning
-/// for the magic when the section headers are gone.
+/// for the magic when the section headers are gone. Everything is cut and
+/// split as bytes; only whole fields become strings (lossily), so no byte
+/// value can land a cut inside a character.
 pub fn read_buildinfo(exe: &[u8]) -> Result<BuildInfo, Error> {
-    let blob = object::File::parse(exe)
-        .ok()
-        .and_then(|f| f.section_by_name(".go.buildinfo").and_then(|s| s.data().ok()).map(<[u8]>::to_vec))
+    let file = object::File::parse(exe).ok();
+    let blob: &[u8] = file
+        .as_ref()
+        .and_then(|f| f.section_by_name(".go.buildinfo").and_then(|s| s.data().ok()))
         .or_else(|| {
             // Aligned to 16 in the data segment.
-            exe.chunks(16).position(|c| c.starts_with(MAGIC)).map(|i| exe[i * 16..].to_vec())
+            exe.chunks(16).position(|c| c.starts_with(MAGIC)).map(|i| &exe[i * 16..])
         })
         .ok_or(Error::NotGo)?;
     if blob.len() < HEADER || &blob[..14] != MAGIC {
@@ -217,20 +220,26 @@ pub fn read_buildinfo(exe: &[u8]) -> Result<BuildInfo, Error> {
         return Err(Error::BadBuildInfo("pointer-style build info (Go older than 1.18 is not supported)"));
     }
     let mut rest = &blob[HEADER..];
-    let version = read_string(&mut rest).ok_or(Error::BadBuildInfo("version string"))?;
+    let version = read_bytes(&mut rest).ok_or(Error::BadBuildInfo("version string"))?;
+    let version = std::str::from_utf8(version).map_err(|_| Error::BadBuildInfo("version string is not UTF-8"))?;
     let modinfo = read_bytes(&mut rest).unwrap_or_default();
-    let version = GoVersion::parse(&version).ok_or_else(|| Error::UnsupportedVersion(version.clone()))?;
-    // modinfo is framed by 16-byte sentinels (binary, so cut them off
-    // before reading the text).
-    let modinfo = if modinfo.len() >= 32 { String::from_utf8_lossy(&modinfo[16..modinfo.len() - 16]).into_owned() } else { String::new() };
+    let version = GoVersion::parse(version).ok_or_else(|| Error::UnsupportedVersion(version.to_string()))?;
+    // modinfo is framed by 16-byte sentinels.
+    let modinfo = if modinfo.len() >= 32 { &modinfo[16..modinfo.len() - 16] } else { &[][..] };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut info = BuildInfo { version, main_path: None, settings: Vec::new() };
-    for line in modinfo.lines() {
-        let mut f = line.splitn(2, '\t');
-        match (f.next(), f.next()) {
-            (Some("path"), Some(p)) => info.main_path = Some(p.to_string()),
-            (Some("build"), Some(kv)) => {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                info.settings.push((k.to_string(), v.to_string()));
+    for line in modinfo.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(tab) = line.iter().position(|&b| b == b'\t') else { continue };
+        let (key, value) = (&line[..tab], &line[tab + 1..]);
+        match key {
+            b"path" => info.main_path = Some(text(value)),
+            b"build" => {
+                let (k, v) = match value.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&value[..eq], &value[eq + 1..]),
+                    None => (value, &[][..]),
+                };
+                info.settings.push((text(k), text(v)));
             }
             _ => {}
         }
@@ -238,12 +247,8 @@ pub fn read_buildinfo(exe: &[u8]) -> Result<BuildInfo, Error> {
     Ok(info)
 }
 
-fn read_string(b: &mut &[u8]) -> Option<String> {
-    read_bytes(b).map(|s| String::from_utf8_lossy(&s).into_owned())
-}
-
-/// A varint-length-prefixed byte string.
-fn read_bytes(b: &mut &[u8]) -> Option<Vec<u8>> {
+/// A uvarint-length-prefixed byte string; None if it runs past the end.
+fn read_bytes<'b>(b: &mut &'b [u8]) -> Option<&'b [u8]> {
     let mut len = 0u64;
     let mut shift = 0;
     loop {
@@ -259,8 +264,8 @@ fn read_bytes(b: &mut &[u8]) -> Option<Vec<u8>> {
         }
     }
     let len = usize::try_from(len).ok().filter(|&l| l <= b.len())?;
-    let s = b[..len].to_vec();
-    *b = &b[len..];
+    let (s, rest) = b.split_at(len);
+    *b = rest;
     Some(s)
 }
 
@@ -288,6 +293,34 @@ mod tests {
         assert_eq!(v.experiment("greenteagc"), Some(false));
         assert_eq!(GoVersion::parse("go1.19").unwrap().minor, 19);
         assert!(GoVersion::parse("devel go1.27-abcdef").is_none());
+    }
+
+    /// A build info blob as the linker lays it out: magic, pointer size,
+    /// flags, padding to 32, then uvarint-prefixed version and modinfo.
+    fn blob(version: &[u8], modinfo: &[u8]) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        b.extend([8, FLAG_INLINE]);
+        b.resize(HEADER, 0);
+        for s in [version, modinfo] {
+            assert!(s.len() < 128);
+            b.push(s.len() as u8);
+            b.extend(s);
+        }
+        b
+    }
+
+    /// Issue 12, class 1: a multi-byte character across the 16-byte
+    /// sentinel cut used to panic ("not a char boundary").
+    #[test]
+    fn modinfo_cut_inside_a_character() {
+        let mut modinfo = vec![b'x'; 15];
+        modinfo.extend("\u{e9}path\tex.com/m\nbuild\tGOARCH=amd64\n".as_bytes());
+        modinfo.extend([0xc3; 17]);
+        let info = read_buildinfo(&blob(b"go1.22.1", &modinfo)).unwrap();
+        assert_eq!(info.version.minor, 22);
+        assert_eq!(info.setting("GOARCH"), Some("amd64"));
+        // A version that is not UTF-8 is an error, not a panic.
+        assert!(read_buildinfo(&blob(b"go1.\xff", b"")).is_err());
     }
 
     /// Build settings as `go version -m` shows them for a real stripped

@@ -97,6 +97,28 @@ impl From<gimli::Error> for DwarfError {
     }
 }
 
+/// The most a compressed section may claim to grow: deflate (what Go's
+/// linker writes, zlib in SHF_COMPRESSED sections) cannot expand input more
+/// than 1032 times. Real DWARF compresses 3 to 5 times.
+const MAX_COMPRESSION_RATIO: u64 = 1032;
+
+/// Refuses a compressed section whose header claims more bytes than its
+/// compressed bytes can hold, before anything is allocated for them.
+fn check_compressed_size(s: &object::Section, name: &str) -> Result<(), DwarfError> {
+    let r = s.compressed_file_range().map_err(|e| DwarfError(format!("{name}: {e}")))?;
+    if r.format == object::CompressionFormat::None {
+        return Ok(());
+    }
+    let most = r.compressed_size.saturating_mul(MAX_COMPRESSION_RATIO).saturating_add(4096);
+    if r.uncompressed_size > most {
+        return Err(DwarfError(format!(
+            "{name}: the section header claims {} bytes uncompressed from {} compressed bytes (more than {MAX_COMPRESSION_RATIO} times): the executable is damaged",
+            r.uncompressed_size, r.compressed_size
+        )));
+    }
+    Ok(())
+}
+
 impl Dwarf {
     /// Loads the DWARF of an executable; `Ok(None)` when it has none
     /// (`-ldflags=-w` or `-s`).
@@ -107,7 +129,10 @@ impl Dwarf {
         }
         let load = |id: gimli::SectionId| -> Result<R, DwarfError> {
             let data = match file.section_by_name(id.name()) {
-                Some(s) => s.uncompressed_data().map_err(|e| DwarfError(format!("{}: {e}", id.name())))?,
+                Some(s) => {
+                    check_compressed_size(&s, id.name())?;
+                    s.uncompressed_data().map_err(|e| DwarfError(format!("{}: {e}", id.name())))?
+                }
                 None => std::borrow::Cow::Borrowed(&[][..]),
             };
             Ok(EndianArcSlice::new(Arc::from(&*data), LittleEndian))

@@ -321,7 +321,7 @@ impl StackObject {
 /// `max` records are read.
 pub fn parse_stack_objects(b: &[u8], max: usize) -> Option<Vec<StackObject>> {
     let n = u64::from_le_bytes(b.get(0..8)?.try_into().ok()?);
-    if n > max as u64 {
+    if n > max as u64 || n.checked_mul(StackObject::SIZE as u64)? > b.len() as u64 {
         return None;
     }
     let mut out = Vec::with_capacity(n as usize);

@@ -105,12 +105,17 @@ pub struct Heap {
 impl Heap {
     /// Walks the heap of `p`.
     pub fn build(p: &Process) -> Result<Heap, Error> {
-        let Spans { arenas, spans, bad_spans } = read_spans(p)?;
+        let Spans { arenas, spans, bad_spans, bad_bytes } = read_spans(p)?;
         let mut warnings = Vec::new();
         if bad_spans > 0 {
-            warnings.push(format!("{bad_spans} spans had unreadable or impossible fields and were skipped"));
+            warnings.push(format!(
+                "{bad_spans} spans had unreadable or impossible fields and were skipped: {bad_bytes} bytes of heap not walked"
+            ));
         }
         let page = p.layout.page_size;
+        // Spans whose objects cannot be listed: how many, their bytes, the
+        // first one's problem.
+        let (mut skipped, mut skipped_bytes, mut first_problem) = (0u64, 0u64, None);
 
         // Pass 1: allocated slots per span, counted, then written in place
         // (each span its own part of the tables, in parallel).
@@ -122,7 +127,9 @@ impl Heap {
             let n = match n {
                 Ok(n) => n,
                 Err(e) => {
-                    warnings.push(e);
+                    skipped += 1;
+                    skipped_bytes = skipped_bytes.saturating_add(s.npages.saturating_mul(page));
+                    first_problem.get_or_insert(e);
                     continue;
                 }
             };
@@ -144,6 +151,10 @@ impl Heap {
             });
             span_info.push(*s);
             total += n;
+        }
+        if let Some(e) = first_problem {
+            let more = if skipped > 1 { format!(" and {} more spans ({skipped_bytes} bytes in all) skipped", skipped - 1) } else { format!(" ({skipped_bytes} bytes)") };
+            warnings.push(format!("{e}{more}"));
         }
         let base = index.first().map_or(0, |so| so.start);
         let mut low = vec![0u32; total];

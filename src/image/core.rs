@@ -51,8 +51,14 @@ pub struct Core {
     source: Source,
     /// Machine.
     pub arch: Arch,
-    /// PT_LOAD segments.
+    /// PT_LOAD segments (cut to what the file holds).
     pub loads: Vec<Load>,
+    /// Address ranges of segments the file was too short to hold (a core
+    /// truncated by a full disk): [start, end) each.
+    pub missing: Vec<(u64, u64)>,
+    /// Notes the truncated file no longer holds (threads, registers,
+    /// mapped files, auxiliary vector).
+    pub notes_lost: bool,
     /// Threads from NT_PRSTATUS notes, in note order.
     pub threads: Vec<Thread>,
     /// Mapped files from NT_FILE.
@@ -70,9 +76,18 @@ pub struct Core {
 impl Core {
     /// Opens and parses a core file (zstd-compressed or not).
     pub fn open(path: &Path) -> Result<Core, Error> {
-        let source = Source::open(path)?;
+        Core::from_source(Source::open(path)?)
+    }
+
+    /// Parses a core held in memory (`name` names it in messages).
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Core, Error> {
+        Core::from_source(Source::from_vec(name, bytes))
+    }
+
+    fn from_source(source: Source) -> Result<Core, Error> {
+        let path = source.path();
         let data = source.bytes();
-        let info = parse(data, "core")?;
+        let info = parse(data, "core", true)?;
         if info.e_type != elf::ET_CORE.0 {
             return Err(Error::NotCore { path: path.to_path_buf(), e_type: info.e_type });
         }
@@ -80,6 +95,8 @@ impl Core {
             source,
             arch: info.arch,
             loads: info.loads,
+            missing: info.missing,
+            notes_lost: info.notes_lost,
             threads: Vec::new(),
             files: Vec::new(),
             auxv: Vec::new(),
@@ -130,6 +147,24 @@ impl Core {
     /// Whether the core file was zstd-compressed.
     pub fn was_compressed(&self) -> bool {
         self.source.was_compressed()
+    }
+
+    /// What a truncated core lacks, in one sentence (None if it is whole).
+    pub fn truncation(&self) -> Option<String> {
+        let mut lacks = Vec::new();
+        if !self.missing.is_empty() {
+            let bytes = self.missing.iter().fold(0u64, |sum, (s, e)| sum.saturating_add(e - s));
+            let ranges: Vec<String> = self.missing.iter().take(3).map(|(s, e)| format!("{s:#x}-{e:#x}")).collect();
+            let more = if self.missing.len() > 3 { format!(" and {} more", self.missing.len() - 3) } else { String::new() };
+            lacks.push(format!("{bytes} bytes of memory in {} ranges ({}{more})", self.missing.len(), ranges.join(", ")));
+        }
+        if self.notes_lost {
+            lacks.push("its notes (threads, registers, mapped files)".to_string());
+        }
+        if lacks.is_empty() {
+            return None;
+        }
+        Some(format!("the core is truncated: it lacks {}; what they held is not seen", lacks.join(" and ")))
     }
 
     /// A value from the auxiliary vector.

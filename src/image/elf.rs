@@ -53,11 +53,19 @@ pub struct ElfInfo {
     pub loads: Vec<Load>,
     /// Notes from every PT_NOTE segment.
     pub notes: Vec<Note>,
+    /// Address ranges of PT_LOAD bytes past the end of the file, which
+    /// `loads` no longer include.
+    pub missing: Vec<(u64, u64)>,
+    /// A PT_NOTE segment lay past the end of the file (gdb writes notes
+    /// last): its notes are not in `notes`.
+    pub notes_lost: bool,
 }
 
 /// Parses the header, PT_LOADs and notes of a 64-bit little-endian ELF file.
 /// `what` names the file's role ("core", "executable") for error messages.
-pub fn parse(data: &[u8], what: &'static str) -> Result<ElfInfo, Error> {
+/// With `partial` (a core cut short by a full disk), segments past the end
+/// of the file are left out and listed instead of refused.
+pub fn parse(data: &[u8], what: &'static str, partial: bool) -> Result<ElfInfo, Error> {
     let bad = |detail: String| Error::BadElf { what, detail };
     match FileKind::parse(data) {
         Ok(FileKind::Elf64) => {}
@@ -74,25 +82,31 @@ pub fn parse(data: &[u8], what: &'static str) -> Result<ElfInfo, Error> {
         return Err(bad(format!("unsupported machine {machine} (only x86-64 and AArch64)")));
     };
     let phdrs = header.program_headers(endian, data).map_err(|e| bad(format!("program headers: {e}")))?;
-    let needed = phdrs
-        .iter()
-        .map(|ph| ph.p_offset(endian).saturating_add(ph.p_filesz(endian)))
-        .max()
-        .unwrap_or(0);
-    if needed > data.len() as u64 {
-        return Err(Error::Truncated { what, needed, have: data.len() as u64 });
+    let have = data.len() as u64;
+    let end = |ph: &elf::ProgramHeader64<Endianness>| ph.p_offset(endian).saturating_add(ph.p_filesz(endian));
+    let needed = phdrs.iter().map(end).max().unwrap_or(0);
+    if needed > have && !partial {
+        return Err(Error::Truncated { what, needed, have });
     }
+    let mut notes_lost = false;
     let mut loads = Vec::new();
     let mut notes = Vec::new();
+    let mut missing = Vec::new();
     for ph in phdrs {
         match ph.p_type(endian) {
-            elf::PT_LOAD => loads.push(Load {
-                vaddr: ph.p_vaddr(endian),
-                memsz: ph.p_memsz(endian),
-                offset: ph.p_offset(endian),
-                filesz: ph.p_filesz(endian),
-                flags: ph.p_flags(endian).0,
-            }),
+            elf::PT_LOAD => {
+                let (vaddr, offset, filesz) = (ph.p_vaddr(endian), ph.p_offset(endian), ph.p_filesz(endian));
+                // A segment must fit in the address space to be read at all.
+                let Some(vend) = vaddr.checked_add(filesz) else {
+                    return Err(bad(format!("PT_LOAD at {vaddr:#x} of {filesz:#x} bytes wraps around the address space")));
+                };
+                let kept = filesz.min(have.saturating_sub(offset));
+                if kept < filesz {
+                    missing.push((vaddr + kept, vend));
+                }
+                loads.push(Load { vaddr, memsz: ph.p_memsz(endian), offset, filesz: kept, flags: ph.p_flags(endian).0 });
+            }
+            elf::PT_NOTE if end(ph) > have => notes_lost = true,
             elf::PT_NOTE => {
                 let Ok(Some(mut it)) = ph.notes(endian, data) else {
                     return Err(bad(format!("unreadable PT_NOTE segment at file offset {:#x}", ph.p_offset(endian))));
@@ -104,5 +118,5 @@ pub fn parse(data: &[u8], what: &'static str) -> Result<ElfInfo, Error> {
             _ => {}
         }
     }
-    Ok(ElfInfo { arch, e_type: header.e_type(endian).0, entry: header.e_entry(endian), loads, notes })
+    Ok(ElfInfo { arch, e_type: header.e_type(endian).0, entry: header.e_entry(endian), loads, notes, missing, notes_lost })
 }

@@ -28,12 +28,21 @@ pub struct Exe {
 impl Exe {
     /// Opens and parses an executable (zstd-compressed or not).
     pub fn open(path: &Path) -> Result<Exe, Error> {
-        let source = Source::open(path)?;
-        let info = parse(source.bytes(), "executable")?;
+        Exe::from_source(Source::open(path)?)
+    }
+
+    /// Parses an executable held in memory (`name` names it in messages).
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Exe, Error> {
+        Exe::from_source(Source::from_vec(name, bytes))
+    }
+
+    fn from_source(source: Source) -> Result<Exe, Error> {
+        let path = source.path().to_path_buf();
+        let info = parse(source.bytes(), "executable", false)?;
         let pie = match info.e_type {
             e if e == elf::ET_EXEC.0 => false,
             e if e == elf::ET_DYN.0 => true,
-            t => return Err(Error::NotExecutable { path: path.to_path_buf(), e_type: t }),
+            t => return Err(Error::NotExecutable { path, e_type: t }),
         };
         Ok(Exe { source, arch: info.arch, pie, entry: info.entry, loads: info.loads, notes: info.notes })
     }

@@ -46,6 +46,30 @@ pub trait Memory {
         Ok(())
     }
 
+    /// Whether every byte of [addr, addr + len) is readable (across
+    /// adjacent ranges). Costs one lookup a range, whatever `len`.
+    fn covers(&self, addr: u64, len: u64) -> bool {
+        let mut done = 0u64;
+        while done < len {
+            let Some(t) = self.tail(addr.wrapping_add(done)) else { return false };
+            done = done.saturating_add(t.len() as u64);
+        }
+        true
+    }
+
+    /// A copy of the `len` bytes at `addr` (which may cross adjacent
+    /// ranges). The buffer is allocated only once the image is known to
+    /// hold them all, so a length read from damaged data costs nothing.
+    fn read_vec(&self, addr: u64, len: u64) -> Result<Vec<u8>, ReadError> {
+        let err = ReadError { addr, len: usize::try_from(len).unwrap_or(usize::MAX) };
+        if !self.covers(addr, len) {
+            return Err(err);
+        }
+        let mut buf = vec![0u8; err.len];
+        self.read(addr, &mut buf)?;
+        Ok(buf)
+    }
+
     /// A byte.
     fn u8(&self, addr: u64) -> Result<u8, ReadError> {
         Ok(self.slice(addr, 1)?[0])

@@ -122,7 +122,7 @@ impl Image {
             let start = l.vaddr.wrapping_add(bias);
             image.space.add(Range {
                 start,
-                end: start + l.filesz,
+                end: start.saturating_add(l.filesz),
                 backing: Backing::Exe,
                 offset: l.offset,
                 writable: l.writable(),
@@ -155,19 +155,20 @@ impl Image {
         for l in self.exe.loads.iter().filter(|l| !l.writable()) {
             let file = &self.exe.bytes()[l.offset as usize..(l.offset + l.filesz) as usize];
             let start = l.vaddr.wrapping_add(self.bias);
+            let seg_end = start.saturating_add(l.filesz);
             let mut addr = start;
-            while addr < start + l.filesz {
+            while addr < seg_end {
                 let Some(r) = self.space.find(addr) else {
                     // Skip to the next core range inside this segment.
                     match self.space.ranges().iter().find(|r| r.start > addr) {
-                        Some(r) if r.start < start + l.filesz => {
+                        Some(r) if r.start < seg_end => {
                             addr = r.start;
                             continue;
                         }
                         _ => break,
                     }
                 };
-                let end = r.end.min(start + l.filesz);
+                let end = r.end.min(seg_end);
                 let ours = &file[(addr - start) as usize..(end - start) as usize];
                 let theirs = self.range_bytes(r, addr, end);
                 if let Some(i) = ours.iter().zip(theirs).position(|(a, b)| a != b) {

@@ -15,8 +15,14 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// One opened input file.
 pub struct Source {
     path: PathBuf,
-    map: Option<Mmap>,
+    data: Data,
     compressed: bool,
+}
+
+/// Where a source's bytes are.
+enum Data {
+    Map(Mmap),
+    Owned(Vec<u8>),
 }
 
 impl Source {
@@ -39,19 +45,27 @@ impl Source {
             file
         };
         let len = file.metadata().map_err(io)?.len();
-        let map = if len == 0 {
-            None
+        let data = if len == 0 {
+            Data::Owned(Vec::new())
         } else {
             // SAFETY: the mapping is read-only; a file truncated under us by
             // another process could fault, as with every mmap-based reader.
-            Some(unsafe { Mmap::map(&file) }.map_err(io)?)
+            Data::Map(unsafe { Mmap::map(&file) }.map_err(io)?)
         };
-        Ok(Source { path: path.to_path_buf(), map, compressed })
+        Ok(Source { path: path.to_path_buf(), data, compressed })
+    }
+
+    /// A source made of bytes already in memory (`path` only names it).
+    pub fn from_vec(path: &Path, bytes: Vec<u8>) -> Source {
+        Source { path: path.to_path_buf(), data: Data::Owned(bytes), compressed: false }
     }
 
     /// The file's (decompressed) bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        match &self.data {
+            Data::Map(m) => m,
+            Data::Owned(v) => v,
+        }
     }
 
     /// The path the file was opened from.

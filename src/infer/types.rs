@@ -537,7 +537,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             let (off, arr) = field(t, "slots")?;
             let slot = elem_of(arr)?;
             let (key_off, key) = field(&slot, "key")?;
-            (off + key_off, slot.size, read_type(p, key).ok()?)
+            (off.checked_add(key_off)?, slot.size, read_type(p, key).ok()?)
         };
         let kind = match key.kind {
             KIND_STRING => KeyKind::String,
@@ -640,7 +640,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                 if v.offset > MAX_TYPE_SIZE || info.size > MAX_TYPE_SIZE {
                     continue;
                 }
-                size = size.max(v.offset + info.size);
+                size = size.max(v.offset.saturating_add(info.size));
                 if info.pointers != Some(false) && info.size > 0 {
                     fields.push(Field { name: v.name.into(), off: v.offset, size: info.size, ty, word: None });
                 }
@@ -768,7 +768,7 @@ impl<'p, 'a> TypeTable<'p, 'a> {
 fn field_at(fields: &[Field], rel: u64) -> Option<&Field> {
     let i = fields.partition_point(|f| f.off <= rel).checked_sub(1)?;
     let f = &fields[i];
-    (rel < f.off + f.size).then_some(f)
+    (rel < f.off.saturating_add(f.size)).then_some(f)
 }
 
 /// The type key of a root slot's type.

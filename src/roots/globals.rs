@@ -68,10 +68,8 @@ pub fn global_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<String>)
                 return Err(Error::Corrupt(format!("{section} pointer mask has {nbits} bits for {} bytes", end.wrapping_sub(start))));
             }
             // Sections may span several core segments: copy them out.
-            let mut mask = vec![0u8; nbits.div_ceil(8) as usize];
-            p.image.read(bytes, &mut mask)?;
-            let mut words = vec![0u8; (nbits * 8).min(end - start) as usize];
-            p.image.read(start, &mut words)?;
+            let mask = p.image.read_vec(bytes, nbits.div_ceil(8))?;
+            let words = p.image.read_vec(start, (nbits * 8).min(end - start))?;
             for i in 0..(words.len() / 8) as u64 {
                 if mask[(i / 8) as usize] >> (i % 8) & 1 == 0 {
                     continue;
@@ -116,7 +114,7 @@ fn placed_vars<'d>(p: &'d Process) -> Vec<Var<'d>> {
         .map(|v| {
             let size = v.ty.and_then(|t| d.size_of(t)).unwrap_or(8).max(1);
             let start = v.addr.wrapping_add(p.image.bias);
-            Var { start, end: start + size, name: &v.name, ty: v.ty }
+            Var { start, end: start.saturating_add(size), name: &v.name, ty: v.ty }
         })
         .collect();
     vars.sort_by_key(|v| v.start);

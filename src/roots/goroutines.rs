@@ -36,7 +36,7 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
         // frame saved.
         let thread = if g.status == GoroutineStatus::Running {
             let procid =
-                p.ptr(g.addr + p.layout.g_m.off).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok());
+                p.ptr(g.addr.wrapping_add(p.layout.g_m.off)).ok().filter(|&m| m != 0).and_then(|m| p.read_field(m, p.layout.m_procid).ok());
             procid.and_then(|id| p.image.core.threads.iter().find(|t| u64::from(t.lwp) == id)).map(|t| {
                 let regs = match walker.interrupted_registers(t, g.stack) {
                     Some(r) => r.regs,
@@ -89,14 +89,14 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
         // its panics.
         let l = &p.layout;
         let mut extra = Vec::new();
-        for (what, at) in [("ctxt", g.addr + l.g_sched_ctxt.off), ("panic", g.addr + l.g_panic.off)] {
+        for (what, at) in [("ctxt", g.addr.wrapping_add(l.g_sched_ctxt.off)), ("panic", g.addr.wrapping_add(l.g_panic.off))] {
             if let Some(o) = p.ptr(at).ok().and_then(|v| heap.find(v)) {
                 let ty = if what == "ctxt" { Some(SlotType::Func) } else { typer.ptr_to("runtime._panic") };
                 let slot = ty.map(|ty| TypedSlot { ty, base: at, off: 0 });
                 extra.push(Target { link: Some(format!(".{what}")), obj: o, slot });
             }
         }
-        let mut holder = g.addr + l.g_defer.off;
+        let mut holder = g.addr.wrapping_add(l.g_defer.off);
         let mut d = p.ptr(holder).unwrap_or(0);
         for _ in 0..MAX_DEFERS {
             if d == 0 {
@@ -106,7 +106,7 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
                 let slot = typer.ptr_to("runtime._defer").map(|ty| TypedSlot { ty, base: holder, off: 0 });
                 extra.push(Target { link: Some(".defer".to_string()), obj: o, slot });
             }
-            let at = d + l.defer_fn.off;
+            let at = d.wrapping_add(l.defer_fn.off);
             if let Some(o) = p.ptr(at).ok().and_then(|v| heap.find(v)) {
                 extra.push(Target {
                     link: Some(".defer.fn".to_string()),
@@ -114,7 +114,7 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
                     slot: Some(TypedSlot { ty: SlotType::Func, base: at, off: 0 }),
                 });
             }
-            holder = d + l.defer_link.off;
+            holder = d.wrapping_add(l.defer_link.off);
             d = p.ptr(holder).unwrap_or(0);
         }
         if !extra.is_empty() {

@@ -37,7 +37,7 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                     object_pointers(p, &mut finder, heap, span, o, &mut pointers);
                     targets.extend(pointers.iter().map(|&(_, t)| Target::plain(t)));
                 }
-                let at = s + l.special_finalizer_fn.off;
+                let at = s.wrapping_add(l.special_finalizer_fn.off);
                 if let Some(o) = heap.find(p.ptr(at)?) {
                     targets.push(Target { link: Some(".fn".to_string()), obj: o, slot: Some(func_slot(at)) });
                 }
@@ -47,7 +47,7 @@ pub fn special_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
                 if let Some(f) = l.special_cleanup_fn {
                     let mut targets = Vec::new();
                     for w in 0..(f.size / 8).max(1) {
-                        let at = s + f.off + 8 * w;
+                        let at = s.wrapping_add(f.off + 8 * w);
                         if let Some(o) = heap.find(p.ptr(at)?) {
                             // fn (1.24–1.25), or {call, fn, arg} (1.26+):
                             // the first two are func values.
@@ -86,15 +86,15 @@ pub fn queued_finalizer_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Err
         }
         let cnt = p.read_field(block, l.finblock_cnt)?.min(per_block);
         for i in 0..cnt {
-            let e = block + l.finblock_fin.off + i * l.finalizer_size;
+            let e = block.wrapping_add(l.finblock_fin.off + i * l.finalizer_size);
             for (what, f) in [(".fn", l.finalizer_fn), (".arg", l.finalizer_arg)] {
-                if let Some(o) = heap.find(p.ptr(e + f.off)?) {
-                    let slot = (what == ".fn").then(|| func_slot(e + f.off));
+                if let Some(o) = heap.find(p.ptr(e.wrapping_add(f.off))?) {
+                    let slot = (what == ".fn").then(|| func_slot(e.wrapping_add(f.off)));
                     targets.push(Target { link: Some(what.to_string()), obj: o, slot });
                 }
             }
         }
-        block = p.ptr(block + l.finblock_alllink.off)?;
+        block = p.ptr(block.wrapping_add(l.finblock_alllink.off))?;
     }
     if targets.is_empty() {
         return Ok(Vec::new());
@@ -109,15 +109,15 @@ pub fn tiny_block_roots(p: &Process, heap: &Heap) -> Result<Vec<Root>, Error> {
     let (arr, n) = p.slice_header(allp.addr.wrapping_add(p.image.bias))?;
     let mut targets = Vec::new();
     for i in 0..n.min(1 << 16) {
-        let pp = p.image.u64(arr + 8 * i)?;
+        let pp = p.image.u64(arr.wrapping_add(8 * i))?;
         if pp == 0 {
             continue;
         }
-        let mc = p.ptr(pp + p.layout.p_mcache.off)?;
+        let mc = p.ptr(pp.wrapping_add(p.layout.p_mcache.off))?;
         if mc == 0 {
             continue;
         }
-        if let Some(o) = heap.find(p.ptr(mc + p.layout.mcache_tiny.off)?) {
+        if let Some(o) = heap.find(p.ptr(mc.wrapping_add(p.layout.mcache_tiny.off))?) {
             targets.push(Target::plain(o));
         }
     }

@@ -92,12 +92,12 @@ pub struct Goroutine {
 pub fn read_goroutines(p: &Process) -> Result<Vec<Goroutine>, Error> {
     let l = &p.layout;
     let (arr, n) = p.slice_header(p.allgs)?;
-    if n > MAX_GOROUTINES {
-        return Err(Error::Corrupt(format!("runtime.allgs has {n} entries")));
+    if n > MAX_GOROUTINES || !p.image.covers(arr, n * 8) {
+        return Err(Error::Corrupt(format!("runtime.allgs has {n} entries at {arr:#x}, more than the core holds")));
     }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let g = p.image.u64(arr + 8 * i)?;
+        let g = p.image.u64(arr.wrapping_add(8 * i))?;
         out.push(Goroutine {
             addr: g,
             goid: p.read_field(g, l.g_goid)?,

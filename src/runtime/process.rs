@@ -62,6 +62,9 @@ impl<'a> Process<'a> {
             warnings: Vec::new(),
             code_refs: OnceLock::new(),
         };
+        if let Some(w) = image.core.truncation() {
+            p.warnings.push(w);
+        }
         if p.dwarf.is_none() {
             if let Some(w) = super::tables::table_warning(&p.info.version, image.exe.arch) {
                 p.warnings.push(w);

@@ -48,7 +48,7 @@ impl Span {
 
     /// One past the span's last byte.
     pub fn end(&self, page_size: u64) -> u64 {
-        self.start + self.npages * page_size
+        self.start.saturating_add(self.npages.saturating_mul(page_size))
     }
 }
 
@@ -58,29 +58,32 @@ pub struct Spans {
     pub arenas: Vec<(u64, u64)>,
     /// In-use spans sorted by start address.
     pub spans: Vec<Span>,
-    /// Spans skipped because their fields made no sense.
+    /// Spans skipped because their fields made no sense…
     pub bad_spans: u64,
+    /// …and the bytes they claimed to cover, where that was readable and
+    /// within the heap.
+    pub bad_bytes: u64,
 }
 
 /// Reads every in-use span of the heap.
 pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     let l = &p.layout;
     let mem = p.image;
-    let (arr, n) = p.slice_header(p.mheap + l.mheap_all_arenas.off)?;
-    if n > MAX_ARENAS {
-        return Err(Error::Corrupt(format!("mheap_.allArenas has {n} entries")));
+    let (arr, n) = p.slice_header(p.mheap.wrapping_add(l.mheap_all_arenas.off))?;
+    if n > MAX_ARENAS || !mem.covers(arr, n * 8) {
+        return Err(Error::Corrupt(format!("mheap_.allArenas has {n} entries at {arr:#x}, more than the core holds")));
     }
     // arenas is [1 << arenaL1Bits]*[1 << arenaL2Bits]*heapArena; L1 has one
     // entry on every 64-bit Linux target.
-    let l2 = p.ptr(p.mheap + l.mheap_arenas.off)?;
+    let l2 = p.ptr(p.mheap.wrapping_add(l.mheap_arenas.off))?;
     let l2_len = 1u64 << l.arena_l2_bits;
     let mut arenas = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let idx = mem.u64(arr + 8 * i)?;
+        let idx = mem.u64(arr.wrapping_add(8 * i))?;
         if idx >= l2_len {
             return Err(Error::Corrupt(format!("arena index {idx:#x} out of range")));
         }
-        let ha = p.ptr(l2 + 8 * idx)?;
+        let ha = p.ptr(l2.wrapping_add(8 * idx))?;
         if ha == 0 {
             continue;
         }
@@ -89,16 +92,26 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     }
     arenas.sort_unstable();
     let pages = l.arena_bytes / l.page_size;
+    // Each arena has a heapArena of its own: span tables that overlap are
+    // damage, and would let a few bytes of core stand for millions of
+    // arenas (and their page tables).
+    let mut by_meta: Vec<u64> = arenas.iter().map(|a| a.1).collect();
+    by_meta.sort_unstable();
+    if let Some(w) = by_meta.windows(2).find(|w| w[1] - w[0] < l.arena_spans.off + pages * 8) {
+        return Err(Error::Corrupt(format!("the heapArena records at {:#x} and {:#x} overlap", w[0], w[1])));
+    }
     let mut spans = Vec::new();
     let mut bad = 0;
+    let mut bad_bytes = 0u64;
+    let heap_bytes = (arenas.len() as u64).saturating_mul(l.arena_bytes);
     for &(base, ha) in &arenas {
-        let table = mem.slice(ha + l.arena_spans.off, (pages * 8) as usize)?;
+        let table = mem.slice(ha.wrapping_add(l.arena_spans.off), (pages * 8) as usize)?;
         for (page, w) in table.chunks_exact(8).enumerate() {
             let s = u64::from_le_bytes(w.try_into().unwrap());
             if s == 0 {
                 continue;
             }
-            let page_addr = base + page as u64 * l.page_size;
+            let page_addr = base.wrapping_add(page as u64 * l.page_size);
             // Each span is listed on every page it covers: keep it once, at
             // its first page.
             let Ok(start) = p.read_field(s, l.span_start) else {
@@ -111,12 +124,16 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
             match read_span(p, s) {
                 Ok(Some(span)) => spans.push(span),
                 Ok(None) => {}
-                Err(_) => bad += 1,
+                Err(_) => {
+                    bad += 1;
+                    let npages = p.read_field(s, l.span_npages).ok();
+                    bad_bytes += npages.and_then(|n| n.checked_mul(l.page_size)).filter(|&b| b <= heap_bytes).unwrap_or(0);
+                }
             }
         }
     }
     spans.sort_unstable_by_key(|s| s.start);
-    Ok(Spans { arenas, spans, bad_spans: bad })
+    Ok(Spans { arenas, spans, bad_spans: bad, bad_bytes })
 }
 
 /// Reads one mspan; None if it is not in use.
@@ -143,7 +160,7 @@ fn read_span(p: &Process, s: u64) -> Result<Option<Span>, Error> {
     let bytes = span.npages.checked_mul(l.page_size);
     let sane = span.npages > 0
         && span.elemsize > 0
-        && bytes.is_some_and(|b| span.nelems.checked_mul(span.elemsize).is_some_and(|u| u <= b))
+        && bytes.is_some_and(|b| span.start.checked_add(b).is_some() && span.nelems.checked_mul(span.elemsize).is_some_and(|u| u <= b))
         && span.freeindex <= span.nelems;
     if !sane {
         return Err(Error::Corrupt(format!("span at {:#x} has impossible fields", span.start)));

@@ -501,12 +501,13 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         if n == 0 {
             return;
         }
-        let Ok(len) = usize::try_from(n * 8) else { return };
-        let mut buf = vec![0u8; len];
-        if let Err(e) = self.p.image.read(addr, &mut buf) {
-            notes.push(e.to_string());
-            return;
-        }
+        let buf = match self.p.image.read_vec(addr, n.saturating_mul(8)) {
+            Ok(b) => b,
+            Err(e) => {
+                notes.push(e.to_string());
+                return;
+            }
+        };
         for i in 0..n as usize {
             if let Some(m) = mask {
                 if m.get(i / 8).map_or(true, |b| b >> (i % 8) & 1 == 0) {

@@ -120,6 +120,9 @@ fn build_mask(p: &Process, t: &TypeDesc, word: u64, mask: &mut [u8], depth: u32)
             }
             // Build the element's mask once, then stamp it len times.
             let ew = elem.ptrbytes / 8;
+            if elem.ptrbytes > elem.size || ew > MAX_MASK_WORDS {
+                return Err(Error::Corrupt(format!("array type at {:#x}: element has {} pointer bytes", t.addr, elem.ptrbytes)));
+            }
             let mut em = vec![0u8; ew.div_ceil(8) as usize];
             build_mask(p, &elem, 0, &mut em, depth + 1)?;
             let stride = elem.size / 8;
@@ -144,7 +147,7 @@ fn build_mask(p: &Process, t: &TypeDesc, word: u64, mask: &mut [u8], depth: u32)
                 let f = fields + i * 24;
                 let ft = read_type(p, p.ptr(f + 8)?)?;
                 let off = p.ptr(f + 16)?;
-                build_mask(p, &ft, word + off / 8, mask, depth + 1)?;
+                build_mask(p, &ft, word.saturating_add(off / 8), mask, depth + 1)?;
             }
         }
         k => return Err(Error::Corrupt(format!("on-demand GC mask for kind {k} at {:#x}", t.addr))),
