@@ -62,7 +62,7 @@ fn pprof_profile_totals_and_top_roots_as_go_tool_pprof_reads_them() {
         if total != reached {
             return Err(format!("pprof total {total} != reached {reached}"));
         }
-        if f.program() != "retain" || f.variant() == "stripped" {
+        if f.program() != "retain" || f.stripped() {
             return Ok(());
         }
         // The globals the program built, by the bytes it says it built:
@@ -413,7 +413,7 @@ fn top_covers_the_heap_of_every_kind_of_fixture() {
         if (reached as f64) < 0.999 * heap as f64 || reached > heap {
             return Err(format!("top reaches {reached} of HeapAlloc {heap}"));
         }
-        if f.program() == "retain" && f.variant() != "stripped" {
+        if f.program() == "retain" && !f.stripped() {
             // The list is the largest thing the program built, held by
             // one global alone; its head is where its bytes accumulate.
             let s = &v["suspects"][0];

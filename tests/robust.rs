@@ -180,17 +180,27 @@ fn pending_output(pid: u32, dir: &Path) -> Option<u64> {
 
 /// Class 3: a kill by SIGINT or SIGTERM in the middle of writing left
 /// `.refgraph-XXXXXX` files of hundreds of MB. A real child writes a large
-/// .bt (every node of a 100000-node list printed to depth 3000, gigabytes
-/// if let run) and is killed once a MiB of it is written, with O_TMPFILE
-/// and with the named-file fallback; nothing may be left in the directory.
+/// flame graph (200 stacks 3000 frames deep: hundreds of MB if let run;
+/// since chains fold, no fixture's objref output is large enough any more)
+/// and is killed once a MiB of it is written, with O_TMPFILE and with the
+/// named-file fallback; nothing may be left in the directory.
 #[test]
 fn killed_mid_write_leaves_nothing() {
-    let f = fixtures().into_iter().find(|f| f.program() == "retain" && f.variant() == "plain").unwrap();
+    let input_dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("s{i}"));
+        for d in 0..3000 {
+            text.push_str(&format!(";f{d}"));
+        }
+        text.push_str(" 1\n");
+    }
+    let input = write(input_dir.path(), "deep.folded", text.as_bytes());
     for (sig, named) in [(libc::SIGTERM, false), (libc::SIGINT, false), (libc::SIGTERM, true), (libc::SIGINT, true)] {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out.bt");
+        let out = dir.path().join("out.svg");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_refgraph"));
-        cmd.arg(f.core()).arg("--exe").arg(f.exe()).args(["objref", "--minwidth", "0", "--maxdepth", "3000"]).arg(&out);
+        cmd.args(["flame", "--maxdepth", "4000", "--input"]).arg(&input).arg(&out);
         cmd.stderr(std::process::Stdio::null());
         if named {
             cmd.env("REFGRAPH_NO_O_TMPFILE", "1");

@@ -68,8 +68,8 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
     match &args.command {
         Command::Objref { folded, pprof, tree, .. } => {
             let opt = record_options(tree)?;
-            check_extension(out, if *pprof { "gz" } else if *folded { "folded" } else { "bt" });
             let dest = Output::create(out)?;
+            check_extension(out, if *pprof { "gz" } else if *folded { "folded" } else { "bt" });
             let mut timings = Timings::with_memory(tree.timings);
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             let result = pipeline::analyze(&image, &mut timings, |a, timings| {
@@ -95,12 +95,12 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
         }
         Command::Flame { input, title, tree, .. } => {
             let opt = record_options(tree)?;
-            check_extension(out, "svg");
             // Checked before anything is opened or written.
             if args.core.is_some() && input.is_some() {
                 bail!("give either a core or --input, not both");
             }
             let dest = Output::create(out)?;
+            check_extension(out, "svg");
             let mut timings = Timings::with_memory(tree.timings);
             let (stacks, title) = match (&args.core, input) {
                 (Some(core), _) => {
