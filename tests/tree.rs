@@ -110,11 +110,14 @@ fn spinning_goroutines_buffer_sits_under_its_frames() {
         let got: u64 = folded
             .iter()
             .filter(|(s, _)| {
+                // goroutines; the goroutine (its start function); the
+                // frame or variable; the buffer.
                 let frames: Vec<&str> = s.split(';').collect();
-                frames.len() == 3
+                frames.len() == 4
                     && frames[0] == "goroutines"
-                    && (frames[1] == "runtime.asyncPreempt" || frames[1] == spin || frames[1].starts_with(&format!("{spin}.")))
-                    && frames[2] == "[]uint8"
+                    && frames[1].starts_with("main.spin ")
+                    && (frames[2] == "runtime.asyncPreempt" || frames[2] == spin || frames[2].starts_with(&format!("{spin}.")))
+                    && frames[3] == "[]uint8"
             })
             .map(|(_, c)| c)
             .sum();
