@@ -228,15 +228,15 @@ enum Went {
 
 /// Nodes whose children are looked at in one parallel step: bounds the
 /// [`Seen`] held at once.
-const BLOCK: usize = 1 << 16;
+const BLOCK: usize = 1 << 12;
 /// Nodes per parallel task.
 const TASK: usize = 1 << 9;
 /// Nodes between one prefetching step and the next ([`see`]).
 const AHEAD: usize = 4;
 
 /// The children of `nodes`, in order: the nodes' in theirs, each node's
-/// children in tree order.
-fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Seen> {
+/// children in tree order; in parts.
+fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     let one = |out: &mut Vec<Seen>, m: u32| {
         let mut cursor = LinkCursor::default();
         for c in tree.children(m) {
@@ -290,10 +290,9 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Seen> {
         out
     };
     if nodes.len() <= TASK {
-        return part(nodes);
+        return vec![part(nodes)];
     }
-    let parts: Vec<Vec<Seen>> = nodes.par_chunks(TASK).map(part).collect();
-    parts.into_iter().flatten().collect()
+    nodes.par_chunks(TASK).map(part).collect()
 }
 
 /// Frame `fr`'s label and its children as frames, in the order of their
@@ -319,7 +318,7 @@ fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame, texts:
     while i < work.len() {
         let block = i..work.len().min(i + BLOCK);
         i = block.end;
-        for seen in see(tree, names, &work[block]) {
+        for seen in see(tree, names, &work[block]).into_iter().flatten() {
             let (c, link, name, extra, total, pair) = match seen {
                 Seen::Through(c) => {
                     work.push(c);
@@ -373,9 +372,8 @@ fn expand(tree: &Tree, names: &dyn Names, opt: RecordOptions, fr: &Frame, texts:
                     }
                 }
                 None => {
-                    if let Some(p) = pair {
-                        went.insert(p, Went::Kid(kids.len()));
-                    }
+                    // Kept from the second member on: most pairs seen
+                    // once (an index into one slice) are never seen again.
                     index.insert(key, kids.len());
                     let extra = match (extra, tree.kind(c)) {
                         (0, _) => String::new(),
