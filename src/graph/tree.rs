@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::heap::{prefault, Counts};
+use crate::heap::{prefault, prefetch, Counts};
 
 /// Index of an interned frame label.
 pub type LabelId = u32;
@@ -89,8 +89,9 @@ impl Labels {
     }
 }
 
-/// Names of heap objects and of the pointers between them.
-pub trait Names {
+/// Names of heap objects and of the pointers between them; asked from
+/// several threads at once.
+pub trait Names: Sync {
     /// The frame name of object `obj`.
     fn object(&self, obj: u32) -> Cow<'_, str>;
     /// Object `src`'s non-zero pointer words: (byte offset, value), in
@@ -112,6 +113,11 @@ pub trait Names {
     fn link_key(&self, _src: u32, _offset: u32) -> Option<u64> {
         None
     }
+    /// Hints that object `obj`'s address, size and type are asked soon.
+    fn prefetch(&self, _obj: u32) {}
+    /// Hints that object `obj`'s pointer words are read soon (after
+    /// [`Names::prefetch`], so its address is at hand).
+    fn prefetch_words(&self, _obj: u32) {}
     /// A number that is the same for two objects exactly when their
     /// names are ([`Names::object`] is asked once per number).
     fn object_key(&self, obj: u32) -> u64 {
@@ -366,6 +372,17 @@ impl Tree {
             }
         }
         self.totals = totals;
+    }
+
+    /// Hints that node `n`'s kind and total are asked soon.
+    #[inline]
+    pub fn prefetch(&self, n: u32) {
+        if let Some(o) = self.obj.get(n as usize) {
+            prefetch(o);
+        }
+        if let Some(t) = self.totals.small.get(n as usize) {
+            prefetch(t);
+        }
     }
 
     /// Node `n`'s subtree bytes (after [`Tree::sum`]).

@@ -848,15 +848,29 @@ impl Names for Inference<'_, '_> {
     }
 
     fn link_key(&self, src: u32, offset: u32) -> Option<u64> {
-        // A field's name depends on the type and the offset alone; an
-        // index, a map slot or a map key does not.
+        // A field's name depends on the type and the offset from the
+        // fact's start alone, and so does an index into an array of
+        // values (`[3].Name`); a map slot does not (a small map's key is
+        // read from the object).
         let f = self.fact(src)?;
         let info = self.types.info(f.ty);
-        if f.array || info.map_slots {
+        if info.map_slots || f.ty >= 1 << 31 {
             return None;
         }
-        let rel = u64::from(offset).checked_sub(f.off).filter(|&r| r < info.size)?;
-        Some(u64::from(f.ty) << 32 | rel)
+        let rel = u64::from(offset).checked_sub(f.off).filter(|&r| f.array || r < info.size)?;
+        Some(u64::from(f.ty) << 33 | u64::from(f.array) << 32 | rel)
+    }
+
+    fn prefetch(&self, obj: u32) {
+        self.heap.prefetch_addr(obj);
+        self.heap.prefetch_size(obj);
+        prefetch(self.state.word(obj));
+    }
+
+    fn prefetch_words(&self, obj: u32) {
+        if let Ok(b) = self.p.image.slice(self.heap.addr(obj), 8) {
+            prefetch(&b[0]);
+        }
     }
 
     fn object_key(&self, obj: u32) -> u64 {

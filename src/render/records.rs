@@ -14,10 +14,18 @@
 //!   hangs off its nodes below it.
 //!
 //! Iterative throughout: a chain is a work list, the path a stack.
+//!
+//! Every object under a printed frame is looked at (it may merge with a
+//! sibling), so that part is made cheap: the children of a frame's members
+//! are found block by block in parallel, with the heap's tables read a few
+//! nodes ahead; then merged one by one in order, each distinct pair of an
+//! object's name key and link key resolved once.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
+
+use rayon::prelude::*;
 
 use crate::graph::{Link, LinkCursor, Names, NodeKind, Tree};
 use crate::infer::FxHasher;
@@ -87,8 +95,8 @@ impl Texts {
         &self.texts[id as usize]
     }
 
-    fn object(&mut self, names: &dyn Names, o: u32) -> u32 {
-        let key = names.object_key(o);
+    /// The name of object `o`, whose [`Names::object_key`] is `key`.
+    fn object(&mut self, names: &dyn Names, o: u32, key: u64) -> u32 {
         if let Some(&id) = self.objects.get(&key) {
             return id;
         }
@@ -242,6 +250,98 @@ fn walk(
     Ok(())
 }
 
+/// A child of a frame's member (or of a node looked through), as far as
+/// it is known without the frame texts: found for many nodes at once, in
+/// parallel.
+enum Seen {
+    /// Map machinery: its children are the frame's.
+    Through(u32),
+    /// An object: the node, the object, its [`Names::object_key`], the
+    /// link to it and its subtree bytes.
+    Object(u32, u32, u64, Option<Link>, u64),
+    /// Any other node: the node, the link to it and its subtree bytes.
+    Other(u32, Option<Link>, u64),
+}
+
+/// Where the object children with one pair of keys go
+/// ([`expand`]).
+#[derive(Clone, Copy)]
+enum Went {
+    /// Into the frame's chain.
+    Chain,
+    /// Into this kid.
+    Kid(usize),
+}
+
+/// Nodes whose children are looked at in one parallel step: bounds the
+/// [`Seen`] held at once.
+const BLOCK: usize = 1 << 12;
+/// Nodes per parallel task.
+const TASK: usize = 1 << 9;
+/// Nodes between one prefetching step and the next ([`see`]).
+const AHEAD: usize = 4;
+
+/// The children of `nodes`, in order: the nodes' in theirs, each node's
+/// children in tree order; in parts.
+fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
+    let one = |out: &mut Vec<Seen>, m: u32| {
+        let mut cursor = LinkCursor::default();
+        for c in tree.children(m) {
+            let link = tree.link_or_key(m, c, names, &mut cursor);
+            out.push(match tree.kind(c) {
+                NodeKind::Object(o) if names.machinery(o) => Seen::Through(c),
+                NodeKind::Object(o) => Seen::Object(c, o, names.object_key(o), link, tree.total(c)),
+                _ => Seen::Other(c, link, tree.total(c)),
+            });
+        }
+    };
+    // What the nodes ahead need is asked for while these are seen, in
+    // three steps (each needs what the one before read): their tree
+    // entries, then their objects' entries in the heap's tables, then the
+    // words of the node's own object.
+    let far = |m: u32| {
+        tree.prefetch(m);
+        tree.children(m).for_each(|c| tree.prefetch(c));
+    };
+    let mid = |m: u32| {
+        if let NodeKind::Object(o) = tree.kind(m) {
+            names.prefetch(o);
+        }
+        for c in tree.children(m) {
+            if let NodeKind::Object(o) = tree.kind(c) {
+                names.prefetch(o);
+            }
+        }
+    };
+    let near = |m: u32| {
+        if let NodeKind::Object(o) = tree.kind(m) {
+            names.prefetch_words(o);
+        }
+    };
+    let part = |part: &[u32]| {
+        let mut out = Vec::new();
+        for j in 0..part.len() + 3 * AHEAD {
+            if let Some(&m) = part.get(j) {
+                far(m);
+            }
+            if let Some(&m) = j.checked_sub(AHEAD).and_then(|k| part.get(k)) {
+                mid(m);
+            }
+            if let Some(&m) = j.checked_sub(2 * AHEAD).and_then(|k| part.get(k)) {
+                near(m);
+            }
+            if let Some(&m) = j.checked_sub(3 * AHEAD).and_then(|k| part.get(k)) {
+                one(&mut out, m);
+            }
+        }
+        out
+    };
+    if nodes.len() <= TASK {
+        return vec![part(nodes)];
+    }
+    nodes.par_chunks(TASK).map(part).collect()
+}
+
 /// Frame `fr`'s label and its children as frames, in the order of their
 /// first members: map machinery looked through, a chain along one link
 /// folded into the frame.
@@ -263,44 +363,73 @@ fn expand(
     let mut kids: Vec<Frame> = Vec::new();
     // By (link, name, address or tag: 0 unless print_addr).
     let mut index: FxMap<(u32, u32, u64), usize> = FxMap::default();
+    // Without addresses, where an object child goes depends on its
+    // object key and link key alone: each pair is resolved once.
+    let mut went: FxMap<(u64, Option<u64>), Went> = FxMap::default();
+    // The work list in blocks: what a block adds to it goes after it, so
+    // the nodes are visited in the order of a one-by-one pass.
     let mut i = 0;
     while i < work.len() {
-        let m = work[i];
-        i += 1;
-        let mut cursor = LinkCursor::default();
-        for c in tree.children(m) {
-            let link = tree.link_or_key(m, c, names, &mut cursor);
-            let (link, name, extra) = match tree.kind(c) {
-                NodeKind::Object(o) => {
-                    if names.machinery(o) {
-                        work.push(c);
-                        continue;
+        let block = i..work.len().min(i + BLOCK);
+        i = block.end;
+        for seen in see(tree, names, &work[block]).into_iter().flatten() {
+            let (c, link, name, extra, total, pair) = match seen {
+                Seen::Through(c) => {
+                    work.push(c);
+                    continue;
+                }
+                Seen::Object(c, o, key, link, total) => {
+                    let pair = match (&link, opt.print_addr) {
+                        (None, false) => Some((key, None)),
+                        (Some(Link::Key(_, _, k)), false) => Some((key, Some(*k))),
+                        _ => None,
+                    };
+                    match pair.and_then(|p| went.get(&p)) {
+                        Some(Went::Chain) => {
+                            chained += 1;
+                            work.push(c);
+                            continue;
+                        }
+                        Some(&Went::Kid(k)) => {
+                            kids[k].members.push(c);
+                            kids[k].total += total;
+                            kids[k].objects += objs(c);
+                            continue;
+                        }
+                        None => {}
                     }
-                    let name = texts.object(names, o);
+                    let name = texts.object(names, o, key);
                     let link = texts.link(names, link);
                     if objects > 0 && name == fr.name && chain.is_none_or(|l| l == link) {
                         chain = Some(link);
                         chained += 1;
                         work.push(c);
+                        if let Some(p) = pair {
+                            went.insert(p, Went::Chain);
+                        }
                         continue;
                     }
                     let extra = if opt.print_addr { names.addr(o) } else { 0 };
-                    (link, name, extra)
+                    (c, link, name, extra, total, pair)
                 }
-                _ => {
+                Seen::Other(c, link, total) => {
                     let tag = tree.tags.get(&c).filter(|_| opt.print_addr);
-                    (texts.link(names, link), texts.id(&tree.name(c, names)), tag.map_or(0, |&t| u64::from(t)))
+                    (c, texts.link(names, link), texts.id(&tree.name(c, names)), tag.map_or(0, |&t| u64::from(t)), total, None)
                 }
             };
-            let total = tree.total(c);
             let key = (link, name, extra);
             match index.get(&key) {
                 Some(&k) => {
                     kids[k].members.push(c);
                     kids[k].total += total;
                     kids[k].objects += objs(c);
+                    if let Some(p) = pair {
+                        went.insert(p, Went::Kid(k));
+                    }
                 }
                 None => {
+                    // Kept from the second member on: most pairs seen
+                    // once (an index into one slice) are never seen again.
                     index.insert(key, kids.len());
                     let extra = match (extra, tree.kind(c)) {
                         (0, _) => String::new(),
