@@ -127,9 +127,27 @@ fn run_case(core: Vec<u8>, exe: Vec<u8>) -> Outcome {
     }
 }
 
+/// A fixture's core and executable, decompressed.
+fn bytes_of(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
+    let read = |p: std::path::PathBuf| zstd::stream::decode_all(std::fs::File::open(p).unwrap()).unwrap();
+    (read(f.core()), read(f.exe()))
+}
+
+/// The shapes fixture of go1.22 (one arena, DWARF), and its bytes: the
+/// subject of the hand-made corruptions below.
+fn shapes_go1_22() -> (Fixture, Vec<u8>, Vec<u8>) {
+    let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22 && f.arch() == "amd64").unwrap();
+    let (core, exe) = bytes_of(&f);
+    (f, core, exe)
+}
+
+/// The image of a (possibly corrupted) core's bytes and an executable's.
+fn open_bytes(core: Vec<u8>, exe: &[u8]) -> Image {
+    Image::join(Core::from_bytes(Path::new("core"), core).unwrap(), Exe::from_bytes(Path::new("exe"), exe.to_vec()).unwrap()).unwrap()
+}
+
 fn campaign(f: &Fixture, cases: u64) {
-    let core = zstd::stream::decode_all(std::fs::File::open(f.core()).unwrap()).unwrap();
-    let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).unwrap()).unwrap();
+    let (core, exe) = bytes_of(f);
     let aims = aims(&core, &exe);
     let parsed = Core::from_bytes(Path::new("core"), core.clone()).unwrap();
     let mut rng = fastrand::Rng::with_seed(seed() ^ f.name.len() as u64 ^ u64::from(f.minor()) << 8);
@@ -207,10 +225,8 @@ fn mutated_cores_go1_19() {
 /// runtime's 1024 per span.
 #[test]
 fn a_corrupt_span_is_skipped_and_reported_with_its_bytes() {
-    let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22).unwrap();
-    let core = zstd::stream::decode_all(std::fs::File::open(f.core()).unwrap()).unwrap();
-    let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).unwrap()).unwrap();
-    let open = |core: Vec<u8>| Image::join(Core::from_bytes(Path::new("core"), core).unwrap(), Exe::from_bytes(Path::new("exe"), exe.clone()).unwrap()).unwrap();
+    let (f, core, exe) = shapes_go1_22();
+    let open = |core: Vec<u8>| open_bytes(core, &exe);
     let (off, width, span_bytes, in_span) = {
         let image = open(core.clone());
         let p = Process::new(&image).unwrap();
@@ -249,10 +265,8 @@ fn a_corrupt_span_is_skipped_and_reported_with_its_bytes() {
 /// pointing 8 bytes past the first arena's record.
 #[test]
 fn overlapping_arena_records_are_refused() {
-    let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22).unwrap();
-    let core = zstd::stream::decode_all(std::fs::File::open(f.core()).unwrap()).unwrap();
-    let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).unwrap()).unwrap();
-    let open = |core: Vec<u8>| Image::join(Core::from_bytes(Path::new("core"), core).unwrap(), Exe::from_bytes(Path::new("exe"), exe.clone()).unwrap()).unwrap();
+    let (_, core, exe) = shapes_go1_22();
+    let open = |core: Vec<u8>| open_bytes(core, &exe);
     let mut bad = core.clone();
     {
         let image = open(core.clone());
@@ -284,10 +298,8 @@ fn overlapping_arena_records_are_refused() {
 /// to wrapping; this sets allp[0] so.
 #[test]
 fn a_p_pointer_at_the_top_of_the_address_space() {
-    let f = fixtures().into_iter().find(|f| f.program() == "shapes" && f.minor() == 22).unwrap();
-    let core = zstd::stream::decode_all(std::fs::File::open(f.core()).unwrap()).unwrap();
-    let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).unwrap()).unwrap();
-    let open = |core: Vec<u8>| Image::join(Core::from_bytes(Path::new("core"), core).unwrap(), Exe::from_bytes(Path::new("exe"), exe.clone()).unwrap()).unwrap();
+    let (_, core, exe) = shapes_go1_22();
+    let open = |core: Vec<u8>| open_bytes(core, &exe);
     let mut bad = core.clone();
     {
         let image = open(core.clone());
