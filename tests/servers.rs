@@ -6,15 +6,14 @@
 
 use serde_json::Value;
 
-use crate::util::{fixtures_in, json_num, root, run_refgraph};
+use crate::util::{fixtures_in, json_num, overview, root};
 
 #[test]
 fn debian_servers_load_and_reach_their_own_live_heap() {
     let fx = fixtures_in(&root().join("fixtures/servers"));
     assert!(fx.len() >= 2, "fewer than two Debian server fixtures under fixtures/servers");
     crate::util::each(&fx, |f| {
-        let out = run_refgraph(f, &["overview", "--json"])?;
-        let Value::Object(m) = serde_json::from_str(&out).map_err(|e| e.to_string())? else { return Err("not a JSON object".into()) };
+        let m = overview(f)?;
         let tol = f.num("tolerance_percent") as f64 / 100.0;
         let near = |what: &str, got: u64, want: u64| {
             let d = (got as f64 - want as f64).abs() / want as f64;

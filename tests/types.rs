@@ -5,19 +5,15 @@
 use std::collections::BTreeMap;
 
 use refgraph::render::read_folded;
-use serde_json::Value;
 
-use crate::util::{each, fixtures, json_num as num, run_refgraph as run, Fixture};
+use crate::util::{each, fixtures, json_num as num, overview, run_refgraph as run, Fixture};
 
 #[test]
 fn typed_share_of_reached_objects_and_bytes() {
     let fx = fixtures();
     let mut table = Vec::new();
     each(&fx, |f| {
-        let o = match serde_json::from_str(&run(f, &["overview", "--json"])?) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err("overview --json is not a JSON object".into()),
-        };
+        let o = overview(f)?;
         let (objects, bytes) = (num(&o, "reached_objects")?, num(&o, "reached_bytes")?);
         let (typed_objects, typed_bytes) = (num(&o, "typed_objects")?, num(&o, "typed_bytes")?);
         let po = 100.0 * typed_objects as f64 / objects.max(1) as f64;
