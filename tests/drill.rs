@@ -5,10 +5,10 @@
 
 use std::process::Command;
 
+use refgraph::cli::pipeline::collect_roots;
 use refgraph::graph::Dominators;
 use refgraph::heap::{Edges, Heap};
 use refgraph::query::root_targets;
-use refgraph::roots::{global_roots, goroutine_roots, queued_finalizer_roots, special_roots, tiny_block_roots};
 use refgraph::runtime::Process;
 use serde_json::Value;
 
@@ -257,11 +257,7 @@ fn retained_sizes_match_removing_objects_one_at_a_time() {
         let p = Process::new(&image).map_err(|e| e.to_string())?;
         let heap = Heap::build(&p).map_err(|e| e.to_string())?;
         let edges = Edges::build(&p, &heap);
-        let mut roots = global_roots(&p, &heap).map_err(|e| e.to_string())?.0;
-        roots.extend(goroutine_roots(&p, &heap).map_err(|e| e.to_string())?.0);
-        roots.extend(special_roots(&p, &heap).map_err(|e| e.to_string())?);
-        roots.extend(queued_finalizer_roots(&p, &heap).map_err(|e| e.to_string())?);
-        roots.extend(tiny_block_roots(&p, &heap).map_err(|e| e.to_string())?);
+        let (roots, _) = collect_roots(&p, &heap).map_err(|e| e.to_string())?;
         let targets = root_targets(&roots);
         let dom = Dominators::compute(&targets, heap.len(), &edges, &|o| heap.size(o)).ok_or("no dominator tree")?;
         let base = reach(&targets, &edges, &heap, None);
