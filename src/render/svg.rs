@@ -1,7 +1,8 @@
 //! Flame graph SVG from folded stacks, through inferno: titled with what
 //! was analysed, labels cut at the right, and a colour for each kind of
 //! frame — the root groups apart, roots and goroutines in their group's
-//! hue, links pale, types by package — so neighbours read apart.
+//! hue, links pale, types by package — so neighbours read apart. Its
+//! search looks at every frame, also those hidden by a zoom.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,7 +28,32 @@ pub fn write_svg(stacks: &BTreeMap<String, u64>, title: &str, subtitle: &str, ou
     opt.palette_map = Some(&mut palette);
     opt.hash = true;
     opt.deterministic = true;
-    flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), out)
+    let mut svg = Vec::new();
+    flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), &mut svg)?;
+    out.write_all(&search_everywhere(svg))
+}
+
+/// inferno's search skips the frames a zoom hides (and the zoomed frame's
+/// ancestors), so after a zoom it highlights and counts only what is on
+/// screen, and its "Matched" share is of the zoomed frame. A leak hunter
+/// searching for a type wants all of its bytes: without the skip the
+/// search visits every frame, its widest frame is the whole graph's, and
+/// the share is of all bytes, zoomed or not. An inferno whose script reads
+/// otherwise is left as it is.
+fn search_everywhere(svg: Vec<u8>) -> Vec<u8> {
+    const SKIP: &str = r#"if (e.classList.contains("hide") || e.classList.contains("parent")) {"#;
+    const START: &str = "function search(term) {";
+    let text = match String::from_utf8(svg) {
+        Ok(text) => text,
+        Err(e) => return e.into_bytes(),
+    };
+    let Some(start) = text.find(START) else { return text.into_bytes() };
+    let Some(at) = text[start..].find(SKIP).map(|i| start + i) else { return text.into_bytes() };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..at]);
+    out.push_str("if (false) {");
+    out.push_str(&text[at + SKIP.len()..]);
+    out.into_bytes()
 }
 
 /// A colour for every frame name, by its kind and, for the first frames
@@ -141,5 +167,18 @@ mod tests {
         assert_eq!(hsl(0.0, 1.0, 0.5), Color { r: 255, g: 0, b: 0 });
         assert_eq!(hsl(120.0, 1.0, 0.5), Color { r: 0, g: 255, b: 0 });
         assert_eq!(hsl(240.0, 1.0, 0.5), Color { r: 0, g: 0, b: 255 });
+    }
+
+    #[test]
+    fn search_visits_frames_a_zoom_hides() {
+        let mut stacks = BTreeMap::new();
+        stacks.insert("globals;main.cache".to_string(), 10);
+        let mut svg = Vec::new();
+        write_svg(&stacks, "t", "s", &mut svg).unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        let search = &svg[svg.find("function search(term) {").expect("inferno's search function")..];
+        let body = &search[..search.find("\nfunction ").unwrap_or(search.len())];
+        assert!(body.contains("if (false) {"), "the skip was not found in inferno's search: {body}");
+        assert!(!body.contains("contains(\"hide\")"), "{body}");
     }
 }
