@@ -248,3 +248,42 @@ pub fn frames_match_crash_trace(f: &Fixture) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[test]
+fn goroutine_frames_name_the_go_statement_of_the_crash_trace() {
+    // The crash trace ends each goroutine with `created by F [in goroutine
+    // M]` and the file and line of the go statement; refgraph's goroutine
+    // frame (with --printaddr, tagged with the id) names the same place.
+    let fx: Vec<_> = corpus().into_iter().filter(|f| f.dir.join("crash.txt").exists() && !f.stripped()).collect();
+    assert!(!fx.is_empty(), "no unstripped fixture has a crash trace");
+    each(&fx, |f| {
+        let text = std::fs::read_to_string(f.dir.join("crash.txt")).map_err(|e| e.to_string())?;
+        let mut traced = std::collections::BTreeMap::new();
+        let (mut goid, mut lines) = (None, text.lines());
+        while let Some(line) = lines.next() {
+            if let Some(rest) = line.strip_prefix("goroutine ") {
+                goid = rest.split(' ').next().and_then(|id| id.parse::<u64>().ok());
+            } else if let (Some(id), Some(rest)) = (goid, line.strip_prefix("created by ")) {
+                let func = rest.split(" in goroutine ").next().unwrap_or(rest);
+                let place = lines.next().unwrap_or("").trim().split(" +0x").next().unwrap_or("");
+                let base = place.rsplit('/').next().unwrap_or(place);
+                traced.insert(id, format!("(created by {func} at {base})"));
+            }
+        }
+        let out = crate::util::run_refgraph(f, &["objref", "--folded", "--minwidth", "0", "--printaddr", "-"])?;
+        let mut checked = 0;
+        for frame in out.lines().filter_map(|l| l.strip_prefix("goroutines;")).map(|l| l.split(';').next().unwrap_or(l)) {
+            let Some((named, id)) = frame.rsplit_once(" (goroutine ") else { continue };
+            let Ok(id) = id.trim_end_matches(')').parse::<u64>() else { continue };
+            let Some(created) = named.find(" (created by ").map(|i| &named[i + 1..]) else { continue };
+            match traced.get(&id) {
+                Some(want) if want == created => checked += 1,
+                want => return Err(format!("goroutine {id}: refgraph says {created:?}, the crash trace {want:?}")),
+            }
+        }
+        if checked == 0 {
+            return Err(format!("no goroutine frame with a creator among {} traced", traced.len()));
+        }
+        Ok(())
+    });
+}

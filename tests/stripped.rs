@@ -14,7 +14,7 @@ use refgraph::runtime::moduledata::find_globals;
 use refgraph::runtime::{read_goroutines, Process};
 
 use crate::tree::{rounded_max, under};
-use crate::util::{each, fixtures, load, open_image, root, run_refgraph, Fixture};
+use crate::util::{each, fixtures, goroutine_frame, load, open_image, root, run_refgraph, Fixture};
 
 #[test]
 fn stripped_fixtures_walk_to_the_truth() {
@@ -139,7 +139,8 @@ fn debuginfo_from_the_unstripped_build_names_stripped_fixtures() {
         // DWARF locals: the worker's buffer is named by its variable, under
         // its goroutine (started by main.buildStackLocal's go statement).
         let func = f.str("stack_local_func");
-        let prefix = format!("goroutines;{func} (created by main.buildStackLocal);{func}.buf");
+        let keys: String = folded.keys().map(|k| format!("{k}\n")).collect();
+        let prefix = format!("goroutines;{};{func}.buf", goroutine_frame(&keys, &func, "main.buildStackLocal")?);
         check_bytes(f, "stack_local", true, under(&folded, &prefix), &prefix)?;
         // DWARF types: the program allocated exactly list_nodes Nodes and
         // one Entry per map entry.

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use refgraph::render::{collapse_bt, read_folded};
 
-use crate::util::{each, fixtures, json_num as num, overview, run_refgraph as run, Fixture};
+use crate::util::{each, fixtures, goroutine_frame, json_num as num, overview, run_refgraph as run, Fixture};
 
 #[test]
 fn roots_reach_at_least_999_per_mille_of_the_heap() {
@@ -135,7 +135,9 @@ fn retain_patterns_sit_under_the_roots_that_hold_them() {
         // root below it names the variable too. Stripped executables' layout
         // tables do not say where the creating pc is.
         let func = f.str("stack_local_func");
-        let worker = if stripped { format!("{func};{func}") } else { format!("{func} (created by main.buildStackLocal);{func}.buf") };
+        let keys: String = folded.keys().map(|k| format!("{k}\n")).collect();
+        let worker =
+            if stripped { format!("{func};{func}") } else { format!("{};{func}.buf", goroutine_frame(&keys, &func, "main.buildStackLocal")?) };
         let checks: Vec<(&str, String, bool)> = vec![
             ("list", "globals;main.listHead".to_string(), true),
             ("chan", "globals;main.queue".to_string(), true),
@@ -246,7 +248,7 @@ fn printaddr_tags_objects_with_addresses_and_goroutine_roots_with_ids() {
     // The list's first node, under main.listHead, carries its address.
     assert!(out.lines().any(|l| l.ends_with(&list_addr)), "no frame ends with the list head's address {list_addr}");
     // The worker's buffer is under its goroutine, tagged with the id.
-    let prefix = format!("{} (created by main.buildStackLocal) (goroutine ", f.str("stack_local_func"));
+    let prefix = format!("{} (goroutine ", goroutine_frame(&out, &f.str("stack_local_func"), "main.buildStackLocal").unwrap());
     let worker = out.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no tagged main.worker goroutine frame"));
     let id = worker[prefix.len()..].strip_suffix(')').unwrap_or_else(|| panic!("{worker:?}"));
     assert!(!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()), "{worker:?}");

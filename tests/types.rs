@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use refgraph::render::read_folded;
 
-use crate::util::{each, fixtures, json_num as num, overview, run_refgraph as run, Fixture};
+use crate::util::{each, fixtures, goroutine_frame, json_num as num, overview, run_refgraph as run, Fixture};
 
 #[test]
 fn typed_share_of_reached_objects_and_bytes() {
@@ -120,12 +120,9 @@ fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
         }
         // stack_local: the worker's local buf, under the goroutine named by
         // the function it runs and the one that started it.
-        want(
-            "stack_local",
-            "goroutines;main.worker (created by main.buildStackLocal);main.worker.buf;",
-            "[]uint8",
-            f.num("stack_local_bytes"),
-        )?;
+        let keys: String = stacks.keys().map(|k| format!("{k}\n")).collect();
+        let worker = goroutine_frame(&keys, "main.worker", "main.buildStackLocal")?;
+        want("stack_local", &format!("goroutines;{worker};main.worker.buf;"), "[]uint8", f.num("stack_local_bytes"))?;
         // finalizer: the object and its payload under the global that
         // holds it; the finalizer keeps nothing of it.
         want("finalizer", "globals;main.finKeep;main.FinObj", "", 24)?;

@@ -157,3 +157,19 @@ pub fn overview(f: &Fixture) -> Result<serde_json::Map<String, Value>, String> {
         _ => Err("overview --json is not a JSON object".into()),
     }
 }
+
+/// The goroutine frame `{func} (created by {creator} at FILE:LINE)` as it
+/// appears in `text` (folded stacks or .bt output): the creating `go`
+/// statement's file and line come from the executable's line table, which
+/// the crash-trace test checks against the runtime's own traceback.
+pub fn goroutine_frame(text: &str, func: &str, creator: &str) -> Result<String, String> {
+    let head = format!("{func} (created by {creator} at ");
+    let at = text.find(&head).ok_or_else(|| format!("no goroutine frame {head}…)"))?;
+    let rest = &text[at + head.len()..];
+    let end = rest.find(')').ok_or_else(|| format!("unterminated {head}"))?;
+    let (file, line) = rest[..end].rsplit_once(':').ok_or_else(|| format!("{head}{}: no line", &rest[..end]))?;
+    if !file.ends_with(".go") || line.is_empty() || !line.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{head}{}): not FILE.go:LINE", &rest[..end]));
+    }
+    Ok(format!("{head}{})", &rest[..end]))
+}

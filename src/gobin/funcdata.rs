@@ -213,6 +213,22 @@ impl<'a> FuncTable<'a> {
         None
     }
 
+    /// The source file and line of `target` in `f` (pcfile and pcln, the
+    /// file number read through the compilation unit's file table), as the
+    /// runtime's `funcline`. `None` when a table is missing or damaged.
+    pub fn file_line(&self, f: &FuncInfo, target: u64) -> Option<(&'a str, i32)> {
+        let (pcfile, pcln, cu) = (self.u32_at(f.record + 20)?, self.u32_at(f.record + 24)?, self.u32_at(f.record + 32)?);
+        let file = u64::try_from(self.pcvalue(f, pcfile, target)?).ok()?;
+        let line = self.pcvalue(f, pcln, target).filter(|&l| l >= 0)?;
+        let h = &self.tab.header;
+        let at = h.cu_off.checked_add(u64::from(cu).checked_add(file)?.checked_mul(4)?)?;
+        let name_off = self.u32_at(at).filter(|&o| o != u32::MAX)?;
+        let start = usize::try_from(h.filetab_off.checked_add(u64::from(name_off))?).ok()?;
+        let rest = self.bytes().get(start..)?;
+        let name = &rest[..rest.iter().position(|&b| b == 0)?];
+        Some((std::str::from_utf8(name).ok()?, line))
+    }
+
     /// The SP delta (frame size so far) at `target`: pcsp. `None` when the
     /// function has no pcsp table or it does not cover `target`.
     pub fn sp_delta(&self, f: &FuncInfo, target: u64) -> Option<i32> {

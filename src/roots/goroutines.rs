@@ -137,7 +137,8 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
 
 /// The goroutine as a frame: the function it was started with (the one
 /// the compiler's `go` wrapper calls, not the wrapper), and the function
-/// whose `go` statement created it, where the runtime keeps that (g.gopc).
+/// whose `go` statement created it with the file and line of that
+/// statement, where the runtime keeps that (g.gopc).
 /// Goroutines started the same way get the same name, so they add up;
 /// the id is the `--printaddr` tag.
 fn scope_of(p: &Process, walker: &StackWalker, g: &Goroutine, frames: &[Frame]) -> Scope {
@@ -149,9 +150,13 @@ fn scope_of(p: &Process, walker: &StackWalker, g: &Goroutine, frames: &[Frame]) 
         _ => first,
     };
     let mut name = start.map_or_else(|| "goroutine".to_string(), |f| f.func.clone());
-    let creator = p.layout.g_gopc.and_then(|f| p.read_field(g.addr, f).ok()).and_then(|pc| walker.func_at(pc));
-    if let Some(c) = creator {
-        name.push_str(&format!(" (created by {})", c.name));
+    let gopc = p.layout.g_gopc.and_then(|f| p.read_field(g.addr, f).ok());
+    if let Some((pc, c)) = gopc.and_then(|pc| Some((pc, walker.func_at(pc)?))) {
+        name.push_str(&format!(" (created by {}", c.name));
+        if let Some((file, line)) = walker.file_line(&c, pc) {
+            name.push_str(&format!(" at {}:{line}", file.rsplit('/').next().unwrap_or(file)));
+        }
+        name.push(')');
     }
     Scope { id: g.goid, name, tag: format!("(goroutine {})", g.goid) }
 }

@@ -164,6 +164,15 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         self.funcs.find(pc.checked_sub(self.text)?)
     }
 
+    /// The file and line of the call that returns to `ret` in `f` (a return
+    /// address such as g.gopc: the line of the instruction before it, as
+    /// the runtime's tracebacks print).
+    pub fn file_line(&self, f: &FuncInfo<'p>, ret: u64) -> Option<(&'p str, i32)> {
+        let off = ret.checked_sub(self.text)?;
+        let off = if off > u64::from(f.entry_off) { off - u64::from(self.funcs.quantum()) } else { off };
+        self.funcs.file_line(f, off)
+    }
+
     /// Whether `f` is code the compiler generated around a call, such as
     /// the closure a `go f(x)` statement starts (`main.main.gowrap1`;
     /// `main.main.func1` before Go 1.21). Such functions carry the
