@@ -59,6 +59,7 @@ mod types;
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -157,6 +158,13 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// Types the objects of `heap`, starting from recorded types and the
     /// typed slots of `roots`, along `edges`.
     pub fn run(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root]) -> Self {
+        Inference::run_counted(p, heap, edges, roots, &AtomicU64::new(0))
+    }
+
+    /// [`Inference::run`], keeping in `facts_set` the facts set so far (an
+    /// object typed, or typed better), updated once per level (for a
+    /// progress display).
+    pub fn run_counted(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], facts_set: &AtomicU64) -> Self {
         let n = heap.len();
         let mut inf = Inference {
             p,
@@ -236,6 +244,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 frontier.drain(..head);
             }
             budget = budget.saturating_sub(inf.updates - before);
+            facts_set.store(inf.updates, Ordering::Relaxed);
         }
         inf
     }
