@@ -82,3 +82,46 @@ fn goroutines_include_the_programs_own() {
         Ok(())
     });
 }
+
+/// The counters the long phases keep for the progress line reach their
+/// totals: every span read by the edge walk, every object the program had
+/// reached by the tree (all of the retain heap is reachable: MemStats'
+/// count), every fact inference set.
+#[test]
+fn progress_counters_reach_their_totals() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    use refgraph::cli::pipeline::collect_roots;
+    use refgraph::graph::build_tree_counted;
+    use refgraph::infer::Inference;
+
+    let fx: Vec<_> = fixtures().into_iter().filter(|f| f.name == "retain-go1.22.12" || f.name == "retain-go1.27.4").collect();
+    assert_eq!(fx.len(), 2);
+    each(&fx, |f| {
+        let image = open_image(f)?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let heap = Heap::build(&p).map_err(|e| e.to_string())?;
+        let spans = AtomicU64::new(0);
+        let edges = Edges::build_counted(&p, &heap, &spans);
+        if spans.load(Relaxed) != heap.spans as u64 {
+            return Err(format!("{} spans counted, the heap has {}", spans.load(Relaxed), heap.spans));
+        }
+        let (roots, _) = collect_roots(&p, &heap).map_err(|e| e.to_string())?;
+        let facts = AtomicU64::new(0);
+        let inf = Inference::run_counted(&p, &heap, &edges, &roots, &facts);
+        if facts.load(Relaxed) != inf.updates || inf.updates < heap.len() as u64 / 2 {
+            return Err(format!("{} facts counted, inference set {} for {} objects", facts.load(Relaxed), inf.updates, heap.len()));
+        }
+        let reached = AtomicU64::new(0);
+        let tree = build_tree_counted(&heap, edges, &roots, &inf, &reached);
+        if reached.load(Relaxed) != tree.objects() as u64 || reached.load(Relaxed) != f.num("heap_objects") {
+            return Err(format!(
+                "{} objects counted, the tree holds {}, MemStats {}",
+                reached.load(Relaxed),
+                tree.objects(),
+                f.num("heap_objects")
+            ));
+        }
+        Ok(())
+    });
+}

@@ -162,3 +162,27 @@ fn overview_goroutine_counts_add_up() {
     // The program's own goroutines (main and the worker) are among the live.
     assert!(live >= f.num("num_goroutine"), "{line:?}");
 }
+
+/// With stderr not a terminal (a pipe here, as under CI or `2>log`), no
+/// progress line is drawn: stderr holds only the summary and the timings,
+/// one plain line each, without carriage returns or escape sequences.
+#[test]
+fn no_progress_line_when_stderr_is_not_a_terminal() {
+    let f = fixtures().into_iter().find(|f| f.name == "retain-go1.22.12").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.bt");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_refgraph"))
+        .arg(f.core())
+        .arg("--exe")
+        .arg(f.exe())
+        .args(["objref", "--timings"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "terminal control in {err:?}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err:?}");
+    assert!(lines[0].starts_with("refgraph: wrote ") && lines[1].starts_with("refgraph: time: "), "{err:?}");
+}

@@ -112,11 +112,23 @@ fn retain_patterns_are_named_by_their_go_types_from_root_to_leaf() {
         }
         // iface: the interface's data word holds the *Secret.
         want("iface", "globals;main.held;.data;main.Secret;.Key;", "[]uint8", 4096)?;
-        // closure: named as a closure of main; Go 1.23+ DWARF places its
-        // captured slice.
-        want("closure", "globals;main.hook;closure for main.buildClosure.func1", "", 32)?;
-        if f.minor() >= 23 {
-            want("closure data", "globals;main.hook;closure for main.buildClosure.func1;.data;", "[]int", 8 * f.num("closure_len"))?;
+        // closure: named as a closure of main, its captured slice placed
+        // (by Go 1.23+ DWARF, or rebuilt from the closure function's DWARF
+        // before): the closure object and the 2000 ints' array, which the
+        // allocator rounds up to a size class (by at most 12.5%).
+        let closure = "globals;main.hook;closure for main.buildClosure.func1";
+        let data = 8 * f.num("closure_len");
+        let object = f.num("closure_bytes") - data;
+        let own = stacks.get(closure).copied().unwrap_or(0);
+        if own != object {
+            return Err(format!("closure: {own} bytes in {closure:?}, the program's closure object has {object}"));
+        }
+        let (bytes, n) = matching(&stacks, &format!("{closure};.data;"), "[]int");
+        if n != 1 || bytes < data || bytes > data + data / 8 {
+            return Err(format!("closure data: {n} stacks with {bytes} bytes under {closure};.data, the program built {data}"));
+        }
+        if stacks.keys().any(|s| s.starts_with(closure) && s.contains("unk<")) {
+            return Err("closure: an untyped object under the closure".into());
         }
         // stack_local: the worker's local buf, under the goroutine named by
         // the function it runs and the one that started it.
@@ -239,6 +251,88 @@ fn histogram_counts_what_the_programs_built() {
                     ("struct { A *int; B string; C []uint8 }", 1),
                 ],
             )?;
+        }
+        Ok(())
+    });
+}
+
+/// Go 1.23+ DWARF says where each captured variable sits in a closure
+/// object (DW_AT_go_closure_offset): the compiler's own answer. For every
+/// closure of the 1.23+ retain executables (the program's and the standard
+/// library's), hide the offsets, rebuild the layout from the closure's
+/// variables alone against the pointer words the compiler's layout has,
+/// and compare: every field the rebuild places must be where the compiler
+/// put it, and most closures must come out whole (every captured variable
+/// with pointers placed).
+#[test]
+fn rebuilt_closure_layouts_agree_with_the_compilers_offsets() {
+    use refgraph::gobin::{rebuild_closure, Dwarf};
+    let fx: Vec<Fixture> =
+        fixtures().into_iter().filter(|f| f.program() == "retain" && f.variant() == "plain" && f.minor() >= 23).collect();
+    assert!(!fx.is_empty());
+    each(&fx, |f| {
+        let exe = zstd::stream::decode_all(std::fs::File::open(f.exe()).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let d = Dwarf::load(&exe).map_err(|e| e.to_string())?.ok_or("no DWARF")?;
+        let (mut closures, mut whole, mut partial) = (0, 0, 0);
+        let mut names: Vec<(&String, _)> = d.subprograms().iter().collect();
+        names.sort_by_key(|(n, _)| *n);
+        for (func, &sub) in names {
+            let truth = d.closure_vars(sub);
+            if truth.is_empty() {
+                continue;
+            }
+            // The compiler's layout: its pointer words and size.
+            let mut end = 8;
+            let mut ptrs = vec![false; 64];
+            let mut known = true;
+            let mut with_pointers = 0;
+            for v in &truth {
+                let Some(l) = v.ty.and_then(|t| d.value_layout(t, 1 << 12)) else {
+                    known = false;
+                    break;
+                };
+                with_pointers += usize::from(l.ptrs.contains(&true));
+                end = end.max(v.offset + l.size);
+                for (i, &p) in l.ptrs.iter().enumerate() {
+                    if p && v.offset % 8 == 0 {
+                        let w = (v.offset / 8) as usize + i;
+                        if w >= ptrs.len() {
+                            ptrs.resize(w + 1, false);
+                        }
+                        ptrs[w] = true;
+                    }
+                }
+            }
+            // A closure without pointers is allocated pointer-free: nothing
+            // to place.
+            if !known || with_pointers == 0 {
+                continue;
+            }
+            let slot = end.next_multiple_of(8);
+            ptrs.resize((slot / 8) as usize, false);
+            closures += 1;
+            let caps = d.closure_captures(func);
+            let Some(rebuilt) = rebuild_closure(&d, &caps, slot, &ptrs) else {
+                if std::env::var_os("REFGRAPH_SHOW_CLOSURES").is_some() {
+                    println!("not rebuilt: {func}: {truth:?}\n  candidates {caps:?}");
+                }
+                continue;
+            };
+            for v in &rebuilt {
+                let right = truth.iter().any(|t| t.offset == v.offset && t.name == v.name && t.ty == v.ty);
+                if !right {
+                    return Err(format!("{func}: rebuilt {} at {} ({:?}); the compiler's layout: {truth:?}", v.name, v.offset, v.ty));
+                }
+            }
+            if rebuilt.len() == with_pointers {
+                whole += 1;
+            } else {
+                partial += 1;
+            }
+        }
+        println!("{}: {closures} closures, {whole} rebuilt whole, {partial} in part", f.name);
+        if closures < 20 || whole * 10 < closures * 6 {
+            return Err(format!("{whole} of {closures} closures rebuilt whole ({partial} in part)"));
         }
         Ok(())
     });

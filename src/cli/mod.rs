@@ -74,14 +74,15 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
             let image = timings.run("open", "opening the core", || open_image(&args))?;
             let result = pipeline::analyze(&image, &mut timings, |a, timings| {
                 warn(&a.typed.warnings);
-                timings.run("output", "writing the output", || {
+                timings.run_counted("output", "writing the output", progress::Unit::Bytes, |tally| {
+                    let written = &tally.done;
                     if *pprof {
-                        dest.write(|w| write_pprof(&a.tree, a.typed.inference, opt, w))
+                        dest.write_counted(written, |w| write_pprof(&a.tree, a.typed.inference, opt, w))
                     } else if *folded {
                         let stacks = fold_tree(&a.tree, a.typed.inference, opt);
-                        dest.write(|w| write_folded(&stacks, w))
+                        dest.write_counted(written, |w| write_folded(&stacks, w))
                     } else {
-                        dest.write(|w| write_bt(&a.tree, a.typed.inference, opt, w))
+                        dest.write_counted(written, |w| write_bt(&a.tree, a.typed.inference, opt, w))
                     }
                 })?;
                 summarize(a, out);
@@ -127,7 +128,9 @@ fn run(args: Args, out: std::path::PathBuf) -> Result<()> {
             let title = format!("{title}: {} reachable", human_bytes(total));
             let subtitle =
                 "width: the bytes each path keeps reachable (roots at the bottom, what they hold above); click to zoom, Ctrl-F to search";
-            timings.run("output", "drawing the flame graph", || dest.write(|w| write_svg(&stacks, &title, subtitle, w)))?;
+            timings.run_counted("output", "drawing the flame graph", progress::Unit::Bytes, |tally| {
+                dest.write_counted(&tally.done, |w| write_svg(&stacks, &title, subtitle, w))
+            })?;
             progress::note(&format!("refgraph: wrote {}: {} stacks, {} reachable", out.display(), stacks.len(), human_bytes(total)));
             if tree.timings {
                 progress::note(&format!("refgraph: time: {}", timings.line()));

@@ -16,7 +16,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 
@@ -73,26 +73,32 @@ impl Output {
     /// Runs `f` on a writer; the file appears at the target only if `f`
     /// and the flush succeed.
     pub fn write(self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+        self.write_counted(&AtomicU64::new(0), f)
+    }
+
+    /// [`Output::write`], adding to `written` the bytes written, a buffer
+    /// at a time (for a progress display).
+    pub fn write_counted(self, written: &AtomicU64, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
         let path = &self.target;
         let writing = || format!("writing {}", path.display());
         let Some(pending) = self.file else {
             let stdout = std::io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
+            let mut w = BufWriter::new(Counted { inner: stdout.lock(), written });
             f(&mut w)?;
             w.flush()?;
             return Ok(());
         };
         match pending {
             Pending::Unnamed { file, dir } => {
-                let mut w = BufWriter::new(file);
+                let mut w = BufWriter::new(Counted { inner: file, written });
                 f(&mut w).with_context(writing)?;
-                let file = w.into_inner().map_err(|e| e.into_error()).with_context(writing)?;
+                let file = w.into_inner().map_err(|e| e.into_error()).with_context(writing)?.inner;
                 link_into_place(&file, &dir, path).with_context(|| format!("cannot create {}", path.display()))
             }
             Pending::Named { tmp, guard } => {
-                let mut w = BufWriter::new(tmp);
+                let mut w = BufWriter::new(Counted { inner: tmp, written });
                 f(&mut w).with_context(writing)?;
-                let tmp = w.into_inner().map_err(|e| e.into_error()).with_context(writing)?;
+                let tmp = w.into_inner().map_err(|e| e.into_error()).with_context(writing)?.inner;
                 // Temporary files are private (0600); an output file should
                 // be as readable as any other the user creates.
                 use std::os::unix::fs::PermissionsExt;
@@ -102,6 +108,25 @@ impl Output {
                 Ok(())
             }
         }
+    }
+}
+
+/// A writer that adds the bytes it passes on to `written`: under a
+/// BufWriter, once per buffer.
+struct Counted<'c, W> {
+    inner: W,
+    written: &'c AtomicU64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -234,5 +259,29 @@ extern "C" fn on_signal(sig: libc::c_int) {
         }
         libc::signal(sig, libc::SIG_DFL);
         libc::raise(sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::Output;
+
+    #[test]
+    fn written_bytes_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        let written = AtomicU64::new(0);
+        Output::create(&path)
+            .unwrap()
+            .write_counted(&written, |w| {
+                for i in 0..10_000 {
+                    writeln!(w, "line {i}")?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(written.load(Ordering::Relaxed), std::fs::metadata(&path).unwrap().len());
     }
 }

@@ -1,13 +1,14 @@
 //! The main job, phase by phase: image → Go metadata → heap → roots →
 //! types → tree, each phase timed.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use super::memory::AnonPeak;
-use super::progress::phase;
-use crate::graph::{build_tree, Dominators, Tree};
+use super::progress::{counted, phase, Tally, Unit};
+use crate::graph::{build_tree_counted, Dominators, Tree};
 use crate::heap::{Edges, Heap};
 use crate::image::Image;
 use crate::infer::Inference;
@@ -41,11 +42,22 @@ impl Timings {
     /// Runs `f` as phase `name` (a spinner after a second on a terminal,
     /// `what` as its text) and records its time.
     pub fn run<T>(&mut self, name: &'static str, what: &str, f: impl FnOnce() -> T) -> T {
+        self.timed(name, || phase(what, f))
+    }
+
+    /// [`Timings::run`] with `f` counting its work in `unit`s for the
+    /// progress line ([`counted`]).
+    pub fn run_counted<T>(&mut self, name: &'static str, what: &str, unit: Unit, f: impl FnOnce(&Tally) -> T) -> T {
+        self.timed(name, || counted(what, unit, f))
+    }
+
+    /// Runs `f` and records its time (and peak memory) as phase `name`.
+    fn timed<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
         if let Some(m) = &self.memory {
             m.take();
         }
         let t = Instant::now();
-        let out = phase(what, f);
+        let out = f();
         let time = t.elapsed();
         let peak_anon = self.memory.as_ref().map(|m| m.take());
         self.phases.push(Phase { name, time, peak_anon });
@@ -101,14 +113,17 @@ pub struct Typed<'x, 'p, 'a> {
 /// reader).
 pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Typed, Edges, &mut Timings) -> Result<T>) -> Result<T> {
     let p = timings.run("metadata", "reading Go metadata", || Process::new(image))?;
-    let (heap, mut edges) = timings.run("heap", "walking the heap", || -> Result<_> {
+    let (heap, mut edges) = timings.run_counted("heap", "walking the heap", Unit::Things("spans"), |tally| -> Result<_> {
         let heap = Heap::build(&p)?;
-        let edges = Edges::build(&p, &heap);
+        tally.total.store(heap.spans as u64, Ordering::Relaxed);
+        let edges = Edges::build_counted(&p, &heap, &tally.done);
         Ok((heap, edges))
     })?;
     release_free_memory();
     let (roots, root_warnings) = timings.run("roots", "finding roots", || collect_roots(&p, &heap))?;
-    let inference = timings.run("types", "inferring types", || Inference::run(&p, &heap, &edges, &roots));
+    let inference = timings.run_counted("types", "inferring types", Unit::Things("facts"), |tally| {
+        Inference::run_counted(&p, &heap, &edges, &roots, &tally.done)
+    });
     edges.drop_offsets();
     release_free_memory();
     let mut warnings = p.warnings.clone();
@@ -132,8 +147,10 @@ pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&T
 /// the tree is built.
 pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
     infer_types(image, timings, |t, edges, timings| {
-        let (tree, (typed_objects, typed_bytes)) = timings.run("tree", "building the reference tree", || {
-            let mut tree = build_tree(t.heap, edges, t.roots, t.inference);
+        let objects = Unit::Things("objects");
+        let (tree, (typed_objects, typed_bytes)) = timings.run_counted("tree", "building the reference tree", objects, |tally| {
+            tally.total.store(t.heap.len() as u64, Ordering::Relaxed);
+            let mut tree = build_tree_counted(t.heap, edges, t.roots, t.inference, &tally.done);
             // The sum is serial: count the typed objects meanwhile.
             let reached = std::mem::take(&mut tree.reached);
             let ((), typed) = rayon::join(|| tree.sum(|o| t.heap.size(o)), || t.inference.typed_among(&reached));

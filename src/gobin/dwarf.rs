@@ -422,6 +422,62 @@ impl Dwarf {
         .unwrap_or_default()
     }
 
+    /// The variables and parameters directly under subprogram `sub` (not
+    /// in its lexical blocks): name, type and DW_AT_decl_line.
+    pub(super) fn direct_vars_of(&self, sub: DieRef) -> Vec<(String, Option<DieRef>, Option<u64>)> {
+        self.with_subprogram(sub, |unit, root| {
+            let mut out = Vec::new();
+            let mut children = root.children();
+            while let Ok(Some(child)) = children.next() {
+                let e = child.entry();
+                if e.tag() != gimli::DW_TAG_variable && e.tag() != gimli::DW_TAG_formal_parameter {
+                    continue;
+                }
+                let Some((name, ty)) = self.var_name_type(sub.unit, unit, e) else { continue };
+                let line = e.attr_value(gimli::DW_AT_decl_line).and_then(|v| v.udata_value());
+                out.push((name, ty, line));
+                if out.len() >= MAX_CLOSURE_VARS {
+                    break;
+                }
+            }
+            out
+        })
+        .unwrap_or_default()
+    }
+
+    /// The names of all variables and parameters of subprogram `sub`,
+    /// those of its lexical blocks and inlined calls included.
+    pub(super) fn var_names_of(&self, sub: DieRef) -> Vec<String> {
+        self.with_subprogram(sub, |unit, root| {
+            let mut out = Vec::new();
+            self.collect_names(sub.unit, unit, root, 0, &mut out);
+            out
+        })
+        .unwrap_or_default()
+    }
+
+    fn collect_names(&self, ui: usize, unit: &gimli::Unit<R>, node: gimli::EntriesTreeNode<'_, '_, R>, depth: u32, out: &mut Vec<String>) {
+        if depth > MAX_SCOPE_DEPTH {
+            return;
+        }
+        let mut children = node.children();
+        while let Ok(Some(child)) = children.next() {
+            if out.len() >= MAX_CLOSURE_VARS {
+                return;
+            }
+            let e = child.entry();
+            match e.tag() {
+                gimli::DW_TAG_variable | gimli::DW_TAG_formal_parameter => {
+                    if let Some((name, _)) = self.var_name_type(ui, unit, e) {
+                        out.push(name);
+                    }
+                }
+                gimli::DW_TAG_lexical_block | gimli::DW_TAG_inlined_subroutine => self.collect_names(ui, unit, child, depth + 1, out),
+                _ => {}
+            }
+        }
+    }
+
     /// Runs `f` on subprogram `sub`'s unit and DIE tree; None if `sub` is
     /// not a readable subprogram DIE.
     fn with_subprogram<T>(&self, sub: DieRef, f: impl FnOnce(&gimli::Unit<R>, gimli::EntriesTreeNode<'_, '_, R>) -> T) -> Option<T> {

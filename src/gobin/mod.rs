@@ -2,6 +2,7 @@
 //! symbols, DWARF, pclntab, type descriptors. Knows nothing of a live heap.
 
 mod buildinfo;
+mod closures;
 mod coderefs;
 mod dwarf;
 mod funcdata;
@@ -9,6 +10,7 @@ mod pclntab;
 mod symbols;
 
 pub use self::buildinfo::{go_build_id, read_buildinfo, BuildInfo, GoVersion};
+pub use self::closures::{enclosing_function, rebuild_closure, Capture, ValueLayout};
 pub use self::coderefs::{CodeRefs, CodeSpan, Error as CodeRefsError, Made};
 pub use self::symbols::{Symbol, Symbols};
 pub use self::dwarf::{DieRef, Dwarf, DwarfError, Member, Shape, StructLayout, Variable};

@@ -2,6 +2,8 @@
 //! object claimed once by its first path (ties: root order, then slot
 //! order). Iterative: the tree's node array is the queue.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 
 use crate::heap::{prefetch, Edges, Heap};
@@ -34,6 +36,12 @@ struct Found {
 /// and cleanups) get only what the strong ones do not reach. `names` gives
 /// the type names that finalizer and cleanup roots are named after.
 pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) -> Tree {
+    build_tree_counted(heap, edges, roots, names, &AtomicU64::new(0))
+}
+
+/// [`build_tree`], keeping in `reached` the objects reached so far,
+/// updated once per batch (for a progress display).
+pub fn build_tree_counted(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names, reached: &AtomicU64) -> Tree {
     let mut tree = Tree::new(Labels::new());
     let mut visited = vec![0u64; heap.len().div_ceil(64)];
     let root_nodes = push_heads(&mut tree, roots, names);
@@ -52,7 +60,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) 
     }
     let mut next = tree.first_object as usize;
     let mut scratch = Scratch::default();
-    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch);
+    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch, reached);
     // Then the weak roots, for what is left.
     for &(rnode, r) in root_nodes.iter().filter(|(_, r)| r.weak()) {
         for t in &r.targets {
@@ -62,7 +70,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) 
             }
         }
     }
-    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch);
+    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch, reached);
     drop(edges);
     tree.seal();
     tree.reached = visited;
@@ -144,7 +152,7 @@ struct Scratch {
 
 /// Takes nodes from the queue (the tree's nodes from `next` on) until it
 /// is empty, claiming their targets not yet visited.
-fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize, scratch: &mut Scratch) {
+fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize, scratch: &mut Scratch, reached: &AtomicU64) {
     let Scratch { units, found, cuts } = scratch;
     let mut n = *next;
     // Deeper levels: the node array is the FIFO queue, taken one node at a
@@ -247,6 +255,8 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
             i = j;
         }
         n = end;
+        reached.store(tree.objects() as u64, Ordering::Relaxed);
     }
+    reached.store(tree.objects() as u64, Ordering::Relaxed);
     *next = n;
 }

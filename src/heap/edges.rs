@@ -7,6 +7,8 @@
 //! apart from the object table and is dropped after them; the pointer
 //! behind a printed link is found again by [`object_pointers`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 
 use super::{Counts, Heap};
@@ -145,6 +147,12 @@ impl Edges {
     /// besides them. Appending a group (serial) overlaps with reading the
     /// next.
     pub fn build(p: &Process, heap: &Heap) -> Edges {
+        Edges::build_counted(p, heap, &AtomicU64::new(0))
+    }
+
+    /// [`Edges::build`], adding to `spans_done` the spans read, a group at
+    /// a time (for a progress display).
+    pub fn build_counted(p: &Process, heap: &Heap, spans_done: &AtomicU64) -> Edges {
         let read = |spans: std::ops::Range<usize>| -> Vec<Out> {
             heap.index[spans.clone()]
                 .par_chunks(TASK_SPANS)
@@ -184,6 +192,7 @@ impl Edges {
             }
             let done = std::mem::take(&mut pending);
             ((), pending) = rayon::join(|| tables.append(done), || read(next..end));
+            spans_done.fetch_add((end - next) as u64, Ordering::Relaxed);
             next = end;
         }
         tables.append(pending);

@@ -10,8 +10,9 @@
 //!   the runtime descriptors (pointer elements, slice backing arrays, string
 //!   bytes, struct fields, arrays, map headers, buckets, groups, tables and
 //!   directories, channel buffers, interface values through their type word
-//!   or itab, closures through their code pointer and, Go 1.23+, DWARF's
-//!   layout of their captured variables).
+//!   or itab, closures through their code pointer and DWARF's layout of
+//!   their captured variables: given by Go 1.23+, rebuilt for each closure
+//!   object's size and pointer words before).
 //!
 //! Propagation is a worklist over objects, level by level (large levels in
 //! parallel, merged in a fixed order), never recursion over the heap. Each
@@ -58,6 +59,7 @@ mod types;
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -89,6 +91,9 @@ const BLOCK_EDGES: usize = 4096;
 const BATCH_EDGES: usize = 1 << 18;
 /// Longest string map key that names its value (`["id"]`).
 const SHORT_KEY: u64 = 16;
+/// Closure objects larger than this keep their captures untyped before Go
+/// 1.23 (a closure captures at most 128 bytes per variable by value).
+const MAX_REBUILT_CLOSURE: u64 = 4096;
 /// Names longer than this get their anonymous structs shortened.
 const LONG_NAME: usize = 64;
 
@@ -153,6 +158,13 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// Types the objects of `heap`, starting from recorded types and the
     /// typed slots of `roots`, along `edges`.
     pub fn run(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root]) -> Self {
+        Inference::run_counted(p, heap, edges, roots, &AtomicU64::new(0))
+    }
+
+    /// [`Inference::run`], keeping in `facts_set` the facts set so far (an
+    /// object typed, or typed better), updated once per level (for a
+    /// progress display).
+    pub fn run_counted(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], facts_set: &AtomicU64) -> Self {
         let n = heap.len();
         let mut inf = Inference {
             p,
@@ -232,6 +244,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 frontier.drain(..head);
             }
             budget = budget.saturating_sub(inf.updates - before);
+            facts_set.store(inf.updates, Ordering::Relaxed);
         }
         inf
     }
@@ -390,7 +403,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             Leaf::Word(Target::Elems(k)) => fact(k, true),
             Leaf::Word(Target::Func) => {
                 let entry = self.types.func_entry(mem.u64(v).ok()?)?;
-                fact(Key::Closure(entry), false)
+                fact(self.closure_key(obj, off, entry), false)
             }
             Leaf::Word(Target::MapDir(m)) => {
                 let l = &self.p.layout.types;
@@ -410,6 +423,30 @@ impl<'p, 'a> Inference<'p, 'a> {
                 }
             }
         }
+    }
+
+    /// The type of object `obj` as the closure of the function at `entry`
+    /// (its func value points at `off`): before Go 1.23, a layout rebuilt
+    /// for this object's size and pointer words
+    /// ([`TypeTable::closure_key`]); a closure whose type the runtime
+    /// recorded keeps it.
+    fn closure_key(&self, obj: u32, off: u64, entry: u64) -> Key {
+        let slot = self.heap.size(obj);
+        if self.p.layout.closure_offsets_in_dwarf || get_bit(&self.fixed, obj) || off != 0 || slot > MAX_REBUILT_CLOSURE {
+            return Key::Closure(entry);
+        }
+        let base = self.heap.addr(obj);
+        let mut ptrs = vec![false; (slot / 8) as usize];
+        let span = self.heap.span_of(obj);
+        let found = PointerFinder::new(self.p, &self.heap.arena_list).pointers(span, base, &mut |a| {
+            if let Some(w) = ptrs.get_mut(((a - base) / 8) as usize) {
+                *w = true;
+            }
+        });
+        if found.is_err() {
+            return Key::Closure(entry);
+        }
+        self.types.closure_key(entry, slot, &ptrs)
     }
 
     /// Proposals for what object `o`'s pointer words point at: its edges

@@ -9,9 +9,10 @@
 //! [`TypeTable::path`] names the way there (`.Payload`, `[3]`, `.slots[2].elem`).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
-use crate::gobin::{find_pclntab, FuncTable, Pclntab};
+use crate::gobin::{find_pclntab, rebuild_closure, Capture, ClosureVar, FuncTable, Pclntab};
 use crate::image::Memory;
 use crate::roots::{value_type, SlotType};
 use crate::runtime::{
@@ -65,6 +66,10 @@ pub enum Key {
     Chan(u64),
     /// The closure object of the function whose entry is at this address.
     Closure(u64),
+    /// A closure object of the function whose entry is at this address,
+    /// its captured variables placed by a layout rebuilt from DWARF (Go
+    /// 1.19–1.22; [`TypeTable::closure_key`]), known by its hash.
+    RebuiltClosure(u64, u64),
     /// A closure object whose type the runtime recorded (Go 1.22+, over
     /// 512 bytes): the struct descriptor at the first address, named for
     /// the function whose entry is at the second.
@@ -85,6 +90,7 @@ impl Key {
                 | Key::TablePtr(_)
                 | Key::Chan(_)
                 | Key::Closure(_)
+                | Key::RebuiltClosure(..)
         )
     }
 }
@@ -212,6 +218,20 @@ pub struct TypeTable<'p, 'a> {
     text: u64,
     /// moduledata.types: DWARF's DW_AT_go_runtime_type is relative to it.
     types_base: u64,
+    /// Closure layouts rebuilt from DWARF (Go 1.19–1.22).
+    rebuilt: Mutex<Rebuilt>,
+}
+
+/// Closure layouts rebuilt so far ([`TypeTable::closure_key`]).
+#[derive(Default)]
+struct Rebuilt {
+    /// Per function entry: the variables it may have captured.
+    captures: HashMap<u64, Arc<[Capture]>>,
+    /// Per function entry, object size and pointer words: the layout's
+    /// hash, or None if no layout fits.
+    fitted: HashMap<(u64, u64, Vec<bool>), Option<u64>>,
+    /// Layouts by (function entry, hash).
+    layouts: HashMap<(u64, u64), Arc<[ClosureVar]>>,
 }
 
 impl<'p, 'a> TypeTable<'p, 'a> {
@@ -238,7 +258,16 @@ impl<'p, 'a> TypeTable<'p, 'a> {
             map_keys: None,
             downcast: None,
         };
-        TypeTable { p, infos: vec![placeholder], ids: HashMap::default(), direct: HashMap::default(), funcs, text, types_base }
+        TypeTable {
+            p,
+            infos: vec![placeholder],
+            ids: HashMap::default(),
+            direct: HashMap::default(),
+            funcs,
+            text,
+            types_base,
+            rebuilt: Mutex::default(),
+        }
     }
 
     /// The type with id `id`.
@@ -288,6 +317,43 @@ impl<'p, 'a> TypeTable<'p, 'a> {
     pub fn func_entry(&self, pc: u64) -> Option<u64> {
         let f = self.funcs.as_ref()?.find(pc.checked_sub(self.text)?)?;
         Some(self.text + u64::from(f.entry_off))
+    }
+
+    /// The type of a closure object of the function at `entry`, of `slot`
+    /// bytes with pointers in the words `ptrs` says: where DWARF does not
+    /// place captured variables (Go 1.19–1.22), a layout rebuilt from the
+    /// function's DWARF that fits this object
+    /// ([`crate::gobin::rebuild_closure`]); else the closure with its
+    /// captures untyped (or, Go 1.23+, placed by DWARF).
+    pub fn closure_key(&self, entry: u64, slot: u64, ptrs: &[bool]) -> Key {
+        let plain = Key::Closure(entry);
+        let Some(d) = self.p.dwarf.as_ref().filter(|_| !self.p.layout.closure_offsets_in_dwarf) else { return plain };
+        let Ok(mut r) = self.rebuilt.lock() else { return plain };
+        let shape = (entry, slot, ptrs.to_vec());
+        if let Some(&fit) = r.fitted.get(&shape) {
+            return fit.map_or(plain, |h| Key::RebuiltClosure(entry, h));
+        }
+        let caps = match r.captures.get(&entry) {
+            Some(c) => c.clone(),
+            None => {
+                let c: Arc<[Capture]> = self.func_name(entry).map(|f| d.closure_captures(f)).unwrap_or_default().into();
+                r.captures.insert(entry, c.clone());
+                c
+            }
+        };
+        let fit = rebuild_closure(d, &caps, slot, ptrs).map(|vars| {
+            let mut h = FxHasher::default();
+            for v in &vars {
+                v.name.hash(&mut h);
+                v.offset.hash(&mut h);
+                v.ty.hash(&mut h);
+            }
+            let hash = h.finish();
+            r.layouts.entry((entry, hash)).or_insert_with(|| vars.into());
+            hash
+        });
+        r.fitted.insert(shape, fit);
+        fit.map_or(plain, |h| Key::RebuiltClosure(entry, h))
     }
 
     fn func_name(&self, entry: u64) -> Option<&'p str> {
@@ -437,7 +503,17 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                 let elem_name = self.desc_name(elem)?;
                 strukt(format!("hchan<{elem_name}>"), l.hchan_size, None, vec![("buf", l.hchan_buf, Target::Elems(Key::Desc(elem)))])
             }
-            Key::Closure(entry) => return self.build_closure(entry, depth),
+            Key::Closure(entry) => {
+                let vars = match (&self.p.dwarf, self.func_name(entry)) {
+                    (Some(d), Some(func)) => d.subprograms().get(func).map(|&sub| d.closure_vars(sub)).unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                return self.build_closure(key, entry, &vars, depth);
+            }
+            Key::RebuiltClosure(entry, hash) => {
+                let vars = self.rebuilt.lock().ok()?.layouts.get(&(entry, hash))?.clone();
+                return self.build_closure(key, entry, &vars, depth);
+            }
             Key::RecordedClosure(desc, entry) => {
                 let mut info = self.build_desc(desc, depth)?;
                 info.name = format!("closure for {}", self.func_name(entry)?);
@@ -618,16 +694,14 @@ impl<'p, 'a> TypeTable<'p, 'a> {
         Some(fields)
     }
 
-    fn build_closure(&mut self, entry: u64, depth: u32) -> Option<TypeInfo> {
+    /// The closure object of the function at `entry` with captured
+    /// variables `vars`.
+    fn build_closure(&mut self, key: Key, entry: u64, vars: &[ClosureVar], depth: u32) -> Option<TypeInfo> {
         let func = self.func_name(entry)?;
         let name = format!("closure for {func}");
         let mut fields = Vec::new();
         let mut size = 8;
         if let Some(d) = &self.p.dwarf {
-            let vars = match d.subprograms().get(func) {
-                Some(&sub) => d.closure_vars(sub),
-                None => Vec::new(),
-            };
             for v in vars {
                 let Some(die) = v.ty else { continue };
                 let Some(key) = value_type(d, die, self.types_base).map(slot_key) else {
@@ -642,14 +716,14 @@ impl<'p, 'a> TypeTable<'p, 'a> {
                 }
                 size = size.max(v.offset.saturating_add(info.size));
                 if info.pointers != Some(false) && info.size > 0 {
-                    fields.push(Field { name: v.name.into(), off: v.offset, size: info.size, ty, word: None });
+                    fields.push(Field { name: v.name.as_str().into(), off: v.offset, size: info.size, ty, word: None });
                 }
             }
         }
         fields.sort_by_key(|f| f.off);
         fields.dedup_by_key(|f| f.off);
         Some(TypeInfo {
-            key: Key::Closure(entry),
+            key,
             array_name: format!("[]{name}"),
             name,
             size: size.next_multiple_of(8),

@@ -84,6 +84,9 @@ pub struct Layout {
     pub arena_base_offset: u64,
     /// Objects above this size carry a malloc header (1.22+: 512).
     pub malloc_header_min: u64,
+    /// DWARF places each variable a closure captured in its object
+    /// (DW_AT_go_closure_offset, 1.23+); before, the layout is rebuilt.
+    pub closure_offsets_in_dwarf: bool,
     /// mspan state meaning "in use".
     pub span_in_use: u64,
 
@@ -316,6 +319,7 @@ impl Layout {
             page_size: a.constant(&["runtime._PageSize", "runtime.pageSize"], Some(8192))? as u64,
             arena_bytes: a.constant(&["runtime.heapArenaBytes"], Some(64 << 20))? as u64,
             arena_base_offset: a.constant(&["runtime.arenaBaseOffsetUintptr"], Some(arch.arena_base_offset()))? as u64,
+            closure_offsets_in_dwarf: minor >= 23,
             malloc_header_min: a.constant(&["internal/runtime/gc.MinSizeForMallocHeader", "runtime.minSizeForMallocHeader"], Some(512))?
                 as u64,
             span_in_use: a.constant(&["runtime.mSpanInUse"], Some(1))? as u64,
