@@ -153,7 +153,8 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
 }
 
 /// Runs the phases to the types, then the dominator tree over the heap's
-/// edges ("dominators"), then `then` with the edges still there (for
+/// edges (its steps timed as phases: "dfs", "preds", "semi", "idom",
+/// "retained"), then `then` with the edges still there (for
 /// searches from the roots).
 pub fn dominate<T>(
     image: &Image,
@@ -161,9 +162,9 @@ pub fn dominate<T>(
     then: impl FnOnce(&Typed, &Edges, &Dominators, &mut Timings) -> Result<T>,
 ) -> Result<T> {
     infer_types(image, timings, |t, edges, timings| {
-        let dom = timings.run("dominators", "computing dominators", || {
-            let targets = crate::query::root_targets(t.roots);
-            Dominators::compute(&targets, t.heap.len(), &edges, &|o| t.heap.size(o))
+        let targets = crate::query::root_targets(t.roots);
+        let dom = Dominators::compute_in_steps(&targets, t.heap.len(), &edges, &|o| t.heap.size(o), &mut |name, f| {
+            timings.run(name, &format!("computing dominators ({name})"), f)
         });
         let dom = dom.ok_or_else(|| anyhow::anyhow!("the heap is too large for the dominator tree (over 4G objects or edges)"))?;
         then(t, &edges, &dom, timings)

@@ -10,8 +10,19 @@
 //! parent and the semi-dominator. Everything runs over arrays indexed by
 //! DFS number with explicit stacks: no recursion, however long the chains.
 //!
-//! Memory per reached object while it runs: about 28 bytes plus 4 per
-//! edge (the predecessor lists); kept afterwards: 24 bytes.
+//! Memory is what bounds it on large heaps, so each array lives only as
+//! long as it is read. Of a node's predecessors only the edges that are
+//! not its DFS tree edge are listed (noted during the search, sorted by
+//! target; most objects have one referrer, their DFS parent), and the
+//! path compression keeps, instead of the label node, the least semi-
+//! dominator on the compressed path (semi-NCA never needs the node).
+//! Per reached node: 12 bytes during the search (number of each vertex,
+//! vertex and parent of each node) plus 8 a frame of search depth, 20 for
+//! the semi-dominators (vertex, parent, semi, ancestor, best) plus 8 per
+//! listed edge, 20 kept after (vertex, immediate dominator, retained bytes
+//! and objects).
+
+use rayon::prelude::*;
 
 use crate::heap::Edges;
 
@@ -48,15 +59,19 @@ pub enum DomNode {
     Object(u32),
 }
 
+/// Runs one named step of the computation (for timing it); the steps are
+/// "dfs", "preds", "semi", "idom" and "retained", in this order.
+pub type Step<'s> = dyn FnMut(&'static str, &mut dyn FnMut()) + 's;
+
 /// The dominator tree and retained sizes. Nodes are numbered in DFS
 /// preorder from the top (node 0): a node's immediate dominator has a
 /// smaller number than it.
 pub struct Dominators {
-    /// Node of each vertex (top, roots, objects), [`NONE`] if unreached.
-    node_of: Vec<u32>,
     /// Vertex of each node: 0 the top, 1 + i root i, 1 + roots + o
     /// object o.
     vertex: Vec<u32>,
+    /// Node of each root, [`NONE`] if it has no targets.
+    root_node: Vec<u32>,
     /// Immediate dominator of each node (the top's is itself).
     idom: Vec<u32>,
     /// Retained bytes and objects of each node.
@@ -65,124 +80,79 @@ pub struct Dominators {
     roots: u32,
 }
 
+/// The depth-first search's result.
+struct Search {
+    /// Vertex and DFS parent of each node.
+    vertex: Vec<u32>,
+    parent: Vec<u32>,
+    /// Node of each root.
+    root_node: Vec<u32>,
+    /// The edges other than tree edges, `target << 32 | source` by node.
+    others: Vec<u64>,
+}
+
 impl Dominators {
     /// Computes the dominator tree of `roots` (each root's target
     /// objects) and the edges in `succ` of `objects` objects, and retained
     /// sizes from `size` (each object's own bytes). None if the graph has
     /// more than 4G nodes or edges.
-    pub fn compute(roots: &[Vec<u32>], objects: usize, succ: &dyn Successors, size: &dyn Fn(u32) -> u64) -> Option<Dominators> {
+    pub fn compute(roots: &[Vec<u32>], objects: usize, succ: &dyn Successors, size: &(dyn Fn(u32) -> u64 + Sync)) -> Option<Dominators> {
+        Self::compute_in_steps(roots, objects, succ, size, &mut |_, f| f())
+    }
+
+    /// [`Dominators::compute`], each step run by `step`.
+    pub fn compute_in_steps(
+        roots: &[Vec<u32>],
+        objects: usize,
+        succ: &dyn Successors,
+        size: &(dyn Fn(u32) -> u64 + Sync),
+        step: &mut Step,
+    ) -> Option<Dominators> {
         let vertices = 1 + roots.len() + objects;
         if vertices >= NONE as usize {
             return None;
         }
-        let base = 1 + roots.len() as u32;
-        // The successors of vertex v are adj(v).0[k] + adj(v).1.
-        let top: Vec<u32> = (1..base).collect();
-        let root_vertices: Vec<Vec<u32>> = roots.iter().map(|t| t.iter().map(|&o| base + o).collect()).collect();
-        let adj = |v: u32| -> (&[u32], u32) {
-            match v {
-                0 => (&top, 0),
-                v if v < base => (&root_vertices[v as usize - 1], 0),
-                v => (succ.of(v - base), base),
-            }
-        };
-
-        // Depth-first numbering (preorder), with each node's DFS parent.
-        let mut node_of = vec![NONE; vertices];
-        let mut vertex: Vec<u32> = Vec::new();
-        let mut parent: Vec<u32> = Vec::new();
-        let mut stack: Vec<(u32, &[u32], u32)> = Vec::new();
-        node_of[0] = 0;
-        vertex.push(0);
-        parent.push(0);
-        stack.push((0, &top, 0));
-        while let Some(frame) = stack.last_mut() {
-            let (n, rest, add) = *frame;
-            let Some((&first, tail)) = rest.split_first() else {
-                stack.pop();
-                continue;
-            };
-            frame.1 = tail;
-            let w = first + add;
-            if node_of[w as usize] == NONE {
-                let m = vertex.len() as u32;
-                node_of[w as usize] = m;
-                vertex.push(w);
-                parent.push(n);
-                let (s, a) = adj(w);
-                stack.push((m, s, a));
-            }
-        }
-        drop(stack);
+        let mut search = None;
+        step("dfs", &mut || search = Some(depth_first(roots, succ, vertices)));
+        let Search { vertex, parent, root_node, mut others } = search??;
         let nodes = vertex.len();
 
-        // Predecessor lists by node.
-        let mut start = vec![0u32; nodes + 1];
-        let mut total = 0u64;
-        for &v in &vertex {
-            let (s, add) = adj(v);
-            for &w in s {
-                start[node_of[(w + add) as usize] as usize + 1] += 1;
-            }
-            total += s.len() as u64;
-        }
-        if total >= u64::from(NONE) {
-            return None;
-        }
-        for i in 0..nodes {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start.clone();
-        let mut preds = vec![0u32; total as usize];
-        for (n, &v) in vertex.iter().enumerate() {
-            let (s, add) = adj(v);
-            for &w in s {
-                let m = node_of[(w + add) as usize] as usize;
-                preds[fill[m] as usize] = n as u32;
-                fill[m] += 1;
-            }
-        }
-        drop(fill);
+        // Each node's listed predecessors together, in node order.
+        step("preds", &mut || others.par_sort_unstable());
 
-        // Semi-dominators, in reverse preorder; each node is linked to its
-        // DFS parent once done.
-        let mut semi: Vec<u32> = (0..nodes as u32).collect();
-        let mut label = semi.clone();
-        let mut ancestor = vec![NONE; nodes];
-        let mut path: Vec<u32> = Vec::new();
-        for w in (1..nodes).rev() {
-            let mut s = semi[w];
-            for &v in &preds[start[w] as usize..start[w + 1] as usize] {
-                let u = eval(v, &mut ancestor, &mut label, &semi, &mut path);
-                s = s.min(semi[u as usize]);
-            }
-            semi[w] = s;
-            ancestor[w] = parent[w];
-        }
-        drop((label, ancestor, preds, start, path));
+        let mut semi = Vec::new();
+        step("semi", &mut || semi = semi_dominators(&parent, std::mem::take(&mut others)));
 
-        // Immediate dominators: the DFS parent, walked up the dominators
-        // found so far until at or above the semi-dominator.
-        let mut idom = parent;
-        for w in 1..nodes {
-            let mut d = idom[w];
-            while d > semi[w] {
-                d = idom[d as usize];
+        let mut idom = Vec::new();
+        step("idom", &mut || {
+            // The DFS parent, walked up the dominators found so far until
+            // at or above the semi-dominator.
+            idom = std::mem::take(&mut semi);
+            for w in 1..nodes {
+                let s = idom[w];
+                let mut d = parent[w];
+                while d > s {
+                    d = idom[d as usize];
+                }
+                idom[w] = d;
             }
-            idom[w] = d;
-        }
-        drop(semi);
+        });
+        drop(parent);
 
-        // Retained sizes: each node adds its total into its dominator,
-        // children (larger numbers) first.
-        let mut retained: Vec<u64> = vertex.iter().map(|&v| if v >= base { size(v - base) } else { 0 }).collect();
-        let mut retained_objects: Vec<u32> = vertex.iter().map(|&v| u32::from(v >= base)).collect();
-        for w in (1..nodes).rev() {
-            let d = idom[w] as usize;
-            retained[d] += retained[w];
-            retained_objects[d] += retained_objects[w];
-        }
-        Some(Dominators { node_of, vertex, idom, retained, retained_objects, roots: roots.len() as u32 })
+        let (mut retained, mut retained_objects) = (Vec::new(), Vec::new());
+        let base = 1 + roots.len() as u32;
+        step("retained", &mut || {
+            // Each node adds its total into its dominator, children
+            // (larger numbers) first.
+            retained = vertex.par_iter().map(|&v| if v >= base { size(v - base) } else { 0 }).collect();
+            retained_objects = vertex.par_iter().map(|&v| u32::from(v >= base)).collect();
+            for w in (1..nodes).rev() {
+                let d = idom[w] as usize;
+                retained[d] += retained[w];
+                retained_objects[d] += retained_objects[w];
+            }
+        });
+        Some(Dominators { vertex, root_node, idom, retained, retained_objects, roots: roots.len() as u32 })
     }
 
     /// Number of nodes (the top, reached roots and objects).
@@ -204,16 +174,17 @@ impl Dominators {
         }
     }
 
-    /// The node of object `obj`, if reached.
+    /// The node of object `obj`, if reached. A search through all nodes
+    /// (no table from objects to nodes is kept): for a few objects.
     pub fn object(&self, obj: u32) -> Option<u32> {
-        let n = *self.node_of.get((1 + self.roots + obj) as usize)?;
-        (n != NONE).then_some(n)
+        let v = obj.checked_add(1 + self.roots)?;
+        self.vertex.par_iter().position_first(|&x| x == v).map(|n| n as u32)
     }
 
     /// The node of root `i`, if it has targets.
     pub fn root(&self, i: u32) -> Option<u32> {
-        let n = *self.node_of.get(1 + i as usize)?;
-        (n != NONE && i < self.roots).then_some(n)
+        let n = *self.root_node.get(i as usize)?;
+        (n != NONE).then_some(n)
     }
 
     /// Node `n`'s immediate dominator (the top's is the top).
@@ -253,31 +224,123 @@ impl Dominators {
     }
 }
 
-/// Lengauer–Tarjan's EVAL: the node of least semi-dominator on the
-/// forest path above `v` (`v` itself at a forest root), compressing the
-/// path; iterative, `path` a reusable stack.
-fn eval(v: u32, ancestor: &mut [u32], label: &mut [u32], semi: &[u32], path: &mut Vec<u32>) -> u32 {
-    let a = ancestor[v as usize];
-    if a == NONE {
-        return v;
+/// Numbers the vertices depth-first (preorder) from the top, whose
+/// successors are the roots, each root's its targets, each object's its
+/// edges in `succ`. None if there are 4G edges or more.
+fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Option<Search> {
+    let base = 1 + roots.len() as u32;
+    let top: Vec<u32> = (1..base).collect();
+    // The successors of vertex v are adj(v).0[k] + adj(v).1.
+    let adj = |v: u32| -> (&[u32], u32) {
+        match v {
+            0 => (&top, 0),
+            v if v < base => (&roots[v as usize - 1], base),
+            v => (succ.of(v - base), base),
+        }
+    };
+    let mut node_of = vec![NONE; vertices];
+    // Reserved, not touched: only the nodes reached take memory.
+    let mut vertex: Vec<u32> = Vec::with_capacity(vertices);
+    let mut parent: Vec<u32> = Vec::with_capacity(vertices);
+    let mut others: Vec<u64> = Vec::new();
+    // The nodes above the current one, each with where its edges resume.
+    let mut stack: Vec<(u32, u32)> = Vec::new();
+    node_of[0] = 0;
+    vertex.push(0);
+    parent.push(0);
+    let (mut n, mut at) = (0u32, 0usize);
+    let (mut edges, mut add) = adj(0);
+    let mut total = 0u64;
+    loop {
+        let Some(&t) = edges.get(at) else {
+            total += edges.len() as u64;
+            let Some((p, resume)) = stack.pop() else { break };
+            (n, at) = (p, resume as usize);
+            (edges, add) = adj(vertex[p as usize]);
+            continue;
+        };
+        at += 1;
+        let w = t + add;
+        let m = node_of[w as usize];
+        if m == NONE {
+            let m = vertex.len() as u32;
+            node_of[w as usize] = m;
+            vertex.push(w);
+            parent.push(n);
+            stack.push((n, at as u32));
+            (n, at) = (m, 0);
+            (edges, add) = adj(w);
+            if edges.len() >= NONE as usize {
+                return None;
+            }
+        } else if m != n && parent[m as usize] != n {
+            // Not the tree edge (nor a copy of it), nor a loop: a
+            // predecessor the semi-dominators must look at.
+            others.push(u64::from(m) << 32 | u64::from(n));
+        }
     }
-    // Nodes whose ancestor is not a forest root, from v up.
+    if total >= u64::from(NONE) {
+        return None;
+    }
+    let root_node = (1..base as usize).map(|v| node_of[v]).collect();
+    drop(node_of);
+    vertex.shrink_to_fit();
+    parent.shrink_to_fit();
+    Some(Search { vertex, parent, root_node, others })
+}
+
+/// The semi-dominator of each node (the top's: 0), from the DFS parents
+/// and the other predecessors (`target << 32 | source`, sorted), in
+/// reverse preorder; each node is linked to its DFS parent once done, so
+/// the nodes linked are exactly those after the one at hand.
+fn semi_dominators(parent: &[u32], others: Vec<u64>) -> Vec<u32> {
+    let nodes = parent.len();
+    let mut semi: Vec<u32> = vec![0; nodes];
+    // For linked nodes: an ancestor in the forest, and the least
+    // semi-dominator on the path up to it (compressed as it is walked).
+    let mut ancestor: Vec<u32> = vec![0; nodes];
+    let mut best: Vec<u32> = vec![0; nodes];
+    let mut path: Vec<u32> = Vec::new();
+    let mut end = others.len();
+    for w in (1..nodes).rev() {
+        // The DFS parent is a predecessor; an unlinked predecessor (one
+        // before w) counts as itself.
+        let mut s = parent[w];
+        while end > 0 && (others[end - 1] >> 32) as usize == w {
+            end -= 1;
+            let v = others[end] as u32;
+            let e = if v as usize > w { eval(v, w as u32, &mut ancestor, &mut best, &mut path) } else { v };
+            s = s.min(e);
+        }
+        semi[w] = s;
+        ancestor[w] = parent[w];
+        best[w] = s;
+    }
+    semi
+}
+
+/// Lengauer–Tarjan's EVAL for a linked node `v`, while node `w` is done:
+/// the least semi-dominator on the forest path from `v` up to (not
+/// including) its forest root, the first unlinked node (`<= w`) above it;
+/// compresses the path. Iterative, `path` a reusable stack.
+fn eval(v: u32, w: u32, ancestor: &mut [u32], best: &mut [u32], path: &mut Vec<u32>) -> u32 {
+    // Nodes whose ancestor is linked, from v up.
     path.clear();
     let mut u = v;
-    while ancestor[ancestor[u as usize] as usize] != NONE {
+    while ancestor[u as usize] > w {
         path.push(u);
         u = ancestor[u as usize];
     }
-    // From the top down: each takes its ancestor's label if better, then
+    // From the top down: each takes its ancestor's best if less, then
     // points past it.
     while let Some(x) = path.pop() {
         let a = ancestor[x as usize] as usize;
-        if semi[label[a] as usize] < semi[label[x as usize] as usize] {
-            label[x as usize] = label[a];
+        if best[a] < best[x as usize] {
+            best[x as usize] = best[a];
         }
         ancestor[x as usize] = ancestor[a];
     }
-    label[v as usize]
+    best[v as usize]
 }
 
 #[cfg(test)]
