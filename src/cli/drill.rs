@@ -18,7 +18,7 @@ pub fn top(image: &Image, timings: &mut Timings, limit: usize, json: bool, out: 
     dominate(image, timings, |t, edges, dom, timings| {
         warn(&t.warnings);
         let cx = Context { heap: t.heap, roots: t.roots, inference: t.inference };
-        let r = timings.run("output", "ranking retainers", || Retainers::new(&cx, dom, edges, limit));
+        let r = timings.run("ranking", "ranking retainers", || Retainers::new(&cx, dom, edges, limit));
         let Some(r) = r else { bail!("the heap is too large to search") };
         print(out, json, || r.text(), || r.json())
     })
@@ -42,7 +42,7 @@ pub fn paths(
     dominate(image, &mut Timings::default(), |t, edges, dom, _| {
         warn(&t.warnings);
         let cx = Context { heap: t.heap, roots: t.roots, inference: t.inference };
-        let report = why_alive(&cx, edges, dom, &target, limit, &Ignore { names: ignore.to_vec() }).map_err(anyhow::Error::msg)?;
+        let report = why_alive(&cx, edges, &dom, &target, limit, &Ignore { names: ignore.to_vec() }).map_err(anyhow::Error::msg)?;
         print(out, json, || report.text(), || report.json())
     })
 }

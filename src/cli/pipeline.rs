@@ -155,11 +155,11 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
 /// Runs the phases to the types, then the dominator tree over the heap's
 /// edges (its steps timed as phases: "dfs", "preds", "semi", "idom",
 /// "retained"), then `then` with the edges still there (for
-/// searches from the roots).
+/// searches from the roots) and the tree to keep or free.
 pub fn dominate<T>(
     image: &Image,
     timings: &mut Timings,
-    then: impl FnOnce(&Typed, &Edges, &Dominators, &mut Timings) -> Result<T>,
+    then: impl FnOnce(&Typed, &Edges, Dominators, &mut Timings) -> Result<T>,
 ) -> Result<T> {
     infer_types(image, timings, |t, edges, timings| {
         let targets = crate::query::root_targets(t.roots);
@@ -167,7 +167,7 @@ pub fn dominate<T>(
             timings.run(name, &format!("computing dominators ({name})"), f)
         });
         let dom = dom.ok_or_else(|| anyhow::anyhow!("the heap is too large for the dominator tree (over 4G objects or edges)"))?;
-        then(t, &edges, &dom, timings)
+        then(t, &edges, dom, timings)
     })
 }
 

@@ -75,9 +75,38 @@ pub struct Dominators {
     /// Immediate dominator of each node (the top's is itself).
     idom: Vec<u32>,
     /// Retained bytes and objects of each node.
-    retained: Vec<u64>,
+    retained: Bytes,
     retained_objects: Vec<u32>,
     roots: u32,
+}
+
+/// Retained bytes of each node: in 8-byte words while the reached objects'
+/// sizes are all multiples of 8 (Go's size classes and pages are) and
+/// their sum fits 32 bits of words (heaps under 32 GiB), else in bytes.
+enum Bytes {
+    Words(Vec<u32>),
+    Bytes(Vec<u64>),
+}
+
+impl Bytes {
+    /// Node `n`'s.
+    fn get(&self, n: u32) -> u64 {
+        match self {
+            Bytes::Words(w) => u64::from(w[n as usize]) * 8,
+            Bytes::Bytes(b) => b[n as usize],
+        }
+    }
+}
+
+/// Adds each node's total into its dominator's, children (larger numbers)
+/// first.
+fn sum_up<T: Copy + std::ops::AddAssign>(idom: &[u32], totals: &mut [T], objects: &mut [u32]) {
+    for w in (1..idom.len()).rev() {
+        let d = idom[w] as usize;
+        let t = totals[w];
+        totals[d] += t;
+        objects[d] += objects[w];
+    }
 }
 
 /// The depth-first search's result.
@@ -139,19 +168,28 @@ impl Dominators {
         });
         drop(parent);
 
-        let (mut retained, mut retained_objects) = (Vec::new(), Vec::new());
+        let mut sums = None;
         let base = 1 + roots.len() as u32;
         step("retained", &mut || {
-            // Each node adds its total into its dominator, children
-            // (larger numbers) first.
-            retained = vertex.par_iter().map(|&v| if v >= base { size(v - base) } else { 0 }).collect();
-            retained_objects = vertex.par_iter().map(|&v| u32::from(v >= base)).collect();
-            for w in (1..nodes).rev() {
-                let d = idom[w] as usize;
-                retained[d] += retained[w];
-                retained_objects[d] += retained_objects[w];
-            }
+            let own = |v: u32| if v >= base { size(v - base) } else { 0 };
+            let mut objects: Vec<u32> = vertex.par_iter().map(|&v| u32::from(v >= base)).collect();
+            let (total, whole_words) =
+                vertex.par_iter().map(|&v| own(v)).fold(|| (0u64, true), |(t, w), b| (t.saturating_add(b), w && b % 8 == 0)).reduce(
+                    || (0, true),
+                    |a, b| (a.0.saturating_add(b.0), a.1 && b.1),
+                );
+            let bytes = if whole_words && total / 8 <= u64::from(u32::MAX) {
+                let mut words: Vec<u32> = vertex.par_iter().map(|&v| (own(v) / 8) as u32).collect();
+                sum_up(&idom, &mut words, &mut objects);
+                Bytes::Words(words)
+            } else {
+                let mut bytes: Vec<u64> = vertex.par_iter().map(|&v| own(v)).collect();
+                sum_up(&idom, &mut bytes, &mut objects);
+                Bytes::Bytes(bytes)
+            };
+            sums = Some((bytes, objects));
         });
+        let (retained, retained_objects) = sums?;
         Some(Dominators { vertex, root_node, idom, retained, retained_objects, roots: roots.len() as u32 })
     }
 
@@ -167,11 +205,7 @@ impl Dominators {
 
     /// What node `n` is.
     pub fn kind(&self, n: u32) -> DomNode {
-        match self.vertex[n as usize] {
-            0 => DomNode::Top,
-            v if v <= self.roots => DomNode::Root(v - 1),
-            v => DomNode::Object(v - 1 - self.roots),
-        }
+        kind(self.vertex[n as usize], self.roots)
     }
 
     /// The node of object `obj`, if reached. A search through all nodes
@@ -194,7 +228,7 @@ impl Dominators {
 
     /// Bytes freed if node `n` were: its own and all it dominates.
     pub fn retained(&self, n: u32) -> u64 {
-        self.retained[n as usize]
+        self.retained.get(n)
     }
 
     /// Objects freed if node `n` were (itself included).
@@ -202,25 +236,124 @@ impl Dominators {
         u64::from(self.retained_objects[n as usize])
     }
 
-    /// The children of each node in the dominator tree, as (start of
-    /// each node's run, the runs): for walks down the tree.
-    pub fn children(&self) -> (Vec<u32>, Vec<u32>) {
-        let n = self.len();
-        let mut start = vec![0u32; n + 1];
-        for w in 1..n {
-            start[self.idom[w] as usize + 1] += 1;
+    /// The tree as lists of children, made in place of the immediate
+    /// dominators (4 bytes a node more): for walks down the tree.
+    pub fn into_tree(self) -> DomTree {
+        let Dominators { vertex, root_node: _, idom, retained, retained_objects, roots } = self;
+        let n = vertex.len();
+        let mut first = vec![NONE; n];
+        // Each node, from the last, goes to the front of its dominator's
+        // list: the lists come out in node order, and the slot of a node
+        // is read as its dominator before it becomes its next sibling.
+        let mut next = idom;
+        for w in (1..n).rev() {
+            let d = next[w] as usize;
+            next[w] = first[d];
+            first[d] = w as u32;
         }
-        for i in 0..n {
-            start[i + 1] += start[i];
+        if n > 0 {
+            next[0] = NONE;
         }
-        let mut fill = start.clone();
-        let mut kids = vec![0u32; n.saturating_sub(1)];
-        for w in 1..n {
-            let d = self.idom[w] as usize;
-            kids[fill[d] as usize] = w as u32;
-            fill[d] += 1;
+        DomTree { vertex, first, next, retained, retained_objects, roots }
+    }
+}
+
+/// The dominator tree with retained sizes, as lists of children: a node's
+/// first child, and each node's next sibling (in node order).
+pub struct DomTree {
+    vertex: Vec<u32>,
+    first: Vec<u32>,
+    next: Vec<u32>,
+    retained: Bytes,
+    retained_objects: Vec<u32>,
+    roots: u32,
+}
+
+impl DomTree {
+    /// Number of nodes (the top, reached roots and objects).
+    pub fn len(&self) -> usize {
+        self.vertex.len()
+    }
+
+    /// Whether only the top is there.
+    pub fn is_empty(&self) -> bool {
+        self.vertex.len() <= 1
+    }
+
+    /// What node `n` is.
+    pub fn kind(&self, n: u32) -> DomNode {
+        kind(self.vertex[n as usize], self.roots)
+    }
+
+    /// Bytes freed if node `n` were: its own and all it dominates.
+    pub fn retained(&self, n: u32) -> u64 {
+        self.retained.get(n)
+    }
+
+    /// Objects freed if node `n` were (itself included).
+    pub fn retained_objects(&self, n: u32) -> u64 {
+        u64::from(self.retained_objects[n as usize])
+    }
+
+    /// Node `n`'s children, in node order.
+    pub fn children(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut at = self.first[n as usize];
+        std::iter::from_fn(move || {
+            let c = at;
+            (c != NONE).then(|| {
+                at = self.next[c as usize];
+                c
+            })
+        })
+    }
+
+    /// Nodes in node `n`'s subtree, itself included (only the top has
+    /// roots below it, and a root counts no objects of its own).
+    pub fn subtree_len(&self, n: u32) -> u64 {
+        match self.kind(n) {
+            DomNode::Top => self.len() as u64,
+            DomNode::Root(_) => 1 + self.retained_objects(n),
+            DomNode::Object(_) => self.retained_objects(n),
         }
-        (start, kids)
+    }
+
+    /// Visits every node in preorder of the tree (children in node
+    /// order), each with its position in that order; iterative, the stack
+    /// holding only the later siblings still to visit of the nodes above.
+    pub fn preorder(&self, mut visit: impl FnMut(u32, u64)) {
+        if self.vertex.is_empty() {
+            return;
+        }
+        let mut pending: Vec<u32> = Vec::new();
+        let mut at = 0u32;
+        let mut pos = 0u64;
+        loop {
+            visit(at, pos);
+            pos += 1;
+            let (child, sibling) = (self.first[at as usize], if at == 0 { NONE } else { self.next[at as usize] });
+            at = if child != NONE {
+                if sibling != NONE {
+                    pending.push(sibling);
+                }
+                child
+            } else if sibling != NONE {
+                sibling
+            } else {
+                match pending.pop() {
+                    Some(s) => s,
+                    None => return,
+                }
+            };
+        }
+    }
+}
+
+/// What vertex `v` is, with `roots` roots.
+fn kind(v: u32, roots: u32) -> DomNode {
+    match v {
+        0 => DomNode::Top,
+        v if v <= roots => DomNode::Root(v - 1),
+        v => DomNode::Object(v - 1 - roots),
     }
 }
 
@@ -403,5 +536,53 @@ mod tests {
         let d = Dominators::compute(&[vec![0]], g.len(), &g, &|_| 16).unwrap();
         assert_eq!(d.retained(d.root(0).unwrap()), 16 * u64::from(n));
         assert_eq!(d.retained_objects(d.object(n / 2).unwrap()), u64::from(n / 2));
+    }
+
+    /// Three objects of 32 GiB: more words than 32 bits hold, so the
+    /// sizes are summed in bytes.
+    #[test]
+    fn retained_bytes_past_32_bits_of_words() {
+        let g: Vec<Vec<u32>> = vec![vec![1], vec![2], vec![]];
+        let d = Dominators::compute(&[vec![0]], g.len(), &g, &|_| 32 << 30).unwrap();
+        assert_eq!(d.retained(0), 3 * (32 << 30));
+        assert_eq!(d.retained(d.object(1).unwrap()), 2 * (32 << 30));
+    }
+
+    /// The tree's lists and preorder against the immediate dominators:
+    /// each node's children are the nodes it immediately dominates, in
+    /// node order, and each subtree is the run of positions from its node,
+    /// `subtree_len` long, holding exactly the nodes it dominates.
+    #[test]
+    fn tree_lists_and_preorder_follow_the_dominators() {
+        for seed in 1..100u64 {
+            let n = 2 + (seed as usize * 11) % 60;
+            let (roots, g) = graph(seed.wrapping_mul(0x2545_F491_4F6C_DD1D), n);
+            let d = Dominators::compute(&roots, g.len(), &g, &|_| 8).unwrap();
+            let len = d.len() as u32;
+            let idom: Vec<u32> = (0..len).map(|w| d.idom(w)).collect();
+            let dominates = |a: u32, mut w: u32| loop {
+                if w == a {
+                    return true;
+                }
+                if w == 0 {
+                    return false;
+                }
+                w = idom[w as usize];
+            };
+            let t = d.into_tree();
+            let mut pos = vec![u64::MAX; len as usize];
+            t.preorder(|w, p| pos[w as usize] = p);
+            assert!(pos.iter().all(|&p| p < u64::from(len)), "seed {seed}: a node not visited");
+            for a in 0..len {
+                let kids: Vec<u32> = t.children(a).collect();
+                let want: Vec<u32> = (1..len).filter(|&w| idom[w as usize] == a).collect();
+                assert_eq!(kids, want, "seed {seed}: children of {a}");
+                let (lo, hi) = (pos[a as usize], pos[a as usize] + t.subtree_len(a));
+                for w in 0..len {
+                    let inside = (lo..hi).contains(&pos[w as usize]);
+                    assert_eq!(inside, dominates(a, w), "seed {seed}: node {w} in the run of {a}");
+                }
+            }
+        }
     }
 }
