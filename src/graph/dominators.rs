@@ -67,17 +67,68 @@ pub type Step<'s> = dyn FnMut(&'static str, &mut dyn FnMut()) + 's;
 /// preorder from the top (node 0): a node's immediate dominator has a
 /// smaller number than it.
 pub struct Dominators {
-    /// Vertex of each node: 0 the top, 1 + i root i, 1 + roots + o
-    /// object o.
-    vertex: Vec<u32>,
+    nodes: Nodes,
     /// Node of each root, [`NONE`] if it has no targets.
     root_node: Vec<u32>,
     /// Immediate dominator of each node (the top's is itself).
     idom: Vec<u32>,
+}
+
+/// What the dominator tree's nodes are and retain, in either form of the
+/// tree ([`Dominators`], [`DomTree`]).
+pub struct Nodes {
+    /// Vertex of each node: 0 the top, 1 + i root i, 1 + roots + o
+    /// object o.
+    vertex: Vec<u32>,
     /// Retained bytes and objects of each node.
     retained: Bytes,
     retained_objects: Vec<u32>,
     roots: u32,
+}
+
+impl Nodes {
+    /// Number of nodes (the top, reached roots and objects).
+    pub fn len(&self) -> usize {
+        self.vertex.len()
+    }
+
+    /// Whether only the top is there.
+    pub fn is_empty(&self) -> bool {
+        self.vertex.len() <= 1
+    }
+
+    /// What node `n` is.
+    pub fn kind(&self, n: u32) -> DomNode {
+        match self.vertex[n as usize] {
+            0 => DomNode::Top,
+            v if v <= self.roots => DomNode::Root(v - 1),
+            v => DomNode::Object(v - 1 - self.roots),
+        }
+    }
+
+    /// Bytes freed if node `n` were: its own and all it dominates.
+    pub fn retained(&self, n: u32) -> u64 {
+        self.retained.get(n)
+    }
+
+    /// Objects freed if node `n` were (itself included).
+    pub fn retained_objects(&self, n: u32) -> u64 {
+        u64::from(self.retained_objects[n as usize])
+    }
+}
+
+impl std::ops::Deref for Dominators {
+    type Target = Nodes;
+    fn deref(&self) -> &Nodes {
+        &self.nodes
+    }
+}
+
+impl std::ops::Deref for DomTree {
+    type Target = Nodes;
+    fn deref(&self) -> &Nodes {
+        &self.nodes
+    }
 }
 
 /// Retained bytes of each node: in 8-byte words while the reached objects'
@@ -190,22 +241,8 @@ impl Dominators {
             sums = Some((bytes, objects));
         });
         let (retained, retained_objects) = sums?;
-        Some(Dominators { vertex, root_node, idom, retained, retained_objects, roots: roots.len() as u32 })
-    }
-
-    /// Number of nodes (the top, reached roots and objects).
-    pub fn len(&self) -> usize {
-        self.vertex.len()
-    }
-
-    /// Whether only the top is there.
-    pub fn is_empty(&self) -> bool {
-        self.vertex.len() <= 1
-    }
-
-    /// What node `n` is.
-    pub fn kind(&self, n: u32) -> DomNode {
-        kind(self.vertex[n as usize], self.roots)
+        let nodes = Nodes { vertex, retained, retained_objects, roots: roots.len() as u32 };
+        Some(Dominators { nodes, root_node, idom })
     }
 
     /// The node of object `obj`, if reached. A search through all nodes
@@ -226,21 +263,11 @@ impl Dominators {
         self.idom[n as usize]
     }
 
-    /// Bytes freed if node `n` were: its own and all it dominates.
-    pub fn retained(&self, n: u32) -> u64 {
-        self.retained.get(n)
-    }
-
-    /// Objects freed if node `n` were (itself included).
-    pub fn retained_objects(&self, n: u32) -> u64 {
-        u64::from(self.retained_objects[n as usize])
-    }
-
     /// The tree as lists of children, made in place of the immediate
     /// dominators (4 bytes a node more): for walks down the tree.
     pub fn into_tree(self) -> DomTree {
-        let Dominators { vertex, root_node: _, idom, retained, retained_objects, roots } = self;
-        let n = vertex.len();
+        let Dominators { nodes, root_node: _, idom } = self;
+        let n = nodes.len();
         let mut first = vec![NONE; n];
         // Each node, from the last, goes to the front of its dominator's
         // list: the lists come out in node order, and the slot of a node
@@ -254,47 +281,19 @@ impl Dominators {
         if n > 0 {
             next[0] = NONE;
         }
-        DomTree { vertex, first, next, retained, retained_objects, roots }
+        DomTree { nodes, first, next }
     }
 }
 
 /// The dominator tree with retained sizes, as lists of children: a node's
 /// first child, and each node's next sibling (in node order).
 pub struct DomTree {
-    vertex: Vec<u32>,
+    nodes: Nodes,
     first: Vec<u32>,
     next: Vec<u32>,
-    retained: Bytes,
-    retained_objects: Vec<u32>,
-    roots: u32,
 }
 
 impl DomTree {
-    /// Number of nodes (the top, reached roots and objects).
-    pub fn len(&self) -> usize {
-        self.vertex.len()
-    }
-
-    /// Whether only the top is there.
-    pub fn is_empty(&self) -> bool {
-        self.vertex.len() <= 1
-    }
-
-    /// What node `n` is.
-    pub fn kind(&self, n: u32) -> DomNode {
-        kind(self.vertex[n as usize], self.roots)
-    }
-
-    /// Bytes freed if node `n` were: its own and all it dominates.
-    pub fn retained(&self, n: u32) -> u64 {
-        self.retained.get(n)
-    }
-
-    /// Objects freed if node `n` were (itself included).
-    pub fn retained_objects(&self, n: u32) -> u64 {
-        u64::from(self.retained_objects[n as usize])
-    }
-
     /// Node `n`'s children, in node order.
     pub fn children(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
         let mut at = self.first[n as usize];
@@ -321,7 +320,7 @@ impl DomTree {
     /// order), each with its position in that order; iterative, the stack
     /// holding only the later siblings still to visit of the nodes above.
     pub fn preorder(&self, mut visit: impl FnMut(u32, u64)) {
-        if self.vertex.is_empty() {
+        if self.len() == 0 {
             return;
         }
         let mut pending: Vec<u32> = Vec::new();
@@ -345,15 +344,6 @@ impl DomTree {
                 }
             };
         }
-    }
-}
-
-/// What vertex `v` is, with `roots` roots.
-fn kind(v: u32, roots: u32) -> DomNode {
-    match v {
-        0 => DomNode::Top,
-        v if v <= roots => DomNode::Root(v - 1),
-        v => DomNode::Object(v - 1 - roots),
     }
 }
 

@@ -80,10 +80,22 @@ fn type_sums(cx: &Context, tree: &DomTree) -> HashMap<String, TypeSums> {
     let mut open_end: Vec<u64> = Vec::new();
     let mut sums: Vec<TypeSums> = Vec::new();
     let mut first: Vec<u32> = Vec::new();
+    // (key, slot); no key is u64::MAX (a size of 2^63 - 1 bytes).
+    let mut recent = [(u64::MAX, 0u32); 256];
     tree.preorder(|n, pos| {
         let DomNode::Object(o) = tree.kind(n) else { return };
-        let next = dense.len() as u32;
-        let slot = *dense.entry(TypeNames::key(cx, o)).or_insert(next) as usize;
+        // Most nodes have the type of one met just before (a list's
+        // nodes, a slice's elements): a small cache before the map.
+        let key = TypeNames::key(cx, o);
+        let line = &mut recent[(key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize];
+        let slot = if line.0 == key {
+            line.1 as usize
+        } else {
+            let next = dense.len() as u32;
+            let slot = *dense.entry(key).or_insert(next);
+            *line = (key, slot);
+            slot as usize
+        };
         if slot == open_end.len() {
             open_end.push(0);
             sums.push(TypeSums::default());
@@ -211,7 +223,15 @@ impl Retainers {
 
         // Paths to the objects shown, and the rows.
         let never = |_| false;
-        let parents = Parents::search(&root_targets(cx.roots), cx.heap.len(), succ, &never, &never)?;
+        let shown: Vec<u32> = objects
+            .iter()
+            .chain(suspects.iter().flat_map(|(r, p, _)| [r, p]))
+            .filter_map(|c| match c.node {
+                DomNode::Object(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        let parents = Parents::search_until(&root_targets(cx.roots), cx.heap.len(), succ, &never, &never, Some(&shown))?;
         let row = |c: Chosen| match c.node {
             DomNode::Object(o) => Row {
                 name: names.object(o).into_owned(),
