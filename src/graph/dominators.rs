@@ -24,7 +24,7 @@
 
 use rayon::prelude::*;
 
-use crate::heap::Edges;
+use crate::heap::{prefetch, Edges};
 
 /// "None" in the arrays below.
 const NONE: u32 = u32::MAX;
@@ -33,12 +33,19 @@ const NONE: u32 = u32::MAX;
 pub trait Successors {
     /// Targets of object `obj`'s edges.
     fn of(&self, obj: u32) -> &[u32];
+
+    /// A hint that [`Successors::of`] will soon be asked for `obj`.
+    fn prefetch(&self, _obj: u32) {}
 }
 
 impl Successors for Edges {
     fn of(&self, obj: u32) -> &[u32] {
         let (a, b) = self.range(obj);
         self.targets(a, b)
+    }
+
+    fn prefetch(&self, obj: u32) {
+        self.prefetch_range(obj);
     }
 }
 
@@ -395,6 +402,15 @@ fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Op
             (edges, add) = adj(w);
             if edges.len() >= NONE as usize {
                 return None;
+            }
+            // The search reads, for the first few targets, whether they
+            // are numbered and where their edges are: ask for both at once
+            // rather than one after the other.
+            for &t in edges.iter().take(4) {
+                prefetch(&node_of[(t + add) as usize]);
+                if add != 0 {
+                    succ.prefetch(t);
+                }
             }
         } else if m != n && parent[m as usize] != n {
             // Not the tree edge (nor a copy of it), nor a loop: a
