@@ -162,13 +162,18 @@ pub fn dominate<T>(
     then: impl FnOnce(&Typed, &Edges, Dominators, &mut Timings) -> Result<T>,
 ) -> Result<T> {
     infer_types(image, timings, |t, edges, timings| {
-        let targets = crate::query::root_targets(t.roots);
-        let dom = Dominators::compute_in_steps(&targets, t.heap.len(), &edges, &|o| t.heap.size(o), &mut |name, f| {
-            timings.run(name, &format!("computing dominators ({name})"), f)
-        });
-        let dom = dom.ok_or_else(|| anyhow::anyhow!("the heap is too large for the dominator tree (over 4G objects or edges)"))?;
+        let dom = dominators(t, &edges, timings)?;
         then(t, &edges, dom, timings)
     })
+}
+
+/// The dominator tree of the typed heap, its steps timed as phases.
+pub fn dominators(t: &Typed, edges: &Edges, timings: &mut Timings) -> Result<Dominators> {
+    let targets = crate::query::root_targets(t.roots);
+    let dom = Dominators::compute_in_steps(&targets, t.heap.len(), edges, &|o| t.heap.size(o), &mut |name, f| {
+        timings.run(name, &format!("computing dominators ({name})"), f)
+    });
+    dom.ok_or_else(|| anyhow::anyhow!("the heap is too large for the dominator tree (over 4G objects or edges)"))
 }
 
 /// Has glibc map every allocation of a few MiB or more by itself, and unmap

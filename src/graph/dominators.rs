@@ -19,8 +19,8 @@
 //! Per reached node: 12 bytes during the search (number of each vertex,
 //! vertex and parent of each node) plus 8 a frame of search depth, 20 for
 //! the semi-dominators (vertex, parent, semi, ancestor, best) plus 8 per
-//! listed edge, 20 kept after (vertex, immediate dominator, retained bytes
-//! and objects).
+//! listed edge, 16 kept after (vertex, immediate dominator, retained bytes
+//! in words and objects), 20 as lists of children ([`DomTree`]).
 
 use rayon::prelude::*;
 
@@ -257,6 +257,24 @@ impl Dominators {
     pub fn object(&self, obj: u32) -> Option<u32> {
         let v = obj.checked_add(1 + self.roots)?;
         self.vertex.par_iter().position_first(|&x| x == v).map(|n| n as u32)
+    }
+
+    /// The nodes of objects `objs` (None for those not reached), in one
+    /// search through all nodes.
+    pub fn objects(&self, objs: &[u32]) -> Vec<Option<u32>> {
+        let mut at: std::collections::HashMap<u32, Vec<usize>> = Default::default();
+        for (i, &o) in objs.iter().enumerate() {
+            if let Some(v) = o.checked_add(1 + self.roots) {
+                at.entry(v).or_default().push(i);
+            }
+        }
+        let mut out = vec![None; objs.len()];
+        for (n, v) in self.vertex.iter().enumerate() {
+            for &i in at.get(v).into_iter().flatten() {
+                out[i] = Some(n as u32);
+            }
+        }
+        out
     }
 
     /// The node of root `i`, if it has targets.
