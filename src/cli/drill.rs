@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 
-use super::pipeline::{analyze, dominate, Timings};
+use super::pipeline::{analyze, dominate, dominators, infer_types, Timings};
 use super::output::Output;
 use super::{open_paths, warn};
 use crate::image::Image;
@@ -18,7 +18,7 @@ pub fn top(image: &Image, timings: &mut Timings, limit: usize, json: bool, out: 
     dominate(image, timings, |t, edges, dom, timings| {
         warn(&t.warnings);
         let cx = Context { heap: t.heap, roots: t.roots, inference: t.inference };
-        let r = timings.run("output", "ranking retainers", || Retainers::new(&cx, dom, edges, limit));
+        let r = timings.run("ranking", "ranking retainers", || Retainers::new(&cx, dom, edges, limit));
         let Some(r) = r else { bail!("the heap is too large to search") };
         print(out, json, || r.text(), || r.json())
     })
@@ -39,10 +39,16 @@ pub fn paths(
         (None, Some(t)) => Target::Type(t.to_string()),
         (None, None) => bail!("give an address or --type T"),
     };
-    dominate(image, &mut Timings::default(), |t, edges, dom, _| {
+    // The dominator tree comes after the search for paths, which is freed
+    // first: the two are never held together.
+    infer_types(image, &mut Timings::default(), |t, edges, timings| {
         warn(&t.warnings);
         let cx = Context { heap: t.heap, roots: t.roots, inference: t.inference };
-        let report = why_alive(&cx, edges, dom, &target, limit, &Ignore { names: ignore.to_vec() }).map_err(anyhow::Error::msg)?;
+        let mut retained = |objs: &[u32]| -> Result<Vec<(u64, u64)>, String> {
+            let dom = dominators(t, &edges, timings).map_err(|e| e.to_string())?;
+            Ok(dom.objects(objs).into_iter().map(|n| n.map_or((0, 0), |n| (dom.retained(n), dom.retained_objects(n)))).collect())
+        };
+        let report = why_alive(&cx, &edges, &target, limit, &Ignore { names: ignore.to_vec() }, &mut retained).map_err(anyhow::Error::msg)?;
         print(out, json, || report.text(), || report.json())
     })
 }

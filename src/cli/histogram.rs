@@ -20,9 +20,10 @@ pub fn print(image: &Image, top: Option<usize>, json: bool, out: &mut dyn Write)
     dominate(image, &mut Timings::default(), |t, _, dom, _| write(t, dom, top, json, out))
 }
 
-fn write(t: &Typed, dom: &Dominators, top: Option<usize>, as_json: bool, out: &mut dyn Write) -> Result<()> {
+fn write(t: &Typed, dom: Dominators, top: Option<usize>, as_json: bool, out: &mut dyn Write) -> Result<()> {
     let (heap, inference) = (t.heap, t.inference);
     let rows = inference.histogram();
+    let reached = dom.retained(0);
     let retained = retained_by_type(&Context { heap, roots: t.roots, inference }, dom);
     let retained_of = |name: &str| retained.get(name).map_or(0, |r| r.0);
     let (typed_objects, typed_bytes) = inference.typed_totals();
@@ -54,7 +55,7 @@ fn write(t: &Typed, dom: &Dominators, top: Option<usize>, as_json: bool, out: &m
     writeln!(
         out,
         "{objects:>12} {bytes:>16} {:>16}  total: {} types; typed {:.2}% of the objects, {:.2}% of the bytes",
-        dom.retained(0),
+        reached,
         rows.len(),
         pct(typed_objects, objects),
         pct(typed_bytes, bytes)

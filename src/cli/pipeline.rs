@@ -170,21 +170,27 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
 }
 
 /// Runs the phases to the types, then the dominator tree over the heap's
-/// edges ("dominators"), then `then` with the edges still there (for
-/// searches from the roots).
+/// edges (its steps timed as phases: "dfs", "preds", "semi", "idom",
+/// "retained"), then `then` with the edges still there (for
+/// searches from the roots) and the tree to keep or free.
 pub fn dominate<T>(
     image: &Image,
     timings: &mut Timings,
-    then: impl FnOnce(&Typed, &Edges, &Dominators, &mut Timings) -> Result<T>,
+    then: impl FnOnce(&Typed, &Edges, Dominators, &mut Timings) -> Result<T>,
 ) -> Result<T> {
     infer_types(image, timings, |t, edges, timings| {
-        let dom = timings.run("dominators", "computing dominators", || {
-            let targets = crate::query::root_targets(t.roots);
-            Dominators::compute(&targets, t.heap.len(), &edges, &|o| t.heap.size(o))
-        });
-        let dom = dom.ok_or_else(|| anyhow::anyhow!("the heap is too large for the dominator tree (over 4G objects or edges)"))?;
-        then(t, &edges, &dom, timings)
+        let dom = dominators(t, &edges, timings)?;
+        then(t, &edges, dom, timings)
     })
+}
+
+/// The dominator tree of the typed heap, its steps timed as phases.
+pub fn dominators(t: &Typed, edges: &Edges, timings: &mut Timings) -> Result<Dominators> {
+    let targets = crate::query::root_targets(t.roots);
+    let dom = Dominators::compute_in_steps(&targets, t.heap.len(), edges, &|o| t.heap.size(o), &mut |name, f| {
+        timings.run(name, &format!("computing dominators ({name})"), f)
+    });
+    dom.ok_or_else(|| anyhow::anyhow!("the heap is too large for the dominator tree (over 4G objects or edges)"))
 }
 
 /// Has glibc map every allocation of a few MiB or more by itself, and unmap

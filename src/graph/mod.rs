@@ -9,6 +9,6 @@ mod parents;
 mod tree;
 
 pub use self::bfs::{build_tree, build_tree_counted};
-pub use self::dominators::{DomNode, Dominators, Successors};
+pub use self::dominators::{DomNode, DomTree, Dominators, Nodes, Successors};
 pub use self::parents::{Parent, Parents};
 pub use self::tree::{LabelId, Labels, Link, LinkCursor, Names, NodeKind, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};

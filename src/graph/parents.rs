@@ -39,6 +39,21 @@ impl Parents {
         skip_root: &dyn Fn(u32) -> bool,
         skip_object: &dyn Fn(u32) -> bool,
     ) -> Option<Parents> {
+        Self::search_until(roots, objects, succ, skip_root, skip_object, None)
+    }
+
+    /// [`Parents::search`] that stops once every object in `wanted` (if
+    /// given) is reached: their paths are those of the whole search (an
+    /// object's parent is set once, when it is first reached), the order
+    /// ends there.
+    pub fn search_until(
+        roots: &[Vec<u32>],
+        objects: usize,
+        succ: &dyn Successors,
+        skip_root: &dyn Fn(u32) -> bool,
+        skip_object: &dyn Fn(u32) -> bool,
+        wanted: Option<&[u32]>,
+    ) -> Option<Parents> {
         let n = u32::try_from(objects).ok()?;
         u32::try_from(objects + roots.len()).ok().filter(|&x| x < UNREACHED)?;
         let mut from = vec![UNREACHED; objects];
@@ -54,14 +69,20 @@ impl Parents {
                 }
             }
         }
+        // The wanted objects not reached yet (None: search all).
+        let mut left: Option<std::collections::HashSet<u32>> =
+            wanted.map(|w| w.iter().copied().filter(|&o| (o as usize) < objects && from[o as usize] == UNREACHED).collect());
         let mut next = 0;
-        while next < queue.len() {
+        while next < queue.len() && !matches!(&left, Some(l) if l.is_empty()) {
             let o = queue[next];
             next += 1;
             for &t in succ.of(o) {
                 if from[t as usize] == UNREACHED && !skip_object(t) {
                     from[t as usize] = o;
                     queue.push(t);
+                    if let Some(l) = &mut left {
+                        l.remove(&t);
+                    }
                 }
             }
         }

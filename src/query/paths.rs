@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::{hex, root_targets, Context, Path, TypeNames};
-use crate::graph::{Dominators, Parent, Parents, Successors};
+use crate::graph::{Parent, Parents, Successors};
 
 /// What to look for.
 #[derive(Clone, Debug)]
@@ -51,15 +51,17 @@ pub struct PathReport {
 
 /// Answers "why is it alive" for `target`: for an address one object, for
 /// a type up to `limit` instances (the shallowest), each with up to
-/// `limit` chains and its retained size (from `dom`, with nothing
-/// ignored). Errors say what was not found.
+/// `limit` chains and its retained bytes and objects (from `retained`,
+/// with nothing ignored: asked once the search is freed, so that the
+/// dominator tree need not be held beside it). Errors say what was not
+/// found.
 pub fn why_alive(
     cx: &Context,
     succ: &dyn Successors,
-    dom: &Dominators,
     target: &Target,
     limit: usize,
     ignore: &Ignore,
+    retained: &mut dyn FnMut(&[u32]) -> Result<Vec<(u64, u64)>, String>,
 ) -> Result<PathReport, String> {
     let names = cx.names();
     let roots = root_targets(cx.roots);
@@ -142,7 +144,6 @@ pub fn why_alive(
         chains.sort_by_key(|p| p.objects());
         let referrer_count = refs.len() as u64;
         chains.truncate(limit.max(1));
-        let node = dom.object(o);
         out.push(ObjectPaths {
             obj: o,
             addr: names.addr(o),
@@ -150,9 +151,14 @@ pub fn why_alive(
             shortest,
             chains,
             referrers: referrer_count,
-            retained: node.map_or(0, |n| dom.retained(n)),
-            retained_objects: node.map_or(0, |n| dom.retained_objects(n)),
+            retained: 0,
+            retained_objects: 0,
         });
+    }
+    drop((parents, ignored_object));
+    let objs: Vec<u32> = out.iter().map(|o| o.obj).collect();
+    for (o, (bytes, objects)) in out.iter_mut().zip(retained(&objs)?) {
+        (o.retained, o.retained_objects) = (bytes, objects);
     }
     Ok(PathReport { objects: out, instances, ignored: ignore.names.clone() })
 }

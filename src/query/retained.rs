@@ -3,12 +3,13 @@
 //! types (the bytes all instances of a type retain together), and a few
 //! leak suspects with the point where their bytes accumulate.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use serde_json::{json, Value};
 
 use super::{hex, root_targets, Context, Path, TypeNames};
-use crate::graph::{DomNode, Dominators, Parents, Successors};
+use crate::graph::{DomNode, DomTree, Dominators, Parents, Successors};
 
 /// A suspect retains at least this share of the reached bytes…
 const SUSPECT_SHARE: f64 = 0.10;
@@ -57,145 +58,138 @@ pub struct Retainers {
     pub suspects: Vec<Suspect>,
 }
 
-/// Bytes and objects retained by all instances of each type together, by
-/// type name: the retained bytes of each instance that no other instance
-/// of its type dominates (one walk down the dominator tree, counting the
-/// instances of each type open above the current node).
-pub fn retained_by_type(cx: &Context, dom: &Dominators) -> HashMap<String, (u64, u64)> {
-    let (start, kids) = dom.children();
+/// Per type name: bytes and objects all instances retain together, and
+/// the instances reached and their own bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct TypeSums {
+    retained: u64,
+    retained_objects: u64,
+    count: u64,
+    own: u64,
+}
+
+/// The sums of each type, by name: the retained bytes of each instance
+/// that no other instance of its type dominates, in one walk down the
+/// dominator tree in preorder — an instance is inside another of its type
+/// iff its position is before the end of the last outermost instance of
+/// that type (subtrees are runs of positions).
+fn type_sums(cx: &Context, tree: &DomTree) -> HashMap<String, TypeSums> {
     let mut dense: HashMap<u64, u32> = HashMap::new();
-    let mut open: Vec<u32> = Vec::new();
-    let mut sums: Vec<(u64, u64)> = Vec::new();
+    // By type slot: where the outermost instance open ends, the sums,
+    // and one instance (for the name).
+    let mut open_end: Vec<u64> = Vec::new();
+    let mut sums: Vec<TypeSums> = Vec::new();
     let mut first: Vec<u32> = Vec::new();
-    // (node, its type slot or u32::MAX, next child)
-    let mut stack: Vec<(u32, u32, u32)> = vec![(0, u32::MAX, start[0])];
-    while let Some(top) = stack.last_mut() {
-        let (n, slot, k) = *top;
-        if k == start[n as usize + 1] {
-            if slot != u32::MAX {
-                open[slot as usize] -= 1;
-            }
-            stack.pop();
-            continue;
-        }
-        top.2 += 1;
-        let c = kids[k as usize];
-        let slot = match dom.kind(c) {
-            DomNode::Object(o) => {
-                let next = dense.len() as u32;
-                let slot = *dense.entry(TypeNames::key(cx, o)).or_insert(next);
-                if slot as usize == open.len() {
-                    open.push(0);
-                    sums.push((0, 0));
-                    first.push(o);
-                }
-                if open[slot as usize] == 0 {
-                    sums[slot as usize].0 += dom.retained(c);
-                    sums[slot as usize].1 += dom.retained_objects(c);
-                }
-                open[slot as usize] += 1;
-                slot
-            }
-            _ => u32::MAX,
+    // (key, slot); no key is u64::MAX (a size of 2^63 - 1 bytes).
+    let mut recent = [(u64::MAX, 0u32); 256];
+    tree.preorder(|n, pos| {
+        let DomNode::Object(o) = tree.kind(n) else { return };
+        // Most nodes have the type of one met just before (a list's
+        // nodes, a slice's elements): a small cache before the map.
+        let key = TypeNames::key(cx, o);
+        let line = &mut recent[(key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize];
+        let slot = if line.0 == key {
+            line.1 as usize
+        } else {
+            let next = dense.len() as u32;
+            let slot = *dense.entry(key).or_insert(next);
+            *line = (key, slot);
+            slot as usize
         };
-        stack.push((c, slot, start[c as usize]));
-    }
-    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
+        if slot == open_end.len() {
+            open_end.push(0);
+            sums.push(TypeSums::default());
+            first.push(o);
+        }
+        let t = &mut sums[slot];
+        t.count += 1;
+        t.own += cx.heap.size(o);
+        if open_end[slot] <= pos {
+            t.retained += tree.retained(n);
+            t.retained_objects += tree.retained_objects(n);
+            open_end[slot] = pos + tree.subtree_len(n);
+        }
+    });
+    let mut out: HashMap<String, TypeSums> = HashMap::new();
     for (slot, &o) in first.iter().enumerate() {
         let e = out.entry(cx.names().object(o).into_owned()).or_default();
-        e.0 += sums[slot].0;
-        e.1 += sums[slot].1;
+        let s = sums[slot];
+        e.retained += s.retained;
+        e.retained_objects += s.retained_objects;
+        e.count += s.count;
+        e.own += s.own;
     }
     out
 }
 
+/// Bytes and objects retained by all instances of each type together, by
+/// type name (instances under another instance of their type count once).
+pub fn retained_by_type(cx: &Context, dom: Dominators) -> HashMap<String, (u64, u64)> {
+    type_sums(cx, &dom.into_tree()).into_iter().map(|(name, s)| (name, (s.retained, s.retained_objects))).collect()
+}
+
+/// A node chosen for a row, with what the row shows of it.
+#[derive(Clone, Copy)]
+struct Chosen {
+    node: DomNode,
+    retained: u64,
+    retained_objects: u64,
+}
+
 impl Retainers {
     /// The `limit` largest of each kind, with paths from the roots along
-    /// `succ`. None if the heap is too large to search.
-    pub fn new(cx: &Context, dom: &Dominators, succ: &dyn Successors, limit: usize) -> Option<Retainers> {
-        let never = |_| false;
-        let parents = Parents::search(&root_targets(cx.roots), cx.heap.len(), succ, &never, &never)?;
+    /// `succ`. The dominator tree is freed before the search for paths.
+    /// None if the heap is too large to search.
+    pub fn new(cx: &Context, dom: Dominators, succ: &dyn Successors, limit: usize) -> Option<Retainers> {
         let names = cx.names();
-        let object_row = |n: u32, o: u32| Row {
-            name: names.object(o).into_owned(),
-            addr: names.addr(o),
-            own: cx.heap.size(o),
-            count: 1,
-            retained: dom.retained(n),
-            retained_objects: dom.retained_objects(n),
-            path: parents.path(o).map(|(r, objs)| Path::new(cx, r, &objs)),
-        };
-        let root_row = |n: u32, r: u32| Row {
-            name: cx.roots[r as usize].name.clone(),
-            addr: cx.roots[r as usize].addr,
-            own: 0,
-            count: 1,
-            retained: dom.retained(n),
-            retained_objects: dom.retained_objects(n),
-            path: None,
-        };
-        let top_of = |mut rows: Vec<(u64, u32)>| {
-            rows.sort_unstable_by_key(|&(r, n)| (std::cmp::Reverse(r), n));
-            rows.truncate(limit);
-            rows
-        };
-        // Objects right below a root (or several roots) in the tree.
-        let mut tops = Vec::new();
-        let mut roots = Vec::new();
+        // Objects right below a root (or several roots) in the tree: the
+        // `limit` largest, ties to the first node; and all roots.
+        let mut tops: BinaryHeap<(Reverse<u64>, u32)> = BinaryHeap::new();
+        let mut roots: Vec<(u64, u32)> = Vec::new();
         for n in 1..dom.len() as u32 {
             match dom.kind(n) {
-                DomNode::Object(_) if !matches!(dom.kind(dom.idom(n)), DomNode::Object(_)) => tops.push((dom.retained(n), n)),
+                DomNode::Object(_) if !matches!(dom.kind(dom.idom(n)), DomNode::Object(_)) => {
+                    tops.push((Reverse(dom.retained(n)), n));
+                    if tops.len() > limit {
+                        tops.pop();
+                    }
+                }
                 DomNode::Root(_) => roots.push((dom.retained(n), n)),
                 _ => {}
             }
         }
-        let all_tops = top_of(tops);
-        let objects: Vec<Row> = all_tops
-            .iter()
-            .map(|&(_, n)| match dom.kind(n) {
-                DomNode::Object(o) => object_row(n, o),
-                _ => unreachable!("only objects were listed"),
-            })
-            .collect();
-        let root_rows: Vec<Row> = top_of(roots)
+        let all_tops: Vec<(u64, u32)> = tops.into_sorted_vec().into_iter().map(|(Reverse(r), n)| (r, n)).collect();
+        let by_size = |rows: &mut Vec<(u64, u32)>| rows.sort_unstable_by_key(|&(r, n)| (Reverse(r), n));
+        let mut top_roots = roots.clone();
+        by_size(&mut top_roots);
+        top_roots.truncate(limit);
+
+        let tree = dom.into_tree();
+        let chosen = |n: u32| Chosen { node: tree.kind(n), retained: tree.retained(n), retained_objects: tree.retained_objects(n) };
+        let objects: Vec<Chosen> = all_tops.iter().map(|&(_, n)| chosen(n)).collect();
+        let root_rows: Vec<Chosen> = top_roots.iter().map(|&(_, n)| chosen(n)).collect();
+        let mut types: Vec<Row> = type_sums(cx, &tree)
             .into_iter()
-            .filter_map(|(_, n)| match dom.kind(n) {
-                DomNode::Root(r) => Some(root_row(n, r)),
-                _ => None,
-            })
-            .collect();
-        // Instances and their bytes by type key, then by name.
-        let mut by_key: HashMap<u64, (u64, u64, u32)> = HashMap::new();
-        for n in 1..dom.len() as u32 {
-            if let DomNode::Object(o) = dom.kind(n) {
-                let e = by_key.entry(TypeNames::key(cx, o)).or_insert((0, 0, o));
-                e.0 += 1;
-                e.1 += cx.heap.size(o);
-            }
-        }
-        let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
-        for (count, bytes, o) in by_key.into_values() {
-            let e = counts.entry(names.object(o).into_owned()).or_default();
-            e.0 += count;
-            e.1 += bytes;
-        }
-        let mut types: Vec<Row> = retained_by_type(cx, dom)
-            .into_iter()
-            .map(|(name, (retained, retained_objects))| {
-                let (count, own) = counts.get(&name).copied().unwrap_or_default();
-                Row { name, addr: 0, own, count, retained, retained_objects, path: None }
+            .map(|(name, s)| Row {
+                name,
+                addr: 0,
+                own: s.own,
+                count: s.count,
+                retained: s.retained,
+                retained_objects: s.retained_objects,
+                path: None,
             })
             .collect();
         types.sort_by(|a, b| b.retained.cmp(&a.retained).then_with(|| a.name.cmp(&b.name)));
         types.truncate(limit);
 
         // Suspects: the objects and roots retaining the largest shares.
-        let total = dom.retained(0);
-        let (start, kids) = dom.children();
-        let mut candidates: Vec<(u64, u32)> = all_tops.clone();
-        candidates.extend((1..dom.len() as u32).filter(|&n| matches!(dom.kind(n), DomNode::Root(_))).map(|n| (dom.retained(n), n)));
-        candidates.sort_unstable_by_key(|&(r, n)| (std::cmp::Reverse(r), n));
-        let mut suspects = Vec::new();
+        let total = tree.retained(0);
+        let reached_objects = tree.retained_objects(0);
+        let mut candidates: Vec<(u64, u32)> = all_tops;
+        candidates.extend(roots);
+        by_size(&mut candidates);
+        let mut suspects: Vec<(Chosen, Chosen, u64)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (retained, n) in candidates {
             if suspects.len() == SUSPECTS || (retained as f64) < SUSPECT_SHARE * total as f64 {
@@ -207,12 +201,11 @@ impl Retainers {
             // its tail.
             let mut at = n;
             loop {
-                let children = &kids[start[at as usize] as usize..start[at as usize + 1] as usize];
-                let Some(&big) = children.iter().max_by_key(|&&c| dom.retained(c)) else { break };
-                if (dom.retained(big) as f64) < ACCUMULATION_SHARE * dom.retained(at) as f64 {
+                let Some(big) = tree.children(at).max_by_key(|&c| tree.retained(c)) else { break };
+                if (tree.retained(big) as f64) < ACCUMULATION_SHARE * tree.retained(at) as f64 {
                     break;
                 }
-                if let (DomNode::Object(a), DomNode::Object(b)) = (dom.kind(at), dom.kind(big)) {
+                if let (DomNode::Object(a), DomNode::Object(b)) = (tree.kind(at), tree.kind(big)) {
                     if names.object(a) == names.object(b) {
                         break;
                     }
@@ -221,22 +214,64 @@ impl Retainers {
             }
             // A root's point is its largest object; the same point twice
             // (a root and its only object) is one suspect.
-            if !seen.insert(at) {
+            if !seen.insert(at) || tree.kind(n) == DomNode::Top {
                 continue;
             }
-            let retainer = match dom.kind(n) {
-                DomNode::Object(o) => object_row(n, o),
-                DomNode::Root(r) => root_row(n, r),
-                DomNode::Top => continue,
-            };
-            let point = match dom.kind(at) {
-                DomNode::Object(o) => object_row(at, o),
-                _ => retainer.clone(),
-            };
-            let children = u64::from(start[at as usize + 1] - start[at as usize]);
-            suspects.push(Suspect { retainer, point, children });
+            suspects.push((chosen(n), chosen(at), tree.children(at).count() as u64));
         }
-        Some(Retainers { reached_bytes: total, reached_objects: dom.retained_objects(0), objects, roots: root_rows, types, suspects })
+        drop(tree);
+
+        // Paths to the objects shown, and the rows.
+        let never = |_| false;
+        let shown: Vec<u32> = objects
+            .iter()
+            .chain(suspects.iter().flat_map(|(r, p, _)| [r, p]))
+            .filter_map(|c| match c.node {
+                DomNode::Object(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        let parents = Parents::search_until(&root_targets(cx.roots), cx.heap.len(), succ, &never, &never, Some(&shown))?;
+        let row = |c: Chosen| match c.node {
+            DomNode::Object(o) => Row {
+                name: names.object(o).into_owned(),
+                addr: names.addr(o),
+                own: cx.heap.size(o),
+                count: 1,
+                retained: c.retained,
+                retained_objects: c.retained_objects,
+                path: parents.path(o).map(|(r, objs)| Path::new(cx, r, &objs)),
+            },
+            DomNode::Root(r) => Row {
+                name: cx.roots[r as usize].name.clone(),
+                addr: cx.roots[r as usize].addr,
+                own: 0,
+                count: 1,
+                retained: c.retained,
+                retained_objects: c.retained_objects,
+                path: None,
+            },
+            DomNode::Top => unreachable!("the top is no row"),
+        };
+        let suspects = suspects
+            .into_iter()
+            .map(|(retainer, point, children)| {
+                let retainer = row(retainer);
+                let point = match point.node {
+                    DomNode::Object(_) => row(point),
+                    _ => retainer.clone(),
+                };
+                Suspect { retainer, point, children }
+            })
+            .collect();
+        Some(Retainers {
+            reached_bytes: total,
+            reached_objects,
+            objects: objects.into_iter().map(row).collect(),
+            roots: root_rows.into_iter().map(row).collect(),
+            types,
+            suspects,
+        })
     }
 
     /// The report as text.
