@@ -222,7 +222,7 @@ impl Heap {
     /// Prefetches what [`Heap::addr`] reads for object `i`.
     #[inline]
     pub fn prefetch_addr(&self, i: u32) {
-        prefetch(self.addrs.slot(i));
+        self.addrs.prefetch(i);
     }
 
     /// Total bytes of all objects.
