@@ -4,17 +4,19 @@
 
 use rayon::prelude::*;
 
-use crate::heap::{prefetch, Edges, Heap};
+use crate::heap::{prefetch, CompactEdges, Edges, Heap, RESTART};
 use crate::roots::{Group, Root, SUBJECT};
 
 use super::tree::{Labels, Names, NodeKind, Tree, NO_LINK, NO_PARENT};
 
 /// Nodes taken from the queue at a time.
 const BATCH_NODES: usize = 1 << 16;
-/// Edges read in one parallel pass (bounds the targets held at once).
-const BATCH_EDGES: usize = 1 << 20;
-/// Edges per work unit (a node's edges are split into units).
-const UNIT_EDGES: usize = 4096;
+/// Bytes of coded edges read in one parallel pass (bounds the targets
+/// held at once).
+const BATCH_BYTES: usize = 1 << 20;
+/// Bytes of coded edges per work unit (a node's edges are split into
+/// units at restart points).
+const UNIT_BYTES: usize = RESTART;
 /// Pieces a batch of edges is read in, at most.
 const PIECES: usize = 32;
 /// Nodes whose edge ranges are looked up in parallel, at least.
@@ -29,11 +31,17 @@ struct Found {
 }
 
 /// Builds the tree from the roots, in group order then the order given,
-/// along `edges`, and frees them (the subtree totals, from [`Tree::sum`],
-/// can reuse their memory). Strong roots first: the weak ones (finalizers
+/// along `edges`, and frees them (coded smaller first, so that the tree
+/// and the edges are smaller together; the subtree totals, from
+/// [`Tree::sum`], can reuse their memory). Strong roots first: the weak ones (finalizers
 /// and cleanups) get only what the strong ones do not reach. `names` gives
 /// the type names that finalizer and cleanup roots are named after.
 pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) -> Tree {
+    let edges = {
+        let compact = CompactEdges::new(&edges);
+        drop(edges);
+        compact
+    };
     let mut tree = Tree::new(Labels::new());
     let mut visited = vec![0u64; heap.len().div_ceil(64)];
     let root_nodes = push_heads(&mut tree, roots, names);
@@ -134,24 +142,34 @@ fn push_heads<'r>(tree: &mut Tree, roots: &'r [Root], names: &dyn Names) -> Vec<
     root_nodes
 }
 
+/// Part of a node's edges: bytes `a..b` of its object's run `run`.
+#[derive(Clone, Copy)]
+struct Unit {
+    node: u32,
+    obj: u32,
+    run: (usize, usize),
+    a: usize,
+    b: usize,
+}
+
 /// Lists the BFS keeps from batch to batch.
 #[derive(Default)]
 struct Scratch {
-    units: Vec<(u32, usize, usize)>,
+    units: Vec<Unit>,
     found: Vec<Vec<Found>>,
     cuts: Vec<usize>,
 }
 
 /// Takes nodes from the queue (the tree's nodes from `next` on) until it
 /// is empty, claiming their targets not yet visited.
-fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize, scratch: &mut Scratch) {
+fn expand(tree: &mut Tree, visited: &mut [u64], edges: &CompactEdges, next: &mut usize, scratch: &mut Scratch) {
     let Scratch { units, found, cuts } = scratch;
     let mut n = *next;
     // Deeper levels: the node array is the FIFO queue, taken one node at a
     // time while it is short, else a batch of nodes at a time, their edges
-    // in groups of at most BATCH_EDGES (a node with millions of pointers
-    // spans several groups). Reading a group's edges (scattered over the
-    // heap's tables) runs in parallel and keeps the targets not yet
+    // in groups of at most BATCH_BYTES of coded edges (a node with millions
+    // of pointers spans several groups). Reading a group's edges
+    // (scattered over the heap's tables) runs in parallel and keeps the targets not yet
     // visited; claiming them stays serial, in node then edge order, so the
     // tree is the same on any number of threads.
     while n < tree.len() {
@@ -159,15 +177,16 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
         // as it goes, until the queue grows or a node with many edges
         // comes. The same claims in the same order as in batches.
         while n < tree.len() && tree.len() - n < PAR_NODES {
-            let (a, b) = edges.range(tree.obj[n]);
-            if b - a > UNIT_EDGES {
+            let o = tree.obj[n];
+            let run = edges.range(o);
+            if run.1 - run.0 > UNIT_BYTES {
                 break;
             }
-            for &obj in edges.targets(a, b) {
+            edges.targets(o, run, run.0, run.1, |obj| {
                 if claim(visited, obj) {
                     tree.push_object(n as u32, obj);
                 }
-            }
+            });
             n += 1;
         }
         if n >= tree.len() {
@@ -182,29 +201,30 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
             tree.obj[n..end].iter().map(|&o| edges.range(o)).collect()
         };
         units.clear();
-        for (n, (mut a, b)) in (n..end).zip(ranges) {
-            while a < b {
-                let e = (a + UNIT_EDGES).min(b);
-                units.push((n as u32, a, e));
-                a = e;
+        for (n, run) in (n..end).zip(ranges) {
+            let mut a = run.0;
+            while a < run.1 {
+                let b = (a + UNIT_BYTES).min(run.1);
+                units.push(Unit { node: n as u32, obj: tree.obj[n], run, a, b });
+                a = b;
             }
         }
         let mut i = 0;
         while i < units.len() {
             let (mut j, mut count) = (i, 0);
-            while j < units.len() && count < BATCH_EDGES {
-                count += units[j].2 - units[j].1;
+            while j < units.len() && count < BATCH_BYTES {
+                count += units[j].b - units[j].a;
                 j += 1;
             }
             let seen = &*visited;
-            let scan = |out: &mut Vec<Found>, units: &[(u32, usize, usize)]| {
+            let scan = |out: &mut Vec<Found>, units: &[Unit]| {
                 out.clear();
-                for &(node, a, b) in units {
-                    for &obj in edges.targets(a, b) {
+                for u in units {
+                    edges.targets(u.obj, u.run, u.a, u.b, |obj| {
                         if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
-                            out.push(Found { node, obj });
+                            out.push(Found { node: u.node, obj });
                         }
-                    }
+                    });
                 }
             };
             // The batch in pieces of about equal edges, each read into its
@@ -212,10 +232,10 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
             // once they have grown), in order.
             cuts.clear();
             cuts.push(i);
-            let per = count.div_ceil(PIECES).max(UNIT_EDGES);
+            let per = count.div_ceil(PIECES).max(UNIT_BYTES);
             let mut acc = 0;
             for (k, u) in units[i..j].iter().enumerate() {
-                acc += u.2 - u.1;
+                acc += u.b - u.a;
                 if acc >= per && i + k + 1 < j {
                     cuts.push(i + k + 1);
                     acc = 0;
