@@ -74,11 +74,23 @@ impl CompactEdges {
     /// The targets of `edges`, coded (in parallel).
     pub fn new(edges: &Edges) -> CompactEdges {
         let n = edges.counts.len();
-        let counts = Counts::from_fn(n, |o| {
-            let (a, b) = edges.range(o as u32);
-            let mut len = 0;
-            code(o as u32, edges.targets(a, b), |z| len += coded_len(z));
-            len as u64
+        // Objects `first..`, each with its edges' targets, in order.
+        let each = |first: usize, objects: usize, f: &mut dyn FnMut(u32, &[u32])| {
+            let Some(last) = (first + objects).checked_sub(1) else { return };
+            let (mut a, _) = edges.range(first as u32);
+            for o in first..=last {
+                let b = a + edges.counts.count(o) as usize;
+                f(o as u32, edges.targets(a, b));
+                a = b;
+            }
+        };
+        let counts = Counts::from_blocks(n, |first, out| {
+            let mut out = out.iter_mut();
+            each(first, out.len(), &mut |o, targets| {
+                let mut len = 0;
+                code(o, targets, |z| len += coded_len(z));
+                *out.next().expect("one count an object") = len as u64;
+            });
         });
         let total = if n == 0 { 0 } else { counts.range(n - 1).1 };
         let mut bytes = vec![0u8; total];
@@ -94,9 +106,8 @@ impl CompactEdges {
         }
         parts.into_par_iter().for_each(|(g, end, part)| {
             let mut w = 0;
-            for o in g..end {
-                let (a, b) = edges.range(o as u32);
-                code(o as u32, edges.targets(a, b), |mut z| {
+            each(g, end - g, &mut |o, targets| {
+                code(o, targets, |mut z| {
                     while z >= 0x80 {
                         part[w] = z as u8 | 0x80;
                         z >>= 7;
@@ -105,7 +116,7 @@ impl CompactEdges {
                     part[w] = z as u8;
                     w += 1;
                 });
-            }
+            });
         });
         CompactEdges { counts, bytes }
     }

@@ -46,20 +46,22 @@ impl Counts {
         c
     }
 
-    /// The sealed counts of items `0..n`, `count(i)` each, asked in
-    /// parallel.
-    pub fn from_fn(n: usize, count: impl Fn(usize) -> u64 + Sync) -> Counts {
+    /// The sealed counts of items `0..n`, asked in parallel a block at a
+    /// time: `fill(first, out)` writes the counts of items `first..` into
+    /// `out`.
+    pub fn from_blocks(n: usize, fill: impl Fn(usize, &mut [u64]) + Sync) -> Counts {
         let mut blocks = vec![Block::default(); n.div_ceil(BLOCK)];
         let many: Vec<Vec<(u32, u64)>> = blocks
             .par_iter_mut()
             .enumerate()
             .map(|(b, block)| {
+                let mut counts = [0u64; BLOCK];
+                let counts = &mut counts[..BLOCK.min(n - b * BLOCK)];
+                fill(b * BLOCK, counts);
                 let mut many = Vec::new();
-                for (j, byte) in block.counts.iter_mut().enumerate().take(n - b * BLOCK) {
-                    let i = b * BLOCK + j;
-                    let c = count(i);
-                    *byte = if c >= u64::from(MANY) {
-                        many.push((i as u32, c));
+                for (j, &c) in counts.iter().enumerate() {
+                    block.counts[j] = if c >= u64::from(MANY) {
+                        many.push(((b * BLOCK + j) as u32, c));
                         MANY
                     } else {
                         c as u8
@@ -274,17 +276,17 @@ mod tests {
         }
     }
 
-    /// Counts given by a function, in parallel, equal the same counts
+    /// Counts given a block at a time, in parallel, equal the same counts
     /// pushed one by one.
     #[test]
-    fn from_fn_equals_pushes() {
+    fn from_blocks_equals_pushes() {
         let count = |i: usize| match i % 41 {
             7 => 255,
             9 => 1000 + i as u64,
             _ => (i % 5) as u64,
         };
         for n in [0, 1, 55, 56, 57, 1000] {
-            let made = Counts::from_fn(n, count);
+            let made = Counts::from_blocks(n, |first, out| out.iter_mut().enumerate().for_each(|(j, c)| *c = count(first + j)));
             let mut pushed = Counts::default();
             (0..n).for_each(|i| pushed.push(count(i)));
             pushed.seal();
