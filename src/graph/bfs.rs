@@ -1,6 +1,10 @@
 //! Breadth-first search from all roots together: level by level, each
 //! object claimed once by its first path (ties: root order, then slot
-//! order). Iterative: the tree's node array is the queue.
+//! order). Iterative: the tree's node array is the queue. Edges are read
+//! and objects claimed in parallel, with the same result as one thread
+//! reading and claiming in order.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
@@ -21,6 +25,11 @@ const UNIT_BYTES: usize = RESTART;
 const PIECES: usize = 32;
 /// Nodes whose edge ranges are looked up in parallel, at least.
 const PAR_NODES: usize = 4096;
+/// Found targets claimed in parallel, at least.
+const PAR_CLAIMS: usize = 4096;
+/// Objects of one owner's run when claiming in parallel: 8 words of the
+/// visited bits, a cache line.
+const OWNER_SHIFT: u32 = 9;
 
 /// A target not visited when its group was read, with the node and
 /// pointer that lead to it.
@@ -43,7 +52,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) 
         compact
     };
     let mut tree = Tree::new(Labels::new());
-    let mut visited = vec![0u64; heap.len().div_ceil(64)];
+    let visited: Vec<AtomicU64> = (0..heap.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
     let root_nodes = push_heads(&mut tree, roots, names);
     tree.reserve(heap.len());
     // Level 1: every strong root's direct targets.
@@ -52,7 +61,7 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) 
             continue;
         }
         for t in &r.targets {
-            if claim(&mut visited, t.obj) {
+            if claim(&visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
                 tree.push_root_target(rnode, t.obj, link);
             }
@@ -60,30 +69,40 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) 
     }
     let mut next = tree.first_object as usize;
     let mut scratch = Scratch::default();
-    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch);
+    expand(&mut tree, &visited, &edges, &mut next, &mut scratch);
     // Then the weak roots, for what is left.
     for &(rnode, r) in root_nodes.iter().filter(|(_, r)| r.weak()) {
         for t in &r.targets {
-            if claim(&mut visited, t.obj) {
+            if claim(&visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
                 tree.push_late_target(rnode, t.obj, link);
             }
         }
     }
-    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch);
+    expand(&mut tree, &visited, &edges, &mut next, &mut scratch);
     drop(edges);
     tree.seal();
-    tree.reached = visited;
+    tree.reached = visited.into_iter().map(AtomicU64::into_inner).collect();
     tree
 }
 
-/// Marks object `o` visited; whether it was new.
+/// Marks object `o` visited; whether it was new. Not atomic: no other
+/// thread may claim an object of the same word meanwhile (claims run on
+/// one thread, or each word has one owner).
 #[inline]
-fn claim(visited: &mut [u64], o: u32) -> bool {
-    let (w, b) = ((o / 64) as usize, o % 64);
-    let new = visited[w] >> b & 1 == 0;
-    visited[w] |= 1 << b;
-    new
+fn claim(visited: &[AtomicU64], o: u32) -> bool {
+    let (word, bit) = (&visited[(o / 64) as usize], 1u64 << (o % 64));
+    let old = word.load(Relaxed);
+    old & bit == 0 && {
+        word.store(old | bit, Relaxed);
+        true
+    }
+}
+
+/// Whether object `o` is visited.
+#[inline]
+fn seen(visited: &[AtomicU64], o: u32) -> bool {
+    visited[(o / 64) as usize].load(Relaxed) >> (o % 64) & 1 != 0
 }
 
 /// Pushes the groups, the scopes and the roots (in that order, each
@@ -158,20 +177,22 @@ struct Scratch {
     units: Vec<Unit>,
     found: Vec<Vec<Found>>,
     cuts: Vec<usize>,
+    /// Per owner, the found targets it claimed (a bit each, in order).
+    won: Vec<Vec<u64>>,
 }
 
 /// Takes nodes from the queue (the tree's nodes from `next` on) until it
 /// is empty, claiming their targets not yet visited.
-fn expand(tree: &mut Tree, visited: &mut [u64], edges: &CompactEdges, next: &mut usize, scratch: &mut Scratch) {
-    let Scratch { units, found, cuts } = scratch;
+fn expand(tree: &mut Tree, visited: &[AtomicU64], edges: &CompactEdges, next: &mut usize, scratch: &mut Scratch) {
+    let Scratch { units, found, cuts, won } = scratch;
     let mut n = *next;
     // Deeper levels: the node array is the FIFO queue, taken one node at a
     // time while it is short, else a batch of nodes at a time, their edges
     // in groups of at most BATCH_BYTES of coded edges (a node with millions
     // of pointers spans several groups). Reading a group's edges
     // (scattered over the heap's tables) runs in parallel and keeps the targets not yet
-    // visited; claiming them stays serial, in node then edge order, so the
-    // tree is the same on any number of threads.
+    // visited; claiming them takes them in node then edge order, so the
+    // tree is the same on any number of threads ([`claim_all`]).
     while n < tree.len() {
         // A short queue (the tail of a linked list): node by node, claiming
         // as it goes, until the queue grows or a node with many edges
@@ -216,12 +237,11 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &CompactEdges, next: &mut
                 count += units[j].b - units[j].a;
                 j += 1;
             }
-            let seen = &*visited;
             let scan = |out: &mut Vec<Found>, units: &[Unit]| {
                 out.clear();
                 for u in units {
                     edges.targets(u.obj, u.run, u.a, u.b, |obj| {
-                        if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
+                        if !seen(visited, obj) {
                             out.push(Found { node: u.node, obj });
                         }
                     });
@@ -254,19 +274,151 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &CompactEdges, next: &mut
                 let units = &units;
                 found[..parts].par_iter_mut().enumerate().for_each(|(p, out)| scan(out, &units[cuts[p]..cuts[p + 1]]));
             }
-            for part in &found[..parts] {
-                for (k, f) in part.iter().enumerate() {
-                    if let Some(ahead) = part.get(k + 16) {
-                        prefetch(&visited[(ahead.obj / 64) as usize]);
-                    }
-                    if claim(visited, f.obj) {
-                        tree.push_object(f.node, f.obj);
-                    }
-                }
-            }
+            claim_all(tree, visited, &found[..parts], won);
             i = j;
         }
         n = end;
     }
     *next = n;
+}
+
+/// Claims the targets `found` (lists in order) not yet visited, each for
+/// its first node, and adds them to the tree in that order. In parallel:
+/// each object has one owner (by its run of [`OWNER_SHIFT`] objects, which
+/// share a cache line of visited bits), which takes the entries of its
+/// objects in order and so claims each for its first entry, as one thread
+/// taking all entries in order would; then the claimed entries are added
+/// in order.
+fn claim_all(tree: &mut Tree, visited: &[AtomicU64], found: &[Vec<Found>], won: &mut Vec<Vec<u64>>) {
+    let total: usize = found.iter().map(Vec::len).sum();
+    let owners = rayon::current_num_threads();
+    if owners < 2 || total < PAR_CLAIMS {
+        for part in found {
+            for (k, f) in part.iter().enumerate() {
+                if let Some(ahead) = part.get(k + 16) {
+                    prefetch(&visited[(ahead.obj / 64) as usize]);
+                }
+                if claim(visited, f.obj) {
+                    tree.push_object(f.node, f.obj);
+                }
+            }
+        }
+        return;
+    }
+    if won.len() < owners {
+        won.resize_with(owners, Vec::new);
+    }
+    won[..owners].par_iter_mut().enumerate().for_each(|(owner, bits)| {
+        bits.clear();
+        bits.resize(total.div_ceil(64), 0);
+        let mine = |o: u32| (o >> OWNER_SHIFT) as usize % owners == owner;
+        let mut k = 0;
+        for part in found {
+            for (i, f) in part.iter().enumerate() {
+                if let Some(ahead) = part.get(i + 16).filter(|a| mine(a.obj)) {
+                    prefetch(&visited[(ahead.obj / 64) as usize]);
+                }
+                // The owner alone writes the words of its objects.
+                if mine(f.obj) && claim(visited, f.obj) {
+                    bits[k / 64] |= 1 << (k % 64);
+                }
+                k += 1;
+            }
+        }
+    });
+    // The claimed entries, all owners' together, in order.
+    let (all, others) = won.split_first_mut().expect("two owners or more");
+    for bits in &others[..owners - 1] {
+        all.iter_mut().zip(bits).for_each(|(a, b)| *a |= b);
+    }
+    let (mut part, mut first) = (0, 0);
+    for (w, &word) in all.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let k = w * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            while k >= first + found[part].len() {
+                first += found[part].len();
+                part += 1;
+            }
+            let f = found[part][k - first];
+            tree.push_object(f.node, f.obj);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Labels;
+
+    /// A tree with one group, one root and `n` objects under the root.
+    fn tree_of(n: u32) -> Tree {
+        let mut t = Tree::new(Labels::new());
+        let g = t.push_head(NodeKind::Group, NO_PARENT, NO_LINK);
+        let r = t.push_head(NodeKind::Root, g, NO_LINK);
+        for o in 0..n {
+            t.push_root_target(r, o, NO_LINK);
+        }
+        t
+    }
+
+    /// Parallel claims on 1, 2 and 3 threads give the tree of the rule
+    /// itself (in order, each object not yet visited goes to its first
+    /// entry): many entries, many of them for the same objects, some for
+    /// objects visited before, in lists of uneven lengths.
+    #[test]
+    fn parallel_claims_keep_the_order_of_one_thread() {
+        let (parents, objects) = (100u32, 50_000u32);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: u32| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % u64::from(n)) as u32
+        };
+        let first = tree_of(parents).first_object;
+        let mut entries = Vec::new();
+        for node in first..first + parents {
+            for _ in 0..rand(400) {
+                entries.push(Found { node, obj: parents + rand(objects) });
+            }
+        }
+        assert!(entries.len() >= 4 * PAR_CLAIMS);
+        let mut found = Vec::new();
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            let (part, r) = rest.split_at(rest.len().min(1 + rand(3000) as usize));
+            found.push(part.to_vec());
+            rest = r;
+        }
+        let mark = |v: &[AtomicU64], o: u32| claim(v, o);
+        let new_visited = || {
+            let v: Vec<AtomicU64> = (0..(parents + objects).div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+            (0..parents).chain((0..objects).step_by(7).map(|o| parents + o)).for_each(|o| {
+                mark(&v, o);
+            });
+            v
+        };
+        // The rule.
+        let mut want = tree_of(parents);
+        let visited = new_visited();
+        for f in &entries {
+            if claim(&visited, f.obj) {
+                want.push_object(f.node, f.obj);
+            }
+        }
+        want.seal();
+        for threads in 1..=3 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut got = tree_of(parents);
+            let visited = new_visited();
+            pool.install(|| claim_all(&mut got, &visited, &found, &mut Vec::new()));
+            got.seal();
+            assert_eq!(got.obj, want.obj, "{threads} threads");
+            for n in 0..want.len() as u32 {
+                assert_eq!(got.children(n), want.children(n), "{threads} threads, node {n}");
+            }
+        }
+    }
 }
