@@ -1,26 +1,35 @@
 //! Breadth-first search from all roots together: level by level, each
 //! object claimed once by its first path (ties: root order, then slot
-//! order). Iterative: the tree's node array is the queue.
+//! order). Iterative: the tree's node array is the queue. Edges are read
+//! and objects claimed in parallel, with the same result as one thread
+//! reading and claiming in order.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
-use crate::heap::{prefetch, Edges, Heap};
+use crate::heap::{prefetch, CompactEdges, Edges, Heap, RESTART};
 use crate::roots::{Group, Root, SUBJECT};
 
 use super::tree::{Labels, Names, NodeKind, Tree, NO_LINK, NO_PARENT};
 
 /// Nodes taken from the queue at a time.
 const BATCH_NODES: usize = 1 << 16;
-/// Edges read in one parallel pass (bounds the targets held at once).
-const BATCH_EDGES: usize = 1 << 20;
-/// Edges per work unit (a node's edges are split into units).
-const UNIT_EDGES: usize = 4096;
+/// Bytes of coded edges read in one parallel pass (bounds the targets
+/// held at once).
+const BATCH_BYTES: usize = 1 << 20;
+/// Bytes of coded edges per work unit (a node's edges are split into
+/// units at restart points).
+const UNIT_BYTES: usize = RESTART;
 /// Pieces a batch of edges is read in, at most.
 const PIECES: usize = 32;
 /// Nodes whose edge ranges are looked up in parallel, at least.
 const PAR_NODES: usize = 4096;
+/// Found targets claimed in parallel, at least.
+const PAR_CLAIMS: usize = 4096;
+/// Objects of one owner's run when claiming in parallel: 8 words of the
+/// visited bits, a cache line.
+const OWNER_SHIFT: u32 = 9;
 
 /// A target not visited when its group was read, with the node and
 /// pointer that lead to it.
@@ -31,8 +40,9 @@ struct Found {
 }
 
 /// Builds the tree from the roots, in group order then the order given,
-/// along `edges`, and frees them (the subtree totals, from [`Tree::sum`],
-/// can reuse their memory). Strong roots first: the weak ones (finalizers
+/// along `edges`, and frees them (coded smaller first, so that the tree
+/// and the edges are smaller together; the subtree totals, from
+/// [`Tree::sum`], can reuse their memory). Strong roots first: the weak ones (finalizers
 /// and cleanups) get only what the strong ones do not reach. `names` gives
 /// the type names that finalizer and cleanup roots are named after.
 pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) -> Tree {
@@ -42,8 +52,13 @@ pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) 
 /// [`build_tree`], keeping in `reached` the objects reached so far,
 /// updated once per batch (for a progress display).
 pub fn build_tree_counted(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names, reached: &AtomicU64) -> Tree {
+    let edges = {
+        let compact = CompactEdges::new(&edges);
+        drop(edges);
+        compact
+    };
     let mut tree = Tree::new(Labels::new());
-    let mut visited = vec![0u64; heap.len().div_ceil(64)];
+    let visited: Vec<AtomicU64> = (0..heap.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
     let root_nodes = push_heads(&mut tree, roots, names);
     tree.reserve(heap.len());
     // Level 1: every strong root's direct targets.
@@ -52,7 +67,7 @@ pub fn build_tree_counted(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn
             continue;
         }
         for t in &r.targets {
-            if claim(&mut visited, t.obj) {
+            if claim(&visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
                 tree.push_root_target(rnode, t.obj, link);
             }
@@ -60,30 +75,40 @@ pub fn build_tree_counted(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn
     }
     let mut next = tree.first_object as usize;
     let mut scratch = Scratch::default();
-    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch, reached);
+    expand(&mut tree, &visited, &edges, &mut next, &mut scratch, reached);
     // Then the weak roots, for what is left.
     for &(rnode, r) in root_nodes.iter().filter(|(_, r)| r.weak()) {
         for t in &r.targets {
-            if claim(&mut visited, t.obj) {
+            if claim(&visited, t.obj) {
                 let link = t.link.as_deref().map_or(NO_LINK, |l| tree.labels.intern(l));
                 tree.push_late_target(rnode, t.obj, link);
             }
         }
     }
-    expand(&mut tree, &mut visited, &edges, &mut next, &mut scratch, reached);
+    expand(&mut tree, &visited, &edges, &mut next, &mut scratch, reached);
     drop(edges);
     tree.seal();
-    tree.reached = visited;
+    tree.reached = visited.into_iter().map(AtomicU64::into_inner).collect();
     tree
 }
 
-/// Marks object `o` visited; whether it was new.
+/// Marks object `o` visited; whether it was new. Not atomic: no other
+/// thread may claim an object of the same word meanwhile (claims run on
+/// one thread, or each word has one owner).
 #[inline]
-fn claim(visited: &mut [u64], o: u32) -> bool {
-    let (w, b) = ((o / 64) as usize, o % 64);
-    let new = visited[w] >> b & 1 == 0;
-    visited[w] |= 1 << b;
-    new
+fn claim(visited: &[AtomicU64], o: u32) -> bool {
+    let (word, bit) = (&visited[(o / 64) as usize], 1u64 << (o % 64));
+    let old = word.load(Relaxed);
+    old & bit == 0 && {
+        word.store(old | bit, Relaxed);
+        true
+    }
+}
+
+/// Whether object `o` is visited.
+#[inline]
+fn seen(visited: &[AtomicU64], o: u32) -> bool {
+    visited[(o / 64) as usize].load(Relaxed) >> (o % 64) & 1 != 0
 }
 
 /// Pushes the groups, the scopes and the roots (in that order, each
@@ -142,40 +167,53 @@ fn push_heads<'r>(tree: &mut Tree, roots: &'r [Root], names: &dyn Names) -> Vec<
     root_nodes
 }
 
+/// Part of a node's edges: bytes `a..b` of its object's run `run`.
+#[derive(Clone, Copy)]
+struct Unit {
+    node: u32,
+    obj: u32,
+    run: (usize, usize),
+    a: usize,
+    b: usize,
+}
+
 /// Lists the BFS keeps from batch to batch.
 #[derive(Default)]
 struct Scratch {
-    units: Vec<(u32, usize, usize)>,
+    units: Vec<Unit>,
     found: Vec<Vec<Found>>,
     cuts: Vec<usize>,
+    /// Per owner, the found targets it claimed (a bit each, in order).
+    won: Vec<Vec<u64>>,
 }
 
 /// Takes nodes from the queue (the tree's nodes from `next` on) until it
 /// is empty, claiming their targets not yet visited.
-fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize, scratch: &mut Scratch, reached: &AtomicU64) {
-    let Scratch { units, found, cuts } = scratch;
+fn expand(tree: &mut Tree, visited: &[AtomicU64], edges: &CompactEdges, next: &mut usize, scratch: &mut Scratch, reached: &AtomicU64) {
+    let Scratch { units, found, cuts, won } = scratch;
     let mut n = *next;
     // Deeper levels: the node array is the FIFO queue, taken one node at a
     // time while it is short, else a batch of nodes at a time, their edges
-    // in groups of at most BATCH_EDGES (a node with millions of pointers
-    // spans several groups). Reading a group's edges (scattered over the
-    // heap's tables) runs in parallel and keeps the targets not yet
-    // visited; claiming them stays serial, in node then edge order, so the
-    // tree is the same on any number of threads.
+    // in groups of at most BATCH_BYTES of coded edges (a node with millions
+    // of pointers spans several groups). Reading a group's edges
+    // (scattered over the heap's tables) runs in parallel and keeps the targets not yet
+    // visited; claiming them takes them in node then edge order, so the
+    // tree is the same on any number of threads ([`claim_all`]).
     while n < tree.len() {
         // A short queue (the tail of a linked list): node by node, claiming
         // as it goes, until the queue grows or a node with many edges
         // comes. The same claims in the same order as in batches.
         while n < tree.len() && tree.len() - n < PAR_NODES {
-            let (a, b) = edges.range(tree.obj[n]);
-            if b - a > UNIT_EDGES {
+            let o = tree.obj[n];
+            let run = edges.range(o);
+            if run.1 - run.0 > UNIT_BYTES {
                 break;
             }
-            for &obj in edges.targets(a, b) {
+            edges.targets(o, run, run.0, run.1, |obj| {
                 if claim(visited, obj) {
                     tree.push_object(n as u32, obj);
                 }
-            }
+            });
             n += 1;
         }
         if n >= tree.len() {
@@ -190,29 +228,29 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
             tree.obj[n..end].iter().map(|&o| edges.range(o)).collect()
         };
         units.clear();
-        for (n, (mut a, b)) in (n..end).zip(ranges) {
-            while a < b {
-                let e = (a + UNIT_EDGES).min(b);
-                units.push((n as u32, a, e));
-                a = e;
+        for (n, run) in (n..end).zip(ranges) {
+            let mut a = run.0;
+            while a < run.1 {
+                let b = (a + UNIT_BYTES).min(run.1);
+                units.push(Unit { node: n as u32, obj: tree.obj[n], run, a, b });
+                a = b;
             }
         }
         let mut i = 0;
         while i < units.len() {
             let (mut j, mut count) = (i, 0);
-            while j < units.len() && count < BATCH_EDGES {
-                count += units[j].2 - units[j].1;
+            while j < units.len() && count < BATCH_BYTES {
+                count += units[j].b - units[j].a;
                 j += 1;
             }
-            let seen = &*visited;
-            let scan = |out: &mut Vec<Found>, units: &[(u32, usize, usize)]| {
+            let scan = |out: &mut Vec<Found>, units: &[Unit]| {
                 out.clear();
-                for &(node, a, b) in units {
-                    for &obj in edges.targets(a, b) {
-                        if seen[(obj / 64) as usize] >> (obj % 64) & 1 == 0 {
-                            out.push(Found { node, obj });
+                for u in units {
+                    edges.targets(u.obj, u.run, u.a, u.b, |obj| {
+                        if !seen(visited, obj) {
+                            out.push(Found { node: u.node, obj });
                         }
-                    }
+                    });
                 }
             };
             // The batch in pieces of about equal edges, each read into its
@@ -220,10 +258,10 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
             // once they have grown), in order.
             cuts.clear();
             cuts.push(i);
-            let per = count.div_ceil(PIECES).max(UNIT_EDGES);
+            let per = count.div_ceil(PIECES).max(UNIT_BYTES);
             let mut acc = 0;
             for (k, u) in units[i..j].iter().enumerate() {
-                acc += u.2 - u.1;
+                acc += u.b - u.a;
                 if acc >= per && i + k + 1 < j {
                     cuts.push(i + k + 1);
                     acc = 0;
@@ -242,16 +280,7 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
                 let units = &units;
                 found[..parts].par_iter_mut().enumerate().for_each(|(p, out)| scan(out, &units[cuts[p]..cuts[p + 1]]));
             }
-            for part in &found[..parts] {
-                for (k, f) in part.iter().enumerate() {
-                    if let Some(ahead) = part.get(k + 16) {
-                        prefetch(&visited[(ahead.obj / 64) as usize]);
-                    }
-                    if claim(visited, f.obj) {
-                        tree.push_object(f.node, f.obj);
-                    }
-                }
-            }
+            claim_all(tree, visited, &found[..parts], won);
             i = j;
         }
         n = end;
@@ -259,4 +288,145 @@ fn expand(tree: &mut Tree, visited: &mut [u64], edges: &Edges, next: &mut usize,
     }
     reached.store(tree.objects() as u64, Ordering::Relaxed);
     *next = n;
+}
+
+/// Claims the targets `found` (lists in order) not yet visited, each for
+/// its first node, and adds them to the tree in that order. In parallel:
+/// each object has one owner (by its run of [`OWNER_SHIFT`] objects, which
+/// share a cache line of visited bits), which takes the entries of its
+/// objects in order and so claims each for its first entry, as one thread
+/// taking all entries in order would; then the claimed entries are added
+/// in order.
+fn claim_all(tree: &mut Tree, visited: &[AtomicU64], found: &[Vec<Found>], won: &mut Vec<Vec<u64>>) {
+    let total: usize = found.iter().map(Vec::len).sum();
+    let owners = rayon::current_num_threads();
+    if owners < 2 || total < PAR_CLAIMS {
+        for part in found {
+            for (k, f) in part.iter().enumerate() {
+                if let Some(ahead) = part.get(k + 16) {
+                    prefetch(&visited[(ahead.obj / 64) as usize]);
+                }
+                if claim(visited, f.obj) {
+                    tree.push_object(f.node, f.obj);
+                }
+            }
+        }
+        return;
+    }
+    if won.len() < owners {
+        won.resize_with(owners, Vec::new);
+    }
+    won[..owners].par_iter_mut().enumerate().for_each(|(owner, bits)| {
+        bits.clear();
+        bits.resize(total.div_ceil(64), 0);
+        let mine = |o: u32| (o >> OWNER_SHIFT) as usize % owners == owner;
+        let mut k = 0;
+        for part in found {
+            for (i, f) in part.iter().enumerate() {
+                if let Some(ahead) = part.get(i + 16).filter(|a| mine(a.obj)) {
+                    prefetch(&visited[(ahead.obj / 64) as usize]);
+                }
+                // The owner alone writes the words of its objects.
+                if mine(f.obj) && claim(visited, f.obj) {
+                    bits[k / 64] |= 1 << (k % 64);
+                }
+                k += 1;
+            }
+        }
+    });
+    // The claimed entries, all owners' together, in order.
+    let (all, others) = won.split_first_mut().expect("two owners or more");
+    for bits in &others[..owners - 1] {
+        all.iter_mut().zip(bits).for_each(|(a, b)| *a |= b);
+    }
+    let (mut part, mut first) = (0, 0);
+    for (w, &word) in all.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let k = w * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            while k >= first + found[part].len() {
+                first += found[part].len();
+                part += 1;
+            }
+            let f = found[part][k - first];
+            tree.push_object(f.node, f.obj);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Labels;
+
+    /// A tree with one group, one root and `n` objects under the root.
+    fn tree_of(n: u32) -> Tree {
+        let mut t = Tree::new(Labels::new());
+        let g = t.push_head(NodeKind::Group, NO_PARENT, NO_LINK);
+        let r = t.push_head(NodeKind::Root, g, NO_LINK);
+        for o in 0..n {
+            t.push_root_target(r, o, NO_LINK);
+        }
+        t
+    }
+
+    /// Parallel claims on 1, 2 and 3 threads give the tree of the rule
+    /// itself (in order, each object not yet visited goes to its first
+    /// entry): many entries, many of them for the same objects, some for
+    /// objects visited before, in lists of uneven lengths.
+    #[test]
+    fn parallel_claims_keep_the_order_of_one_thread() {
+        let (parents, objects) = (100u32, 50_000u32);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: u32| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % u64::from(n)) as u32
+        };
+        let first = tree_of(parents).first_object;
+        let mut entries = Vec::new();
+        for node in first..first + parents {
+            for _ in 0..rand(400) {
+                entries.push(Found { node, obj: parents + rand(objects) });
+            }
+        }
+        assert!(entries.len() >= 4 * PAR_CLAIMS);
+        let mut found = Vec::new();
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            let (part, r) = rest.split_at(rest.len().min(1 + rand(3000) as usize));
+            found.push(part.to_vec());
+            rest = r;
+        }
+        let mark = |v: &[AtomicU64], o: u32| claim(v, o);
+        let new_visited = || {
+            let v: Vec<AtomicU64> = (0..(parents + objects).div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+            (0..parents).chain((0..objects).step_by(7).map(|o| parents + o)).for_each(|o| {
+                mark(&v, o);
+            });
+            v
+        };
+        // The rule.
+        let mut want = tree_of(parents);
+        let visited = new_visited();
+        for f in &entries {
+            if claim(&visited, f.obj) {
+                want.push_object(f.node, f.obj);
+            }
+        }
+        want.seal();
+        for threads in 1..=3 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut got = tree_of(parents);
+            let visited = new_visited();
+            pool.install(|| claim_all(&mut got, &visited, &found, &mut Vec::new()));
+            got.seal();
+            assert_eq!(got.obj, want.obj, "{threads} threads");
+            for n in 0..want.len() as u32 {
+                assert_eq!(got.children(n), want.children(n), "{threads} threads, node {n}");
+            }
+        }
+    }
 }

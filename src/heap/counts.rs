@@ -4,6 +4,8 @@
 //! items, in one cache line: 1⅐ bytes an item instead of the 4 or 8 of a
 //! start per item.
 
+use rayon::prelude::*;
+
 use super::prefault;
 
 /// Items per [`Block`].
@@ -41,6 +43,35 @@ impl Counts {
     pub fn with_capacity(n: usize) -> Counts {
         let mut c = Counts::default();
         c.reserve(n);
+        c
+    }
+
+    /// The sealed counts of items `0..n`, asked in parallel a block at a
+    /// time: `fill(first, out)` writes the counts of items `first..` into
+    /// `out`.
+    pub fn from_blocks(n: usize, fill: impl Fn(usize, &mut [u64]) + Sync) -> Counts {
+        let mut blocks = vec![Block::default(); n.div_ceil(BLOCK)];
+        let many: Vec<Vec<(u32, u64)>> = blocks
+            .par_iter_mut()
+            .enumerate()
+            .map(|(b, block)| {
+                let mut counts = [0u64; BLOCK];
+                let counts = &mut counts[..BLOCK.min(n - b * BLOCK)];
+                fill(b * BLOCK, counts);
+                let mut many = Vec::new();
+                for (j, &c) in counts.iter().enumerate() {
+                    block.counts[j] = if c >= u64::from(MANY) {
+                        many.push(((b * BLOCK + j) as u32, c));
+                        MANY
+                    } else {
+                        c as u8
+                    };
+                }
+                many
+            })
+            .collect();
+        let mut c = Counts { blocks, len: n, many: many.concat() };
+        c.seal();
         c
     }
 
@@ -242,6 +273,27 @@ mod tests {
         for (i, &n) in want.iter().enumerate() {
             assert_eq!(c.range(i), (next, next + n as usize), "item {i}");
             next += n as usize;
+        }
+    }
+
+    /// Counts given a block at a time, in parallel, equal the same counts
+    /// pushed one by one.
+    #[test]
+    fn from_blocks_equals_pushes() {
+        let count = |i: usize| match i % 41 {
+            7 => 255,
+            9 => 1000 + i as u64,
+            _ => (i % 5) as u64,
+        };
+        for n in [0, 1, 55, 56, 57, 1000] {
+            let made = Counts::from_blocks(n, |first, out| out.iter_mut().enumerate().for_each(|(j, c)| *c = count(first + j)));
+            let mut pushed = Counts::default();
+            (0..n).for_each(|i| pushed.push(count(i)));
+            pushed.seal();
+            assert_eq!(made.len(), n);
+            for i in 0..n {
+                assert_eq!(made.range(i), pushed.range(i), "n {n} item {i}");
+            }
         }
     }
 }

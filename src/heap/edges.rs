@@ -122,7 +122,7 @@ impl Tables {
 pub struct Edges {
     /// Each object's number of edges: its edges follow those of the
     /// objects before it.
-    counts: Counts,
+    pub(super) counts: Counts,
     /// Target object of each edge.
     targets: Vec<u32>,
     /// Offset of each edge's pointer word within its source object, in
@@ -301,8 +301,19 @@ pub fn object_pointers(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// The table of the given targets, by object (all at offset 0).
+    pub(in crate::heap) fn table(objects: &[Vec<u32>]) -> Edges {
+        let mut tables = Tables::new(objects.len());
+        let outs = objects
+            .chunks(7)
+            .map(|c| Out { counts: c.iter().map(|t| t.len() as u32).collect(), edges: c.iter().flatten().map(|&t| (0, t)).collect(), ..Out::default() })
+            .collect();
+        tables.append(outs);
+        tables.finish()
+    }
 
     /// Objects with every kind of count (none, few, exactly and far above
     /// the byte's mark) and offset (small, misaligned, beyond 512 KiB),

@@ -3,6 +3,7 @@
 //! the spans) and, in [`Edges`], the pointers between the objects.
 
 mod addrs;
+mod compact;
 mod counts;
 mod edges;
 mod pages;
@@ -20,6 +21,7 @@ use crate::runtime::{read_spans, Process, Span, Spans};
 /// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
 const MAX_SPAN_OBJECTS: u64 = 1 << 16;
 
+pub use self::compact::{CompactEdges, RESTART};
 pub use self::counts::Counts;
 pub use self::edges::{object_pointers, Edges};
 pub use self::prefetch::{prefault, prefetch};
@@ -222,7 +224,7 @@ impl Heap {
     /// Prefetches what [`Heap::addr`] reads for object `i`.
     #[inline]
     pub fn prefetch_addr(&self, i: u32) {
-        prefetch(self.addrs.slot(i));
+        self.addrs.prefetch(i);
     }
 
     /// Total bytes of all objects.
