@@ -113,6 +113,14 @@ pub trait Names: Sync {
     fn link_key(&self, _src: u32, _offset: u32) -> Option<u64> {
         None
     }
+    /// For a link key ([`Names::link_key`]) whose name, if it has one,
+    /// is an index `[i]` followed by a part that depends only on a second
+    /// key: `(i, that key)`. Two such links with different indices never
+    /// have the same name; whether they have one at all is the same for
+    /// all links with the second key.
+    fn link_index(&self, _key: u64) -> Option<(u64, u64)> {
+        None
+    }
     /// Hints that object `obj`'s address, size and type are asked soon.
     fn prefetch(&self, _obj: u32) {}
     /// Hints that object `obj`'s pointer words are read soon (after
@@ -383,6 +391,25 @@ impl Tree {
         if let Some(t) = self.totals.small.get(n as usize) {
             prefetch(t);
         }
+    }
+
+    /// Hints that node `n`'s children ([`Tree::children`],
+    /// [`Tree::has_children`]) are asked soon.
+    #[inline]
+    pub fn prefetch_children(&self, n: u32) {
+        if n < self.len() as u32 {
+            self.kids.prefetch(n as usize);
+        }
+    }
+
+    /// Whether node `n` has children: [`Tree::children`] is not empty. For
+    /// an object, one byte is read instead of a block's counts.
+    #[inline]
+    pub fn has_children(&self, n: u32) -> bool {
+        if n < self.first_object || Some(n) == self.carrier {
+            return !self.children(n).is_empty();
+        }
+        self.kids.count(n as usize) > 0
     }
 
     /// Node `n`'s subtree bytes (after [`Tree::sum`]).

@@ -861,6 +861,17 @@ impl Names for Inference<'_, '_> {
         Some(u64::from(f.ty) << 33 | u64::from(f.array) << 32 | rel)
     }
 
+    fn link_index(&self, key: u64) -> Option<(u64, u64)> {
+        // An index into an array of values: `[i]`, then the path within
+        // the element (see `link`).
+        let (ty, array, rel) = ((key >> 33) as TypeId, key >> 32 & 1, key & u64::from(u32::MAX));
+        let info = self.types.info(ty);
+        if array == 0 || info.size == 0 || info.map_slots {
+            return None;
+        }
+        Some((rel / info.size, key - rel + rel % info.size))
+    }
+
     fn prefetch(&self, obj: u32) {
         self.heap.prefetch_addr(obj);
         self.heap.prefetch_size(obj);

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::ops::Range;
 use std::rc::Rc;
 
 use rayon::prelude::*;
@@ -136,6 +137,8 @@ struct Frame {
     total: u64,
     /// Their subtree objects (when counted).
     objects: u64,
+    /// No member has children: nothing to look at below it.
+    leaf: bool,
 }
 
 /// One frame on the path being printed, with its children to visit.
@@ -196,22 +199,20 @@ fn walk(
 ) -> std::io::Result<()> {
     let objs = |n: u32| objects.map_or(0, |o| u64::from(o[n as usize]));
     let threshold = tree.grand_total() as f64 * opt.min_width / 100.0;
-    let shown = |fr: &Frame| fr.total > 0 && fr.total as f64 >= threshold;
+    let shown = Shown(threshold);
     let mut stack: Vec<Level> = Vec::new();
     let mut path: Vec<String> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
     let mut texts = Texts::default();
     let enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
         let mark = path.len();
-        let (label, mut kids) = expand(tree, names, opt, &objs, &fr, texts);
+        // At the deepest level, no child is printed.
+        let deep = stack.len() as u32 + 1 >= opt.max_depth.max(1);
+        let (label, kids) = expand(tree, names, opt, &objs, &fr, texts, shown, !deep);
         if fr.link != 0 {
             path.push(texts.get(fr.link).to_string());
         }
         path.push(label);
-        if stack.len() as u32 + 1 >= opt.max_depth.max(1) {
-            kids.clear();
-        }
-        kids.retain(shown);
         stack.push(Level { kids, next: 0, printed: 0, printed_objects: 0, total: fr.total, objects: fr.objects, mark });
     };
     for top in tree.tops() {
@@ -250,6 +251,17 @@ fn walk(
     Ok(())
 }
 
+/// Whether a frame of some total bytes is printed: above the threshold
+/// (and not empty).
+#[derive(Clone, Copy)]
+struct Shown(f64);
+
+impl Shown {
+    fn total(self, total: u64) -> bool {
+        total > 0 && total as f64 >= self.0
+    }
+}
+
 /// A child of a frame's member (or of a node looked through), as far as
 /// it is known without the frame texts: found for many nodes at once, in
 /// parallel.
@@ -257,10 +269,11 @@ enum Seen {
     /// Map machinery: its children are the frame's.
     Through(u32),
     /// An object: the node, the object, its [`Names::object_key`], the
-    /// link to it and its subtree bytes.
-    Object(u32, u32, u64, Option<Link>, u64),
-    /// Any other node: the node, the link to it and its subtree bytes.
-    Other(u32, Option<Link>, u64),
+    /// link to it, its subtree bytes and whether it has children.
+    Object(u32, u32, u64, Option<Link>, u64, bool),
+    /// Any other node: the node, the link to it, its subtree bytes and
+    /// whether it has children.
+    Other(u32, Option<Link>, u64, bool),
 }
 
 /// Where the object children with one pair of keys go
@@ -269,8 +282,37 @@ enum Seen {
 enum Went {
     /// Into the frame's chain.
     Chain,
-    /// Into this kid.
-    Kid(usize),
+    /// Into this [`Proto`].
+    Proto(u32),
+}
+
+/// A link whose text may not be looked up yet.
+#[derive(Clone, Copy)]
+enum Pending {
+    /// Its [`Texts`] id.
+    Text(u32),
+    /// A pointer (source object, offset) and its [`Names::link_key`].
+    Key(u32, u32, u64),
+}
+
+/// The children of a frame that surely print as one (one pair of an
+/// object key and a link key, or a single child), before their link
+/// texts are known: those are looked up only where the children can
+/// print ([`expand`]).
+struct Proto {
+    link: Pending,
+    /// Name ([`Texts`] id).
+    name: u32,
+    /// With `print_addr`: the address or tag appended to the name.
+    extra: u64,
+    /// Whether the first child is an object.
+    object: bool,
+    /// The index its link surely begins with ([`Names::link_index`]).
+    index: Option<u64>,
+    /// Subtree bytes of its children.
+    total: u64,
+    /// None of its children has children.
+    leaf: bool,
 }
 
 /// Nodes whose children are looked at in one parallel step: bounds the
@@ -284,30 +326,38 @@ const AHEAD: usize = 4;
 /// The children of `nodes`, in order: the nodes' in theirs, each node's
 /// children in tree order; in parts.
 fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
-    let one = |out: &mut Vec<Seen>, m: u32| {
+    let one = |out: &mut Vec<Seen>, m: u32, kids: Range<u32>| {
         let mut cursor = LinkCursor::default();
-        for c in tree.children(m) {
+        for c in kids {
             let link = tree.link_or_key(m, c, names, &mut cursor);
+            let inner = tree.has_children(c);
             out.push(match tree.kind(c) {
                 NodeKind::Object(o) if names.machinery(o) => Seen::Through(c),
-                NodeKind::Object(o) => Seen::Object(c, o, names.object_key(o), link, tree.total(c)),
-                _ => Seen::Other(c, link, tree.total(c)),
+                NodeKind::Object(o) => Seen::Object(c, o, names.object_key(o), link, tree.total(c), inner),
+                _ => Seen::Other(c, link, tree.total(c), inner),
             });
         }
     };
     // What the nodes ahead need is asked for while these are seen, in
-    // three steps (each needs what the one before read): their tree
-    // entries, then their objects' entries in the heap's tables, then the
-    // words of the node's own object.
+    // steps (each needs what the one before read): their children's
+    // place, then their children's tree entries, then their objects'
+    // entries in the heap's tables, then the words of the node's own
+    // object.
     let far = |m: u32| {
         tree.prefetch(m);
-        tree.children(m).for_each(|c| tree.prefetch(c));
+        tree.prefetch_children(m);
     };
-    let mid = |m: u32| {
+    let kids_of = |m: u32| {
+        let kids = tree.children(m);
+        kids.clone().for_each(|c| tree.prefetch(c));
+        tree.prefetch_children(kids.start);
+        kids
+    };
+    let mid = |m: u32, kids: Range<u32>| {
         if let NodeKind::Object(o) = tree.kind(m) {
             names.prefetch(o);
         }
-        for c in tree.children(m) {
+        for c in kids {
             if let NodeKind::Object(o) = tree.kind(c) {
                 names.prefetch(o);
             }
@@ -320,18 +370,23 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     };
     let part = |part: &[u32]| {
         let mut out = Vec::new();
-        for j in 0..part.len() + 3 * AHEAD {
+        // The children of the part's nodes, found once each.
+        let mut ranges: Vec<Range<u32>> = Vec::with_capacity(part.len());
+        for j in 0..part.len() + 4 * AHEAD {
             if let Some(&m) = part.get(j) {
                 far(m);
             }
             if let Some(&m) = j.checked_sub(AHEAD).and_then(|k| part.get(k)) {
-                mid(m);
+                ranges.push(kids_of(m));
             }
-            if let Some(&m) = j.checked_sub(2 * AHEAD).and_then(|k| part.get(k)) {
-                near(m);
+            if let Some(k) = j.checked_sub(2 * AHEAD).filter(|&k| k < part.len()) {
+                mid(part[k], ranges[k].clone());
             }
             if let Some(&m) = j.checked_sub(3 * AHEAD).and_then(|k| part.get(k)) {
-                one(&mut out, m);
+                near(m);
+            }
+            if let Some(k) = j.checked_sub(4 * AHEAD).filter(|&k| k < part.len()) {
+                one(&mut out, part[k], ranges[k].clone());
             }
         }
         out
@@ -342,9 +397,32 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     nodes.par_chunks(TASK).map(part).collect()
 }
 
-/// Frame `fr`'s label and its children as frames, in the order of their
-/// first members: map machinery looked through, a chain along one link
-/// folded into the frame.
+/// The label of frame `fr`: its name, the length and link of its chain
+/// (`chain`: the chain's link, if it has one; `count`: its objects), its
+/// address or tag.
+fn label(texts: &Texts, fr: &Frame, chain: Option<u32>, count: u64) -> String {
+    let mut label = texts.get(fr.name).to_string();
+    match chain {
+        Some(0) => label = format!("{label} ×{count}"),
+        Some(l) => label = format!("{label} ×{count} ({})", texts.get(l)),
+        None => {}
+    }
+    if !fr.extra.is_empty() {
+        label = format!("{label} {}", fr.extra);
+    }
+    label
+}
+
+/// Frame `fr`'s label and, if `want` them, its children that print, as
+/// frames in the order of their first members: map machinery looked
+/// through, a chain along one link folded into the frame.
+///
+/// Every child is looked at, as its bytes may add to a sibling's; but the
+/// text of its link only where the frame it would merge into can print:
+/// its name's children together (or, for a link that surely names an
+/// index, those with that index and those whose link names none) reach
+/// the threshold.
+#[allow(clippy::too_many_arguments)]
 fn expand(
     tree: &Tree,
     names: &dyn Names,
@@ -352,7 +430,12 @@ fn expand(
     objs: &dyn Fn(u32) -> u64,
     fr: &Frame,
     texts: &mut Texts,
+    shown: Shown,
+    want: bool,
 ) -> (String, Vec<Frame>) {
+    if fr.leaf {
+        return (label(texts, fr, None, 0), Vec::new());
+    }
     let is_object = |n: u32| matches!(tree.kind(n), NodeKind::Object(_));
     let objects = fr.members.iter().filter(|&&n| is_object(n)).count() as u64;
     let mut work = fr.members.clone();
@@ -360,12 +443,21 @@ fn expand(
     // the frame's type was found.
     let mut chain: Option<u32> = None;
     let mut chained = 0u64;
-    let mut kids: Vec<Frame> = Vec::new();
-    // By (link, name, address or tag: 0 unless print_addr).
-    let mut index: FxMap<(u32, u32, u64), usize> = FxMap::default();
+    let mut protos: Vec<Proto> = Vec::new();
+    // Each child not in the chain: (proto, node).
+    let mut members: Vec<(u32, u32)> = Vec::new();
     // Without addresses, where an object child goes depends on its
     // object key and link key alone: each pair is resolved once.
     let mut went: FxMap<(u64, Option<u64>), Went> = FxMap::default();
+    // Whether the links of a second key of [`Names::link_index`] have a
+    // name.
+    let mut named: FxMap<u64, bool> = FxMap::default();
+    let add = |protos: &mut Vec<Proto>, members: &mut Vec<(u32, u32)>, p: u32, c: u32, total: u64, inner: bool| {
+        let pr = &mut protos[p as usize];
+        pr.total += total;
+        pr.leaf &= !inner;
+        members.push((p, c));
+    };
     // The work list in blocks: what a block adds to it goes after it, so
     // the nodes are visited in the order of a one-by-one pass.
     let mut i = 0;
@@ -373,12 +465,12 @@ fn expand(
         let block = i..work.len().min(i + BLOCK);
         i = block.end;
         for seen in see(tree, names, &work[block]).into_iter().flatten() {
-            let (c, link, name, extra, total, pair) = match seen {
+            let (c, proto, total, inner, pair) = match seen {
                 Seen::Through(c) => {
                     work.push(c);
                     continue;
                 }
-                Seen::Object(c, o, key, link, total) => {
+                Seen::Object(c, o, key, link, total, inner) => {
                     let pair = match (&link, opt.print_addr) {
                         (None, false) => Some((key, None)),
                         (Some(Link::Key(_, _, k)), false) => Some((key, Some(*k))),
@@ -390,65 +482,113 @@ fn expand(
                             work.push(c);
                             continue;
                         }
-                        Some(&Went::Kid(k)) => {
-                            kids[k].members.push(c);
-                            kids[k].total += total;
-                            kids[k].objects += objs(c);
+                        Some(&Went::Proto(p)) => {
+                            add(&mut protos, &mut members, p, c, total, inner);
                             continue;
                         }
                         None => {}
                     }
                     let name = texts.object(names, o, key);
-                    let link = texts.link(names, link);
-                    if objects > 0 && name == fr.name && chain.is_none_or(|l| l == link) {
-                        chain = Some(link);
-                        chained += 1;
-                        work.push(c);
-                        if let Some(p) = pair {
-                            went.insert(p, Went::Chain);
+                    let link = if objects > 0 && name == fr.name {
+                        let link = texts.link(names, link);
+                        if chain.is_none_or(|l| l == link) {
+                            chain = Some(link);
+                            chained += 1;
+                            work.push(c);
+                            if let Some(p) = pair {
+                                went.insert(p, Went::Chain);
+                            }
+                            continue;
                         }
-                        continue;
-                    }
+                        Pending::Text(link)
+                    } else {
+                        match link {
+                            None => Pending::Text(0),
+                            Some(Link::Name(s)) => Pending::Text(texts.id(&s)),
+                            Some(Link::Key(src, offset, k)) => Pending::Key(src, offset, k),
+                        }
+                    };
+                    let index = match link {
+                        Pending::Key(src, offset, k) => names.link_index(k).filter(|&(_, second)| {
+                            *named.entry(second).or_insert_with(|| names.link(src, offset).is_some())
+                        }),
+                        Pending::Text(_) => None,
+                    };
                     let extra = if opt.print_addr { names.addr(o) } else { 0 };
-                    (c, link, name, extra, total, pair)
+                    let proto = Proto { link, name, extra, object: true, index: index.map(|(i, _)| i), total: 0, leaf: true };
+                    (c, proto, total, inner, pair)
                 }
-                Seen::Other(c, link, total) => {
+                Seen::Other(c, link, total, inner) => {
                     let tag = tree.tags.get(&c).filter(|_| opt.print_addr);
-                    (c, texts.link(names, link), texts.id(&tree.name(c, names)), tag.map_or(0, |&t| u64::from(t)), total, None)
+                    let proto = Proto {
+                        link: Pending::Text(texts.link(names, link)),
+                        name: texts.id(&tree.name(c, names)),
+                        extra: tag.map_or(0, |&t| u64::from(t)),
+                        object: false,
+                        index: None,
+                        total: 0,
+                        leaf: true,
+                    };
+                    (c, proto, total, inner, None)
                 }
             };
-            let key = (link, name, extra);
-            match index.get(&key) {
-                Some(&k) => {
-                    kids[k].members.push(c);
-                    kids[k].total += total;
-                    kids[k].objects += objs(c);
-                    if let Some(p) = pair {
-                        went.insert(p, Went::Kid(k));
-                    }
-                }
-                None => {
-                    // Kept from the second member on: most pairs seen
-                    // once (an index into one slice) are never seen again.
-                    index.insert(key, kids.len());
-                    let extra = match (extra, tree.kind(c)) {
-                        (0, _) => String::new(),
-                        (a, NodeKind::Object(_)) => format!("{a:#x}"),
-                        (t, _) => frame(tree.labels.get(t as u32)).into_owned(),
-                    };
-                    kids.push(Frame { link, name, extra, members: vec![c], total, objects: objs(c) });
-                }
+            let p = protos.len() as u32;
+            protos.push(proto);
+            if let Some(pair) = pair {
+                went.insert(pair, Went::Proto(p));
             }
+            add(&mut protos, &mut members, p, c, total, inner);
         }
     }
-    let mut label = texts.get(fr.name).to_string();
-    match chain {
-        Some(0) => label = format!("{label} ×{}", objects + chained),
-        Some(l) => label = format!("{label} ×{} ({})", objects + chained, texts.get(l)),
-        None => {}
+    let label = label(texts, fr, chain, objects + chained);
+    if !want {
+        return (label, Vec::new());
     }
-    if !fr.extra.is_empty() {
-        label = format!("{label} {}", fr.extra);
+    // The bytes of the children of each name, and of each name and index
+    // (None: links that name no sure index).
+    let mut by_name: FxMap<u32, u64> = FxMap::default();
+    let mut by_index: FxMap<(u32, Option<u64>), u64> = FxMap::default();
+    for pr in &protos {
+        *by_name.entry(pr.name).or_default() += pr.total;
+        *by_index.entry((pr.name, pr.index)).or_default() += pr.total;
     }
+    // The most a frame holding the proto's children can hold.
+    let bound = |pr: &Proto| match pr.index {
+        Some(_) => by_index[&(pr.name, pr.index)] + by_index.get(&(pr.name, None)).copied().unwrap_or(0),
+        None => by_name[&pr.name],
+    };
+    let mut kids: Vec<Frame> = Vec::new();
+    // By (link, name, address or tag: 0 unless print_addr).
+    let mut index: FxMap<(u32, u32, u64), usize> = FxMap::default();
+    // The kid of each proto, if it can print.
+    let mut kid_of = vec![usize::MAX; protos.len()];
+    for (p, pr) in protos.iter().enumerate() {
+        if !shown.total(bound(pr)) {
+            continue;
+        }
+        let link = match pr.link {
+            Pending::Text(t) => t,
+            Pending::Key(src, offset, k) => texts.link(names, Some(Link::Key(src, offset, k))),
+        };
+        let k = *index.entry((link, pr.name, pr.extra)).or_insert_with(|| {
+            let extra = match (pr.extra, pr.object) {
+                (0, _) => String::new(),
+                (a, true) => format!("{a:#x}"),
+                (t, false) => frame(tree.labels.get(t as u32)).into_owned(),
+            };
+            kids.push(Frame { link, name: pr.name, extra, leaf: true, ..Frame::default() });
+            kids.len() - 1
+        });
+        kids[k].total += pr.total;
+        kids[k].leaf &= pr.leaf;
+        kid_of[p] = k;
+    }
+    for (p, c) in members {
+        if let Some(kid) = kids.get_mut(kid_of[p as usize]).filter(|k| shown.total(k.total)) {
+            kid.members.push(c);
+            kid.objects += objs(c);
+        }
+    }
+    kids.retain(|k| shown.total(k.total));
     (label, kids)
 }
