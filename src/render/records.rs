@@ -204,11 +204,12 @@ fn walk(
     let mut path: Vec<String> = Vec::new();
     let mut frames: Vec<String> = Vec::new();
     let mut texts = Texts::default();
-    let enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
+    let mut scratch = Scratch::default();
+    let mut enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
         let mark = path.len();
         // At the deepest level, no child is printed.
         let deep = stack.len() as u32 + 1 >= opt.max_depth.max(1);
-        let (label, kids) = expand(tree, names, opt, &objs, &fr, texts, shown, !deep);
+        let (label, kids) = expand(tree, names, opt, &objs, &fr, texts, &mut scratch, shown, !deep);
         if fr.link != 0 {
             path.push(texts.get(fr.link).to_string());
         }
@@ -249,6 +250,28 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// What [`expand`] builds for a frame, kept from one frame to the next so
+/// that a large frame's tables are not allocated (and their pages
+/// faulted in) anew each time.
+#[derive(Default)]
+struct Scratch {
+    protos: Vec<Proto>,
+    /// Each child not in the chain: (proto, node).
+    members: Vec<(u32, u32)>,
+    /// Where the object children with a pair of keys went.
+    went: FxMap<(u64, Option<u64>), Went>,
+    /// Whether the links of a second key of [`Names::link_index`] have a
+    /// name (for all frames).
+    named: FxMap<u64, bool>,
+    /// The bytes of the children of each name, and of each name and index.
+    by_name: FxMap<u32, u64>,
+    by_index: FxMap<(u32, Option<u64>), u64>,
+    /// The kids by (link, name, address or tag).
+    index: FxMap<(u32, u32, u64), usize>,
+    /// The kid of each proto.
+    kid_of: Vec<usize>,
 }
 
 /// Whether a frame of some total bytes is printed: above the threshold
@@ -318,83 +341,99 @@ struct Proto {
 /// Nodes whose children are looked at in one parallel step: bounds the
 /// [`Seen`] held at once.
 const BLOCK: usize = 1 << 12;
-/// Nodes per parallel task.
-const TASK: usize = 1 << 9;
-/// Nodes between one prefetching step and the next ([`see`]).
+/// Children a unit of [`see`]'s work holds at most: a node with many is
+/// cut into several, so that its children are looked at in parallel and
+/// read ahead a few at a time.
+const UNIT: u32 = 8;
+/// Units per parallel task.
+const TASK: usize = 1 << 8;
+/// Units between one prefetching step and the next ([`see`]).
 const AHEAD: usize = 4;
 
 /// The children of `nodes`, in order: the nodes' in theirs, each node's
 /// children in tree order; in parts.
 fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
-    let one = |out: &mut Vec<Seen>, m: u32, kids: Range<u32>| {
-        let mut cursor = LinkCursor::default();
-        for c in kids {
-            let link = tree.link_or_key(m, c, names, &mut cursor);
-            let inner = tree.has_children(c);
-            out.push(match tree.kind(c) {
-                NodeKind::Object(o) if names.machinery(o) => Seen::Through(c),
-                NodeKind::Object(o) => Seen::Object(c, o, names.object_key(o), link, tree.total(c), inner),
-                _ => Seen::Other(c, link, tree.total(c), inner),
-            });
+    // Each node's children, the place of the next ones asked for ahead.
+    let ranges = |nodes: &[u32]| -> Vec<(u32, Range<u32>)> {
+        let mut out = Vec::with_capacity(nodes.len());
+        for (j, &m) in nodes.iter().enumerate() {
+            if let Some(&ahead) = nodes.get(j + 2 * AHEAD) {
+                tree.prefetch_children(ahead);
+            }
+            out.push((m, tree.children(m)));
         }
+        out
     };
-    // What the nodes ahead need is asked for while these are seen, in
-    // steps (each needs what the one before read): their children's
-    // place, then their children's tree entries, then their objects'
-    // entries in the heap's tables, then the words of the node's own
-    // object.
-    let far = |m: u32| {
-        tree.prefetch(m);
-        tree.prefetch_children(m);
-    };
-    let kids_of = |m: u32| {
-        let kids = tree.children(m);
+    let ranges: Vec<(u32, Range<u32>)> =
+        if nodes.len() <= TASK { ranges(nodes) } else { nodes.par_chunks(TASK).flat_map_iter(ranges).collect() };
+    let mut units: Vec<(u32, Range<u32>)> = Vec::with_capacity(ranges.len());
+    for (m, kids) in ranges {
+        let mut a = kids.start;
+        while a < kids.end {
+            let b = kids.end.min(a.saturating_add(UNIT));
+            units.push((m, a..b));
+            a = b;
+        }
+    }
+    // What the units ahead need is asked for while these are seen, in
+    // steps (each needs what the one before read): their children's tree
+    // entries, then their objects' entries in the heap's tables, then the
+    // words of the node's own object.
+    let far = |(_, kids): &(u32, Range<u32>)| {
         kids.clone().for_each(|c| tree.prefetch(c));
         tree.prefetch_children(kids.start);
-        kids
     };
-    let mid = |m: u32, kids: Range<u32>| {
-        if let NodeKind::Object(o) = tree.kind(m) {
+    let mid = |(m, kids): &(u32, Range<u32>)| {
+        if let NodeKind::Object(o) = tree.kind(*m) {
             names.prefetch(o);
         }
-        for c in kids {
+        for c in kids.clone() {
             if let NodeKind::Object(o) = tree.kind(c) {
                 names.prefetch(o);
             }
         }
     };
-    let near = |m: u32| {
-        if let NodeKind::Object(o) = tree.kind(m) {
+    let near = |(m, _): &(u32, Range<u32>)| {
+        if let NodeKind::Object(o) = tree.kind(*m) {
             names.prefetch_words(o);
         }
     };
-    let part = |part: &[u32]| {
+    let part = |part: &[(u32, Range<u32>)]| {
         let mut out = Vec::new();
-        // The children of the part's nodes, found once each.
-        let mut ranges: Vec<Range<u32>> = Vec::with_capacity(part.len());
-        for j in 0..part.len() + 4 * AHEAD {
-            if let Some(&m) = part.get(j) {
-                far(m);
+        // The node whose children are being seen, and its cursor.
+        let mut cursor: Option<(u32, LinkCursor)> = None;
+        for j in 0..part.len() + 3 * AHEAD {
+            if let Some(u) = part.get(j) {
+                far(u);
             }
-            if let Some(&m) = j.checked_sub(AHEAD).and_then(|k| part.get(k)) {
-                ranges.push(kids_of(m));
+            if let Some(u) = j.checked_sub(AHEAD).and_then(|k| part.get(k)) {
+                mid(u);
             }
-            if let Some(k) = j.checked_sub(2 * AHEAD).filter(|&k| k < part.len()) {
-                mid(part[k], ranges[k].clone());
+            if let Some(u) = j.checked_sub(2 * AHEAD).and_then(|k| part.get(k)) {
+                near(u);
             }
-            if let Some(&m) = j.checked_sub(3 * AHEAD).and_then(|k| part.get(k)) {
-                near(m);
+            let Some((m, kids)) = j.checked_sub(3 * AHEAD).and_then(|k| part.get(k)) else { continue };
+            let m = *m;
+            if cursor.as_ref().is_none_or(|(n, _)| *n != m) {
+                cursor = Some((m, LinkCursor::default()));
             }
-            if let Some(k) = j.checked_sub(4 * AHEAD).filter(|&k| k < part.len()) {
-                one(&mut out, part[k], ranges[k].clone());
+            let cursor = &mut cursor.as_mut().expect("set above").1;
+            for c in kids.clone() {
+                let link = tree.link_or_key(m, c, names, cursor);
+                let inner = tree.has_children(c);
+                out.push(match tree.kind(c) {
+                    NodeKind::Object(o) if names.machinery(o) => Seen::Through(c),
+                    NodeKind::Object(o) => Seen::Object(c, o, names.object_key(o), link, tree.total(c), inner),
+                    _ => Seen::Other(c, link, tree.total(c), inner),
+                });
             }
         }
         out
     };
-    if nodes.len() <= TASK {
-        return vec![part(nodes)];
+    if units.len() <= TASK {
+        return vec![part(&units)];
     }
-    nodes.par_chunks(TASK).map(part).collect()
+    units.par_chunks(TASK).map(part).collect()
 }
 
 /// The label of frame `fr`: its name, the length and link of its chain
@@ -430,6 +469,7 @@ fn expand(
     objs: &dyn Fn(u32) -> u64,
     fr: &Frame,
     texts: &mut Texts,
+    scratch: &mut Scratch,
     shown: Shown,
     want: bool,
 ) -> (String, Vec<Frame>) {
@@ -443,15 +483,12 @@ fn expand(
     // the frame's type was found.
     let mut chain: Option<u32> = None;
     let mut chained = 0u64;
-    let mut protos: Vec<Proto> = Vec::new();
-    // Each child not in the chain: (proto, node).
-    let mut members: Vec<(u32, u32)> = Vec::new();
+    let Scratch { protos, members, went, named, by_name, by_index, index, kid_of } = scratch;
+    protos.clear();
+    members.clear();
     // Without addresses, where an object child goes depends on its
     // object key and link key alone: each pair is resolved once.
-    let mut went: FxMap<(u64, Option<u64>), Went> = FxMap::default();
-    // Whether the links of a second key of [`Names::link_index`] have a
-    // name.
-    let mut named: FxMap<u64, bool> = FxMap::default();
+    went.clear();
     let add = |protos: &mut Vec<Proto>, members: &mut Vec<(u32, u32)>, p: u32, c: u32, total: u64, inner: bool| {
         let pr = &mut protos[p as usize];
         pr.total += total;
@@ -483,7 +520,7 @@ fn expand(
                             continue;
                         }
                         Some(&Went::Proto(p)) => {
-                            add(&mut protos, &mut members, p, c, total, inner);
+                            add(protos, members, p, c, total, inner);
                             continue;
                         }
                         None => {}
@@ -537,7 +574,7 @@ fn expand(
             if let Some(pair) = pair {
                 went.insert(pair, Went::Proto(p));
             }
-            add(&mut protos, &mut members, p, c, total, inner);
+            add(protos, members, p, c, total, inner);
         }
     }
     let label = label(texts, fr, chain, objects + chained);
@@ -546,9 +583,9 @@ fn expand(
     }
     // The bytes of the children of each name, and of each name and index
     // (None: links that name no sure index).
-    let mut by_name: FxMap<u32, u64> = FxMap::default();
-    let mut by_index: FxMap<(u32, Option<u64>), u64> = FxMap::default();
-    for pr in &protos {
+    by_name.clear();
+    by_index.clear();
+    for pr in protos.iter() {
         *by_name.entry(pr.name).or_default() += pr.total;
         *by_index.entry((pr.name, pr.index)).or_default() += pr.total;
     }
@@ -559,9 +596,10 @@ fn expand(
     };
     let mut kids: Vec<Frame> = Vec::new();
     // By (link, name, address or tag: 0 unless print_addr).
-    let mut index: FxMap<(u32, u32, u64), usize> = FxMap::default();
+    index.clear();
     // The kid of each proto, if it can print.
-    let mut kid_of = vec![usize::MAX; protos.len()];
+    kid_of.clear();
+    kid_of.resize(protos.len(), usize::MAX);
     for (p, pr) in protos.iter().enumerate() {
         if !shown.total(bound(pr)) {
             continue;
@@ -583,7 +621,7 @@ fn expand(
         kids[k].leaf &= pr.leaf;
         kid_of[p] = k;
     }
-    for (p, c) in members {
+    for &(p, c) in members.iter() {
         if let Some(kid) = kids.get_mut(kid_of[p as usize]).filter(|k| shown.total(k.total)) {
             kid.members.push(c);
             kid.objects += objs(c);
