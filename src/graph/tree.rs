@@ -96,7 +96,13 @@ pub trait Names: Sync {
     fn object(&self, obj: u32) -> Cow<'_, str>;
     /// Object `src`'s non-zero pointer words: (byte offset, value), in
     /// offset order.
-    fn pointers(&self, src: u32) -> Vec<(u32, u64)>;
+    fn pointers(&self, src: u32) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        self.pointers_into(src, &mut out);
+        out
+    }
+    /// As [`Names::pointers`], appended to `out` (whose room is reused).
+    fn pointers_into(&self, src: u32, out: &mut Vec<(u32, u64)>);
     /// The size of object `obj`'s slot.
     fn size(&self, obj: u32) -> u64;
     /// The link name of the pointer at byte `offset` of object `src`.
@@ -480,7 +486,13 @@ impl Tree {
             }
             src => {
                 // The parent's first pointer to the object claimed it.
-                let pointers = cursor.pointers.get_or_insert_with(|| names.pointers(src));
+                if cursor.src != Some(src) {
+                    cursor.pointers.clear();
+                    names.pointers_into(src, &mut cursor.pointers);
+                    cursor.src = Some(src);
+                    cursor.at = 0;
+                }
+                let pointers = &cursor.pointers;
                 let from = cursor.at.min(pointers.len());
                 // The first word pointing into the object's slot.
                 let lo = names.addr(o);
@@ -508,9 +520,12 @@ pub enum Link {
 /// A node's pointers, read when the link of its first child is asked
 /// ([`Tree::link`]), and how far into them its children have been found.
 /// An object's children are in the order of their first pointers, so the
-/// links of all of them take one pass.
+/// links of all of them take one pass. Asked for another node's children,
+/// it reads that node's pointers instead (into the same room).
 #[derive(Default)]
 pub struct LinkCursor {
-    pointers: Option<Vec<(u32, u64)>>,
+    /// The object whose pointers these are.
+    src: Option<u32>,
+    pointers: Vec<(u32, u64)>,
     at: usize,
 }

@@ -345,8 +345,10 @@ const BLOCK: usize = 1 << 12;
 /// cut into several, so that its children are looked at in parallel and
 /// read ahead a few at a time.
 const UNIT: u32 = 8;
-/// Units per parallel task.
+/// Units per parallel task, at least…
 const TASK: usize = 1 << 8;
+/// …and parallel tasks a thread, at most.
+const PARTS: usize = 4;
 /// Units between one prefetching step and the next ([`see`]).
 const AHEAD: usize = 4;
 
@@ -400,8 +402,8 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     };
     let part = |part: &[(u32, Range<u32>)]| {
         let mut out = Vec::new();
-        // The node whose children are being seen, and its cursor.
-        let mut cursor: Option<(u32, LinkCursor)> = None;
+        // The pointers of the node whose children are being seen.
+        let mut cursor = LinkCursor::default();
         for j in 0..part.len() + 3 * AHEAD {
             if let Some(u) = part.get(j) {
                 far(u);
@@ -414,12 +416,8 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
             }
             let Some((m, kids)) = j.checked_sub(3 * AHEAD).and_then(|k| part.get(k)) else { continue };
             let m = *m;
-            if cursor.as_ref().is_none_or(|(n, _)| *n != m) {
-                cursor = Some((m, LinkCursor::default()));
-            }
-            let cursor = &mut cursor.as_mut().expect("set above").1;
             for c in kids.clone() {
-                let link = tree.link_or_key(m, c, names, cursor);
+                let link = tree.link_or_key(m, c, names, &mut cursor);
                 let inner = tree.has_children(c);
                 out.push(match tree.kind(c) {
                     NodeKind::Object(o) if names.machinery(o) => Seen::Through(c),
@@ -433,7 +431,10 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     if units.len() <= TASK {
         return vec![part(&units)];
     }
-    units.par_chunks(TASK).map(part).collect()
+    // A few parts a thread at most: each part that starts inside a node's
+    // children reads the node's pointer words again.
+    let per = units.len().div_ceil(PARTS * rayon::current_num_threads()).max(TASK);
+    units.par_chunks(per).map(part).collect()
 }
 
 /// The label of frame `fr`: its name, the length and link of its chain
