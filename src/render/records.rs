@@ -547,9 +547,9 @@ fn expand(
                         }
                     };
                     let index = match link {
-                        Pending::Key(src, offset, k) => names.link_index(k).filter(|&(_, second)| {
-                            *named.entry(second).or_insert_with(|| names.link(src, offset).is_some())
-                        }),
+                        Pending::Key(src, offset, k) => names
+                            .link_index(k)
+                            .filter(|&(_, second)| *named.entry(second).or_insert_with(|| names.link(src, offset).is_some())),
                         Pending::Text(_) => None,
                     };
                     let extra = if opt.print_addr { names.addr(o) } else { 0 };
@@ -630,4 +630,138 @@ fn expand(
     }
     kids.retain(|k| shown.total(k.total));
     (label, kids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Labels, NO_LINK, NO_PARENT};
+    use std::borrow::Cow;
+
+    /// Slices of pointers and what they point to, sizes as built: a `[]*T`
+    /// names its pointers `[i]` (the same name for the same offset in
+    /// every slice, under one of two keys); a `[]U` says its links are
+    /// indices but has no name for them.
+    struct Slices {
+        names: Vec<&'static str>,
+        sizes: Vec<u64>,
+        kids: Vec<Vec<u32>>,
+    }
+
+    impl Slices {
+        fn named(&self, src: u32) -> bool {
+            self.names[src as usize] == "[]*T"
+        }
+    }
+
+    impl Names for Slices {
+        fn object(&self, obj: u32) -> Cow<'_, str> {
+            Cow::Borrowed(self.names[obj as usize])
+        }
+        fn pointers_into(&self, src: u32, out: &mut Vec<(u32, u64)>) {
+            out.extend(self.kids[src as usize].iter().enumerate().map(|(i, &k)| (8 * i as u32, self.addr(k))));
+        }
+        fn size(&self, obj: u32) -> u64 {
+            self.sizes[obj as usize]
+        }
+        fn link(&self, src: u32, offset: u32) -> Option<String> {
+            self.named(src).then(|| format!("[{}]", offset / 8))
+        }
+        fn addr(&self, obj: u32) -> u64 {
+            0x1000 * (u64::from(obj) + 1)
+        }
+        fn link_key(&self, src: u32, offset: u32) -> Option<u64> {
+            // Two keys for each name `[i]`, as two source types may have.
+            Some(u64::from(src >> 1 & 1) << 33 | u64::from(!self.named(src)) << 32 | u64::from(offset))
+        }
+        fn link_index(&self, key: u64) -> Option<(u64, u64)> {
+            Some(((key & 0xffff_ffff) / 8, key >> 32))
+        }
+        fn object_key(&self, obj: u32) -> u64 {
+            ["T", "U", "[]*T", "[]U"].iter().position(|&n| n == self.names[obj as usize]).expect("a known name") as u64
+        }
+    }
+
+    /// Under `main.a`, a `[]*T` (80 B) of ten 100-B `T` at `[0]`…`[9]`;
+    /// under `main.b`, two `[]*T` (8 B) each with a 200-B `T` at `[0]`;
+    /// under `main.c`, a `[]U` (40 B) of five 100-B `U` whose links have
+    /// no name. 2036 bytes in all.
+    fn slices() -> (Tree, Slices) {
+        let mut s = Slices { names: Vec::new(), sizes: Vec::new(), kids: Vec::new() };
+        let mut object = |name, size, kids: Vec<u32>| {
+            s.names.push(name);
+            s.sizes.push(size);
+            s.kids.push(kids);
+            s.names.len() as u32 - 1
+        };
+        let a_kids: Vec<u32> = (0..10).map(|_| object("T", 100, vec![])).collect();
+        let a = object("[]*T", 80, a_kids.clone());
+        let b1_kid = object("T", 200, vec![]);
+        let b1 = object("[]*T", 8, vec![b1_kid]);
+        let b2_kid = object("T", 200, vec![]);
+        let b2 = object("[]*T", 8, vec![b2_kid]);
+        let c_kids: Vec<u32> = (0..5).map(|_| object("U", 100, vec![])).collect();
+        let c = object("[]U", 40, c_kids.clone());
+        let mut tree = Tree::new(Labels::new());
+        let label = |tree: &mut Tree, s: &str| tree.labels.intern(s);
+        let g = label(&mut tree, "globals");
+        let g = tree.push_head(NodeKind::Group, NO_PARENT, g);
+        let mut roots = Vec::new();
+        for name in ["main.a", "main.b", "main.c"] {
+            let l = label(&mut tree, name);
+            roots.push(tree.push_head(NodeKind::Root, g, l));
+        }
+        let na = tree.push_root_target(roots[0], a, NO_LINK);
+        let nb1 = tree.push_root_target(roots[1], b1, NO_LINK);
+        let nb2 = tree.push_root_target(roots[1], b2, NO_LINK);
+        let nc = tree.push_root_target(roots[2], c, NO_LINK);
+        for &k in &a_kids {
+            tree.push_object(na, k);
+        }
+        tree.push_object(nb1, b1_kid);
+        tree.push_object(nb2, b2_kid);
+        for &k in &c_kids {
+            tree.push_object(nc, k);
+        }
+        tree.seal();
+        tree.sum(|o| s.sizes[o as usize]);
+        (tree, s)
+    }
+
+    /// The records as `root;…;leaf count` lines.
+    fn records(tree: &Tree, names: &Slices, min_width: f64) -> Vec<String> {
+        let mut out = Vec::new();
+        let opt = RecordOptions { min_width, ..RecordOptions::default() };
+        for_each_record(tree, names, opt, &mut |frames, count| {
+            let stack: Vec<&str> = frames.iter().rev().map(|f| f.as_str()).collect();
+            out.push(format!("{} {count}", stack.join(";")));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    /// A threshold of 285 bytes (14% of 2036): no single `T` or `U`
+    /// reaches it, but the two `[0]` of `main.b` do together, and so do
+    /// the five `U` whose links have no name (they merge into one frame
+    /// without a link), while the ten indices of `main.a` stay apart.
+    #[test]
+    fn children_below_the_threshold_print_where_their_frame_does() {
+        let (tree, names) = slices();
+        assert_eq!(tree.grand_total(), 2036);
+        assert_eq!(
+            records(&tree, &names, 14.0),
+            [
+                "globals;main.a;[]*T 1080",
+                "globals;main.b;[]*T;[0];T 400",
+                "globals;main.b;[]*T 16",
+                "globals;main.c;[]U;U 500",
+                "globals;main.c;[]U 40",
+            ]
+        );
+        // Without a threshold every index is a frame of its own.
+        let all = records(&tree, &names, 0.0);
+        assert_eq!(all.len(), 10 + 1 + 2 + 2);
+        assert!(all.contains(&"globals;main.a;[]*T;[7];T 100".to_string()), "{all:?}");
+    }
 }
