@@ -274,6 +274,10 @@ struct Scratch {
     kid_of: Vec<usize>,
 }
 
+/// Children of a frame whose tables [`Scratch`] keeps for the next, at
+/// most.
+const KEEP: usize = 1 << 16;
+
 /// Whether a frame of some total bytes is printed: above the threshold
 /// (and not empty).
 #[derive(Clone, Copy)]
@@ -629,6 +633,11 @@ fn expand(
         }
     }
     kids.retain(|k| shown.total(k.total));
+    // A large frame's tables are not kept for the next frames: they would
+    // add to the peak of all that follows.
+    if scratch.members.capacity() > KEEP || scratch.protos.capacity() > KEEP {
+        *scratch = Scratch { named: std::mem::take(&mut scratch.named), ..Scratch::default() };
+    }
     (label, kids)
 }
 
