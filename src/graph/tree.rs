@@ -96,7 +96,13 @@ pub trait Names: Sync {
     fn object(&self, obj: u32) -> Cow<'_, str>;
     /// Object `src`'s non-zero pointer words: (byte offset, value), in
     /// offset order.
-    fn pointers(&self, src: u32) -> Vec<(u32, u64)>;
+    fn pointers(&self, src: u32) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        self.pointers_into(src, &mut out);
+        out
+    }
+    /// As [`Names::pointers`], appended to `out` (whose room is reused).
+    fn pointers_into(&self, src: u32, out: &mut Vec<(u32, u64)>);
     /// The size of object `obj`'s slot.
     fn size(&self, obj: u32) -> u64;
     /// The link name of the pointer at byte `offset` of object `src`.
@@ -111,6 +117,14 @@ pub trait Names: Sync {
     /// A number that is the same for two pointers whose link names are,
     /// when the name depends on the source's type and the offset alone.
     fn link_key(&self, _src: u32, _offset: u32) -> Option<u64> {
+        None
+    }
+    /// For a link key ([`Names::link_key`]) whose name, if it has one,
+    /// is an index `[i]` followed by a part that depends only on a second
+    /// key: `(i, that key)`. Two such links with different indices never
+    /// have the same name; whether they have one at all is the same for
+    /// all links with the second key.
+    fn link_index(&self, _key: u64) -> Option<(u64, u64)> {
         None
     }
     /// Hints that object `obj`'s address, size and type are asked soon.
@@ -385,6 +399,25 @@ impl Tree {
         }
     }
 
+    /// Hints that node `n`'s children ([`Tree::children`],
+    /// [`Tree::has_children`]) are asked soon.
+    #[inline]
+    pub fn prefetch_children(&self, n: u32) {
+        if n < self.len() as u32 {
+            self.kids.prefetch(n as usize);
+        }
+    }
+
+    /// Whether node `n` has children: [`Tree::children`] is not empty. For
+    /// an object, one byte is read instead of a block's counts.
+    #[inline]
+    pub fn has_children(&self, n: u32) -> bool {
+        if n < self.first_object || Some(n) == self.carrier {
+            return !self.children(n).is_empty();
+        }
+        self.kids.count(n as usize) > 0
+    }
+
     /// Node `n`'s subtree bytes (after [`Tree::sum`]).
     #[inline]
     pub fn total(&self, n: u32) -> u64 {
@@ -453,7 +486,13 @@ impl Tree {
             }
             src => {
                 // The parent's first pointer to the object claimed it.
-                let pointers = cursor.pointers.get_or_insert_with(|| names.pointers(src));
+                if cursor.src != Some(src) {
+                    cursor.pointers.clear();
+                    names.pointers_into(src, &mut cursor.pointers);
+                    cursor.src = Some(src);
+                    cursor.at = 0;
+                }
+                let pointers = &cursor.pointers;
                 let from = cursor.at.min(pointers.len());
                 // The first word pointing into the object's slot.
                 let lo = names.addr(o);
@@ -481,9 +520,12 @@ pub enum Link {
 /// A node's pointers, read when the link of its first child is asked
 /// ([`Tree::link`]), and how far into them its children have been found.
 /// An object's children are in the order of their first pointers, so the
-/// links of all of them take one pass.
+/// links of all of them take one pass. Asked for another node's children,
+/// it reads that node's pointers instead (into the same room).
 #[derive(Default)]
 pub struct LinkCursor {
-    pointers: Option<Vec<(u32, u64)>>,
+    /// The object whose pointers these are.
+    src: Option<u32>,
+    pointers: Vec<(u32, u64)>,
     at: usize,
 }

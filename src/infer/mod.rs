@@ -837,8 +837,7 @@ impl Names for Inference<'_, '_> {
         self.name(obj)
     }
 
-    fn pointers(&self, src: u32) -> Vec<(u32, u64)> {
-        let mut out = Vec::new();
+    fn pointers_into(&self, src: u32, out: &mut Vec<(u32, u64)>) {
         let mut finder = PointerFinder::new(self.p, &self.heap.arena_list);
         let span = self.heap.span_of(src);
         let base = self.heap.addr(src);
@@ -852,7 +851,6 @@ impl Names for Inference<'_, '_> {
                 out.push(((a - base) as u32, v));
             }
         });
-        out
     }
 
     fn size(&self, obj: u32) -> u64 {
@@ -896,6 +894,17 @@ impl Names for Inference<'_, '_> {
         }
         let rel = u64::from(offset).checked_sub(f.off).filter(|&r| f.array || r < info.size)?;
         Some(u64::from(f.ty) << 33 | u64::from(f.array) << 32 | rel)
+    }
+
+    fn link_index(&self, key: u64) -> Option<(u64, u64)> {
+        // An index into an array of values: `[i]`, then the path within
+        // the element (see `link`).
+        let (ty, array, rel) = ((key >> 33) as TypeId, key >> 32 & 1, key & u64::from(u32::MAX));
+        let info = self.types.info(ty);
+        if array == 0 || info.size == 0 || info.map_slots {
+            return None;
+        }
+        Some((rel / info.size, key - rel + rel % info.size))
     }
 
     fn prefetch(&self, obj: u32) {
