@@ -13,8 +13,11 @@
 //!   or itab, closures through their code pointer and, Go 1.23+, DWARF's
 //!   layout of their captured variables).
 //!
-//! Propagation is a worklist over objects, level by level (large levels in
-//! parallel, merged in a fixed order), never recursion over the heap. Each
+//! Propagation is a worklist over objects, level by level, never recursion
+//! over the heap. A large level is expanded in parallel, in batches; each
+//! batch's proposals are merged in parallel too, each thread owning a range
+//! of objects and applying the proposals for them in the batch's order, so
+//! that the result never depends on thread timing. Each
 //! object keeps one fact: a type, the offset in the object where a value of
 //! it starts, and whether the object holds an array of it. A new fact
 //! replaces the old one only if it is better, compared in this order: it
@@ -67,7 +70,7 @@ use crate::image::Memory;
 use crate::roots::Root;
 use crate::runtime::{PointerFinder, PointerMaps, Process, Span};
 
-use self::state::States;
+use self::state::{States, StatesPart};
 pub use self::types::{Field, FxHasher, Key, KeyKind, Leaf, MapKeys, Shape, Target, TypeId, TypeInfo, TypeTable};
 
 /// Marks an array in a name key ([`name_key`]).
@@ -87,6 +90,11 @@ const PAR_MIN: usize = 4096;
 const BLOCK_EDGES: usize = 4096;
 /// Edges expanded between two merges: bounds the proposals held at once.
 const BATCH_EDGES: usize = 1 << 18;
+/// A batch's proposals are merged in parallel by parts of at least
+/// `1 << PART_MIN_SHIFT` objects…
+const PART_MIN_SHIFT: u32 = 12;
+/// …and at most about this many parts.
+const PARTS: usize = 32;
 /// Longest string map key that names its value (`["id"]`).
 const SHORT_KEY: u64 = 16;
 /// Names longer than this get their anonymous structs shortened.
@@ -122,6 +130,58 @@ struct Proposal {
     cand: Cand,
 }
 
+/// A prepared proposal ([`Cand::Ready`]) as a parallel merge holds it, in
+/// 12 bytes; `ty` 0 is one the merge drops.
+#[derive(Clone, Copy, Debug)]
+struct ReadyProp {
+    obj: u32,
+    /// The type id, [`NAME_ARRAY`] set for an array.
+    ty: u32,
+    off: u32,
+}
+
+impl ReadyProp {
+    fn new(obj: u32, f: Fact) -> ReadyProp {
+        ReadyProp { obj, ty: name_key(f), off: f.off as u32 }
+    }
+
+    fn fact(self) -> Fact {
+        Fact { ty: self.ty & !NAME_ARRAY, off: u64::from(self.off), array: self.ty & NAME_ARRAY != 0 }
+    }
+}
+
+/// The proposals one parallel piece of a batch made, in its order, by part
+/// of the objects they are for ([`Inference::merge_pieces`]). Those the
+/// expansion could not prepare hold a dropped placeholder and are listed
+/// in `pending` (part, index, proposal), to be prepared in order before the
+/// merge.
+struct Piece {
+    parts: Vec<Vec<ReadyProp>>,
+    pending: Vec<(usize, usize, Proposal)>,
+}
+
+impl Piece {
+    fn new(parts: usize) -> Piece {
+        Piece { parts: vec![Vec::new(); parts], pending: Vec::new() }
+    }
+
+    fn push(&mut self, shift: u32, obj: u32, cand: Cand) {
+        let part = (obj >> shift) as usize;
+        let list = &mut self.parts[part];
+        match cand {
+            Cand::Ready { id, off, array } => list.push(ReadyProp::new(obj, Fact { ty: id, off, array })),
+            cand => {
+                self.pending.push((part, list.len(), Proposal { obj, cand }));
+                list.push(ReadyProp { obj, ty: 0, off: 0 });
+            }
+        }
+    }
+}
+
+/// The last key an expansion looked up, and what [`TypeTable::lookup`]
+/// said of it (an interned id never changes, nor does a failure).
+type Last = Option<(Key, Option<Option<TypeId>>)>;
+
 /// How good a fact is; larger is better: starts at the object's data,
 /// fills it (but for size-class rounding), one value rather than an array,
 /// bytes covered, type size, refgraph's own model of a runtime structure
@@ -147,6 +207,8 @@ pub struct Inference<'p, 'a> {
     /// Per type id, bit 0: the type is map machinery, bit 1: an array of
     /// it is ([`Names::machinery`]); made when first asked.
     machinery: std::sync::OnceLock<Vec<u8>>,
+    /// A parallel merge's parts hold `1 << part_shift` objects.
+    part_shift: u32,
 }
 
 impl<'p, 'a> Inference<'p, 'a> {
@@ -163,6 +225,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             rounds: 0,
             updates: 0,
             machinery: Default::default(),
+            part_shift: (usize::BITS - n.div_ceil(PARTS).leading_zeros()).max(PART_MIN_SHIFT),
         };
         let mut queued = vec![0u64; n.div_ceil(64)];
         let mut frontier = inf.seed_recorded();
@@ -220,7 +283,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                     let (mut a, b) = edges.range(o);
                     while a < b {
                         let e = (a + BATCH_EDGES).min(b);
-                        inf.expand(edges, o, a, e, &mut props, &mut last);
+                        inf.expand(edges, o, a, e, &mut |obj, cand| props.push(Proposal { obj, cand }), &mut last);
                         inf.merge(&mut props, Some(&mut frontier), &mut queued);
                         a = e;
                     }
@@ -259,27 +322,69 @@ impl<'p, 'a> Inference<'p, 'a> {
     }
 
     /// Expands the work units (object, edge range) in parallel and merges
-    /// their proposals in unit order; the objects updated are marked in
-    /// `queued` (the next level is read from it).
+    /// their proposals as if in unit order ([`Inference::merge_pieces`]);
+    /// the objects updated are marked in `queued` (the next level is read
+    /// from it).
     fn run_units(&mut self, edges: &Edges, units: &mut Vec<(u32, usize, usize)>, queued: &mut [u64]) {
         let this = &*self;
-        // One proposal list per piece rayon splits the units into, in unit
+        let (shift, parts) = (self.part_shift, self.heap.len().div_ceil(1 << self.part_shift).max(1));
+        // One piece per stretch of units rayon splits them into, in unit
         // order.
-        let out: Vec<Vec<Proposal>> = units
+        let mut pieces: Vec<Piece> = units
             .par_iter()
             .fold(
-                || (Vec::new(), None),
-                |(mut v, mut last), &(o, a, b)| {
-                    this.expand(edges, o, a, b, &mut v, &mut last);
-                    (v, last)
+                || (Piece::new(parts), None),
+                |(mut piece, mut last), &(o, a, b)| {
+                    this.expand(edges, o, a, b, &mut |obj, cand| piece.push(shift, obj, cand), &mut last);
+                    (piece, last)
                 },
             )
-            .map(|(v, _)| v)
+            .map(|(piece, _)| piece)
             .collect();
         units.clear();
-        for mut v in out {
-            self.merge(&mut v, None, queued);
+        self.merge_pieces(&mut pieces, queued);
+    }
+
+    /// Applies the proposals of `pieces` with the same result as applying
+    /// them in order: first those the expansion could not prepare are
+    /// prepared in order (which interns their types in that order), then
+    /// each part of the objects takes its proposals, in order, in parallel
+    /// with the other parts (an object's fact depends only on the
+    /// proposals for it). Objects whose fact improved are marked in
+    /// `queued`.
+    fn merge_pieces(&mut self, pieces: &mut [Piece], queued: &mut [u64]) {
+        for piece in pieces.iter_mut() {
+            for (part, at, pr) in std::mem::take(&mut piece.pending) {
+                if let Some(f) = self.ready(pr.obj, pr.cand) {
+                    piece.parts[part][at] = ReadyProp::new(pr.obj, f);
+                }
+            }
         }
+        let shift = self.part_shift;
+        let (types, heap, fixed, pieces) = (&self.types, self.heap, &self.fixed[..], &*pieces);
+        let states = self.state.parts(shift);
+        let updates: u64 = states
+            .into_par_iter()
+            .zip(queued.par_chunks_mut(1 << (shift - 6)))
+            .enumerate()
+            .map(|(part, (mut st, queued))| {
+                let base = (part << shift) as u32;
+                let mut updates = 0;
+                for list in pieces.iter().map(|p| &p.parts[part]) {
+                    for (k, pr) in list.iter().enumerate() {
+                        if let Some(ahead) = list.get(k + 16) {
+                            prefetch(st.word(ahead.obj));
+                        }
+                        if pr.ty != 0 && improve(types, heap, fixed, &mut st, pr.obj, pr.fact()) {
+                            updates += 1;
+                            set_bit(queued, pr.obj - base);
+                        }
+                    }
+                }
+                updates
+            })
+            .sum();
+        self.updates += updates;
     }
 
     /// Objects whose type the runtime recorded (Go 1.22+): fixed facts.
@@ -338,11 +443,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// malloc header of 1.22+ objects with pointers of 513 B–32 KiB, else
     /// at 0.
     fn data_start(&self, obj: u32) -> u64 {
-        if self.flags(obj) & HEADER != 0 {
-            8
-        } else {
-            0
-        }
+        data_offset(self.flags(obj))
     }
 
     /// Proposals from the roots' typed slots, in root order.
@@ -414,10 +515,11 @@ impl<'p, 'a> Inference<'p, 'a> {
 
     /// Proposals for what object `o`'s pointer words point at: its edges
     /// `a..b` (indices into `edges`).
-    /// `last` caches the type id of the last key seen (an id, once
-    /// interned, never changes; a key not interned yet is left to the
-    /// merge).
-    fn expand(&self, edges: &Edges, o: u32, a: usize, b: usize, out: &mut Vec<Proposal>, last: &mut Option<(Key, Option<TypeId>)>) {
+    /// `last` caches the lookup of the last key seen (a key not interned
+    /// yet is left to the merge). A proposal of the fact its object
+    /// already has is left out: whatever a merge sets before it comes to
+    /// it is better, so the merge would drop it.
+    fn expand(&self, edges: &Edges, o: u32, a: usize, b: usize, out: &mut impl FnMut(u32, Cand), last: &mut Last) {
         let Some(f) = self.fact(o) else { return };
         let size = self.types.info(f.ty).size;
         if size == 0 {
@@ -445,8 +547,10 @@ impl<'p, 'a> Inference<'p, 'a> {
                 continue;
             };
             let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)));
-            if let Some(cand) = cand.and_then(|c| self.prepare(t, c, last)) {
-                out.push(Proposal { obj: t, cand });
+            match cand.and_then(|c| self.prepare(t, c, last)) {
+                Some(Cand::Ready { id, off, array }) if self.fact(t) == Some(Fact { ty: id, off, array }) => {}
+                Some(cand) => out(t, cand),
+                None => {}
             }
         }
     }
@@ -454,11 +558,20 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// Does what of merging proposal `cand` for object `obj` reads only
     /// what merges leave alone (the recorded-type bits, type ids already
     /// interned, memory, the object's size and flags), so that it runs in
-    /// the parallel expansion: the recorded-type check, the type id, a
-    /// hash-trie node's downcast, and whether and where the fact fits the
-    /// object. None: the merge would drop it. A key not interned yet is
-    /// left to the merge.
-    fn prepare(&self, obj: u32, cand: Cand, last: &mut Option<(Key, Option<TypeId>)>) -> Option<Cand> {
+    /// the parallel expansion: a direct-interface value's target, the
+    /// recorded-type check, the type id, a hash-trie node's downcast, and
+    /// whether and where the fact fits the object. None: the merge would
+    /// drop it. A key not interned yet is left to the merge.
+    fn prepare(&self, obj: u32, cand: Cand, last: &mut Last) -> Option<Cand> {
+        // A type that was interned, or that failed to intern (the merge
+        // would drop the proposal), is settled here.
+        let cand = match cand {
+            Cand::Direct { concrete, word } => match self.types.lookup(Key::Desc(concrete)) {
+                None => return Some(cand),
+                Some(id) => self.candidate(self.types.resolve(id?, 0)?, word, obj)?,
+            },
+            cand => cand,
+        };
         let Cand::Fact { key, off, array } = cand else { return Some(cand) };
         if get_bit(&self.fixed, obj) && !key.structural() {
             return None;
@@ -466,15 +579,16 @@ impl<'p, 'a> Inference<'p, 'a> {
         let id = match *last {
             Some((k, id)) if k == key => id,
             _ => {
-                let id = self.types.get(key);
+                let id = self.types.lookup(key);
                 *last = Some((key, id));
                 id
             }
         };
-        let Some(mut id) = id else { return Some(cand) };
+        let Some(id) = id else { return Some(cand) };
+        let mut id = id?;
         if let Some(real) = self.downcast_key(obj, id, off, array) {
-            match self.types.get(real?) {
-                Some(real) => id = real,
+            match self.types.lookup(real?) {
+                Some(real) => id = real?,
                 None => return Some(cand),
             }
         }
@@ -510,21 +624,9 @@ impl<'p, 'a> Inference<'p, 'a> {
                     None => continue,
                 },
             };
-            if let Some(cur) = self.fact(pr.obj) {
-                // The commonest proposal: what the object already is.
-                if cur == new {
-                    continue;
-                }
-                let Some((score, _)) = self.evaluate(pr.obj, new.ty, new.off, new.array) else { continue };
-                match self.evaluate(pr.obj, cur.ty, cur.off, cur.array) {
-                    Some((old, _)) if old >= score => continue,
-                    // Only a modeled structure that fills the object
-                    // replaces a recorded type.
-                    Some((old, _)) if get_bit(&self.fixed, pr.obj) && (!score.1 || old.5) => continue,
-                    _ => {}
-                }
+            if !improve(&self.types, self.heap, &self.fixed, &mut self.state.whole(), pr.obj, new) {
+                continue;
             }
-            self.set(pr.obj, new);
             self.updates += 1;
             if !get_bit(queued, pr.obj) {
                 set_bit(queued, pr.obj);
@@ -568,38 +670,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// normalized (an array starts at the first element in the object's
     /// data); None if that typing cannot be true.
     fn evaluate(&self, obj: u32, ty: TypeId, off: u64, array: bool) -> Option<(Score, u64)> {
-        let info = self.types.info(ty);
-        let flags = self.flags(obj);
-        if let Some(pointers) = info.pointers {
-            if pointers == (flags & NOSCAN != 0) {
-                return None;
-            }
-        }
-        let slot = self.heap.size(obj);
-        let start = self.data_start(obj);
-        let size = info.size;
-        if size == 0 || off >= slot || off > u64::from(u32::MAX) {
-            return None;
-        }
-        let (off, covered) = if array {
-            let off = if off >= start && (off - start) % size == 0 { start } else { off };
-            let n = (slot - off) / size;
-            if n == 0 {
-                return None;
-            }
-            (off, n * size)
-        } else {
-            if size > slot - off {
-                return None;
-            }
-            (off, size)
-        };
-        let at_start = off == start || flags & TINY != 0;
-        // Size classes round up by at most 12.5% or 16 bytes; large
-        // objects by less than a page.
-        let room = slot - start;
-        let fills = at_start && covered <= room && room - covered <= (covered / 8 + 16).max(if flags & LARGE != 0 { 8191 } else { 0 });
-        Some(((at_start, fills, !array, covered, size, info.key.structural(), Reverse(info.key)), off))
+        score(&self.types, self.heap, obj, self.flags(obj), ty, off, array)
     }
 
     fn set(&mut self, obj: u32, f: Fact) {
@@ -976,6 +1047,75 @@ fn object_flags(p: &Process, heap: &Heap) -> States {
     }
     jobs.into_par_iter().for_each(|(s, f)| s.fill(States::flag_word(f)));
     States::new(state)
+}
+
+/// Where the data of an object with `flags` starts in its slot: after the
+/// 8-byte malloc header, if it has one.
+fn data_offset(flags: u8) -> u64 {
+    if flags & HEADER != 0 {
+        8
+    } else {
+        0
+    }
+}
+
+/// The score of typing object `obj` (with `flags`) as `ty` at `off`, with
+/// the offset normalized (an array starts at the first element in the
+/// object's data); None if that typing cannot be true.
+fn score(types: &TypeTable, heap: &Heap, obj: u32, flags: u8, ty: TypeId, off: u64, array: bool) -> Option<(Score, u64)> {
+    let info = types.info(ty);
+    if let Some(pointers) = info.pointers {
+        if pointers == (flags & NOSCAN != 0) {
+            return None;
+        }
+    }
+    let slot = heap.size(obj);
+    let start = data_offset(flags);
+    let size = info.size;
+    if size == 0 || off >= slot || off > u64::from(u32::MAX) {
+        return None;
+    }
+    let (off, covered) = if array {
+        let off = if off >= start && (off - start) % size == 0 { start } else { off };
+        let n = (slot - off) / size;
+        if n == 0 {
+            return None;
+        }
+        (off, n * size)
+    } else {
+        if size > slot - off {
+            return None;
+        }
+        (off, size)
+    };
+    let at_start = off == start || flags & TINY != 0;
+    // Size classes round up by at most 12.5% or 16 bytes; large
+    // objects by less than a page.
+    let room = slot - start;
+    let fills = at_start && covered <= room && room - covered <= (covered / 8 + 16).max(if flags & LARGE != 0 { 8191 } else { 0 });
+    Some(((at_start, fills, !array, covered, size, info.key.structural(), Reverse(info.key)), off))
+}
+
+/// Sets object `obj`'s fact to `new` if `new` is better than its fact (see
+/// the module's doc); true if it did.
+fn improve(types: &TypeTable, heap: &Heap, fixed: &[u64], st: &mut StatesPart, obj: u32, new: Fact) -> bool {
+    if let Some(cur) = st.get(obj) {
+        // The commonest proposal: what the object already is.
+        if cur == new {
+            return false;
+        }
+        let flags = st.flags(obj);
+        let Some((score_new, _)) = score(types, heap, obj, flags, new.ty, new.off, new.array) else { return false };
+        match score(types, heap, obj, flags, cur.ty, cur.off, cur.array) {
+            Some((old, _)) if old >= score_new => return false,
+            // Only a modeled structure that fills the object replaces a
+            // recorded type.
+            Some((old, _)) if get_bit(fixed, obj) && (!score_new.1 || old.5) => return false,
+            _ => {}
+        }
+    }
+    st.set(obj, new);
+    true
 }
 
 /// Long names with anonymous structs shortened: each outermost
