@@ -88,6 +88,8 @@ const LARGE: u8 = 8;
 const PAR_MIN: usize = 4096;
 /// Edges per parallel work unit (a large array is split).
 const BLOCK_EDGES: usize = 4096;
+/// Work units a parallel task takes at once (it reads ahead in them).
+const UNIT_CHUNK: usize = 32;
 /// Edges expanded between two merges: bounds the proposals held at once.
 const BATCH_EDGES: usize = 1 << 18;
 /// A batch's proposals are merged in parallel by parts of at least
@@ -331,11 +333,19 @@ impl<'p, 'a> Inference<'p, 'a> {
         // One piece per stretch of units rayon splits them into, in unit
         // order.
         let mut pieces: Vec<Piece> = units
-            .par_iter()
+            .par_chunks(UNIT_CHUNK)
             .fold(
                 || (Piece::new(parts), None),
-                |(mut piece, mut last), &(o, a, b)| {
-                    this.expand(edges, o, a, b, &mut |obj, cand| piece.push(shift, obj, cand), &mut last);
+                |(mut piece, mut last), chunk| {
+                    for (k, &(o, a, b)) in chunk.iter().enumerate() {
+                        // The first pointer word of a unit a few ahead.
+                        if let Some(&(o, a, _)) = chunk.get(k + 4) {
+                            if let Ok(w) = this.p.image.slice(this.heap.addr(o) + edges.offset(a), 1) {
+                                prefetch(&w[0]);
+                            }
+                        }
+                        this.expand(edges, o, a, b, &mut |obj, cand| piece.push(shift, obj, cand), &mut last);
+                    }
                     (piece, last)
                 },
             )
@@ -533,6 +543,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 self.heap.prefetch_addr(ahead);
                 self.heap.prefetch_size(ahead);
                 prefetch(self.state.word(ahead));
+                prefetch(&self.fixed[(ahead / 64) as usize]);
             }
             let (e, t) = (edges.offset(i), edges.target(i));
             let Some(mut rel) = e.checked_sub(f.off) else {
@@ -592,7 +603,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 None => return Some(cand),
             }
         }
-        let (_, off) = self.evaluate(obj, id, off, array)?;
+        let off = fit(&self.types, self.heap, obj, self.flags(obj), id, off, array)?.off;
         Some(Cand::Ready { id, off, array })
     }
 
@@ -664,13 +675,6 @@ impl<'p, 'a> Inference<'p, 'a> {
             Cand::Ready { id, off, array } => Some(Fact { ty: id, off, array }),
             _ => None,
         }
-    }
-
-    /// The score of typing object `obj` as `ty` at `off`, with the offset
-    /// normalized (an array starts at the first element in the object's
-    /// data); None if that typing cannot be true.
-    fn evaluate(&self, obj: u32, ty: TypeId, off: u64, array: bool) -> Option<(Score, u64)> {
-        score(&self.types, self.heap, obj, self.flags(obj), ty, off, array)
     }
 
     fn set(&mut self, obj: u32, f: Fact) {
@@ -1059,10 +1063,22 @@ fn data_offset(flags: u8) -> u64 {
     }
 }
 
-/// The score of typing object `obj` (with `flags`) as `ty` at `off`, with
-/// the offset normalized (an array starts at the first element in the
-/// object's data); None if that typing cannot be true.
-fn score(types: &TypeTable, heap: &Heap, obj: u32, flags: u8, ty: TypeId, off: u64, array: bool) -> Option<(Score, u64)> {
+/// How a typing fits its object ([`fit`]).
+struct Fit {
+    /// Where the (first) value starts: an array's first element in the
+    /// object's data.
+    off: u64,
+    /// Bytes covered.
+    covered: u64,
+    /// It starts where the object's data starts.
+    at_start: bool,
+    /// It fills the object, but for size-class rounding.
+    fills: bool,
+}
+
+/// How typing object `obj` (with `flags`) as `ty` at `off` fits it; None
+/// if that typing cannot be true.
+fn fit(types: &TypeTable, heap: &Heap, obj: u32, flags: u8, ty: TypeId, off: u64, array: bool) -> Option<Fit> {
     let info = types.info(ty);
     if let Some(pointers) = info.pointers {
         if pointers == (flags & NOSCAN != 0) {
@@ -1093,7 +1109,15 @@ fn score(types: &TypeTable, heap: &Heap, obj: u32, flags: u8, ty: TypeId, off: u
     // objects by less than a page.
     let room = slot - start;
     let fills = at_start && covered <= room && room - covered <= (covered / 8 + 16).max(if flags & LARGE != 0 { 8191 } else { 0 });
-    Some(((at_start, fills, !array, covered, size, info.key.structural(), Reverse(info.key)), off))
+    Some(Fit { off, covered, at_start, fills })
+}
+
+/// The score of typing object `obj` (with `flags`) as `f`; None if that
+/// typing cannot be true.
+fn score(types: &TypeTable, heap: &Heap, obj: u32, flags: u8, f: Fact) -> Option<Score> {
+    let Fit { covered, at_start, fills, .. } = fit(types, heap, obj, flags, f.ty, f.off, f.array)?;
+    let info = types.info(f.ty);
+    Some((at_start, fills, !f.array, covered, info.size, info.key.structural(), Reverse(info.key)))
 }
 
 /// Sets object `obj`'s fact to `new` if `new` is better than its fact (see
@@ -1105,12 +1129,12 @@ fn improve(types: &TypeTable, heap: &Heap, fixed: &[u64], st: &mut StatesPart, o
             return false;
         }
         let flags = st.flags(obj);
-        let Some((score_new, _)) = score(types, heap, obj, flags, new.ty, new.off, new.array) else { return false };
-        match score(types, heap, obj, flags, cur.ty, cur.off, cur.array) {
-            Some((old, _)) if old >= score_new => return false,
+        let Some(score_new) = score(types, heap, obj, flags, new) else { return false };
+        match score(types, heap, obj, flags, cur) {
+            Some(old) if old >= score_new => return false,
             // Only a modeled structure that fills the object replaces a
             // recorded type.
-            Some((old, _)) if get_bit(fixed, obj) && (!score_new.1 || old.5) => return false,
+            Some(old) if get_bit(fixed, obj) && (!score_new.1 || old.5) => return false,
             _ => {}
         }
     }
