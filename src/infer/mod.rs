@@ -88,6 +88,8 @@ const LARGE: u8 = 8;
 const PAR_MIN: usize = 4096;
 /// Edges per parallel work unit (a large array is split).
 const BLOCK_EDGES: usize = 4096;
+/// A work unit: an object and a range of its edges.
+type Unit = (u32, usize, usize);
 /// Work units a parallel task takes at once (it reads ahead in them).
 const UNIT_CHUNK: usize = 32;
 /// Edges expanded between two merges: bounds the proposals held at once.
@@ -279,6 +281,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 let mut head = 0;
                 let mut last = None;
                 while head < frontier.len() && frontier.len() - head < 4 * PAR_MIN && inf.updates - before < budget {
+                    inf.prefetch_queued(edges, &frontier[head..]);
                     let o = frontier[head];
                     head += 1;
                     clear_bit(&mut queued, o);
@@ -301,38 +304,54 @@ impl<'p, 'a> Inference<'p, 'a> {
         inf
     }
 
-    /// Expands a wide level's objects, in order, cut into work units of
-    /// at most [`BLOCK_EDGES`] edges, a batch of [`BATCH_EDGES`] at a time
-    /// ([`Inference::run_units`]).
-    fn run_level(&mut self, edges: &Edges, level: impl Iterator<Item = u32>, queued: &mut [u64]) {
-        let mut units = Vec::new();
-        let mut pending = 0;
-        for o in level {
-            let (mut a, b) = edges.range(o);
-            while a < b {
-                let e = (a + BLOCK_EDGES).min(b);
-                units.push((o, a, e));
-                pending += e - a;
-                a = e;
-                if pending >= BATCH_EDGES {
-                    self.run_units(edges, &mut units, queued);
-                    pending = 0;
-                }
+    /// Asks for what expanding the objects a few places down the queue
+    /// `ahead` will read (the queue of a narrow level holds the next nodes
+    /// of several lists, say): the edge counts eight places on, then,
+    /// four places on, the edges and the object's first bytes.
+    fn prefetch_queued(&self, edges: &Edges, ahead: &[u32]) {
+        if let Some(&o) = ahead.get(8) {
+            edges.prefetch_range(o);
+            self.heap.prefetch_addr(o);
+        }
+        if let Some(&o) = ahead.get(4) {
+            let (a, b) = edges.range(o);
+            if a < b {
+                prefetch(&edges.targets(a, b)[0]);
+            }
+            if let Ok(w) = self.p.image.slice(self.heap.addr(o), 1) {
+                prefetch(&w[0]);
             }
         }
-        self.run_units(edges, &mut units, queued);
     }
 
-    /// Expands the work units (object, edge range) in parallel and merges
-    /// their proposals as if in unit order ([`Inference::merge_pieces`]);
-    /// the objects updated are marked in `queued` (the next level is read
-    /// from it).
-    fn run_units(&mut self, edges: &Edges, units: &mut Vec<(u32, usize, usize)>, queued: &mut [u64]) {
-        let this = &*self;
+    /// Expands a wide level's objects, in order, cut into work units of
+    /// at most [`BLOCK_EDGES`] edges, a batch of [`BATCH_EDGES`] at a time
+    /// ([`Inference::expand_units`]), each batch merged before the next is
+    /// expanded. The next batch's units are listed while the pool expands
+    /// the current one (they depend on the level alone).
+    fn run_level(&mut self, edges: &Edges, mut level: impl Iterator<Item = u32> + Send, queued: &mut [u64]) {
+        let mut carry = None;
+        let mut units = Vec::new();
+        next_batch(edges, &mut level, &mut carry, &mut units);
+        while !units.is_empty() {
+            let mut following = Vec::new();
+            let this = &*self;
+            let (mut pieces, ()) =
+                rayon::join(|| this.expand_units(edges, &units), || next_batch(edges, &mut level, &mut carry, &mut following));
+            self.merge_pieces(&mut pieces, queued);
+            units = following;
+        }
+    }
+
+    /// Expands the work units (object, edge range) in parallel: their
+    /// proposals, to merge as if in unit order
+    /// ([`Inference::merge_pieces`]).
+    fn expand_units(&self, edges: &Edges, units: &[Unit]) -> Vec<Piece> {
+        let this = self;
         let (shift, parts) = (self.part_shift, self.heap.len().div_ceil(1 << self.part_shift).max(1));
         // One piece per stretch of units rayon splits them into, in unit
         // order.
-        let mut pieces: Vec<Piece> = units
+        units
             .par_chunks(UNIT_CHUNK)
             .fold(
                 || (Piece::new(parts), None),
@@ -350,9 +369,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 },
             )
             .map(|(piece, _)| piece)
-            .collect();
-        units.clear();
-        self.merge_pieces(&mut pieces, queued);
+            .collect()
     }
 
     /// Applies the proposals of `pieces` with the same result as applying
@@ -1051,6 +1068,38 @@ fn object_flags(p: &Process, heap: &Heap) -> States {
     }
     jobs.into_par_iter().for_each(|(s, f)| s.fill(States::flag_word(f)));
     States::new(state)
+}
+
+/// Lists in `units` the work units of a wide level's next batch: the
+/// objects of `level` cut into units of at most [`BLOCK_EDGES`] edges,
+/// until they hold [`BATCH_EDGES`] edges or more; an object cut there is
+/// left in `carry` for the next batch.
+fn next_batch(edges: &Edges, level: &mut impl Iterator<Item = u32>, carry: &mut Option<Unit>, units: &mut Vec<Unit>) {
+    let mut pending = 0;
+    loop {
+        let (o, mut a, b) = match carry.take() {
+            Some(c) => c,
+            None => match level.next() {
+                Some(o) => {
+                    let (a, b) = edges.range(o);
+                    (o, a, b)
+                }
+                None => return,
+            },
+        };
+        while a < b {
+            let e = (a + BLOCK_EDGES).min(b);
+            units.push((o, a, e));
+            pending += e - a;
+            a = e;
+            if pending >= BATCH_EDGES {
+                if a < b {
+                    *carry = Some((o, a, b));
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// Where the data of an object with `flags` starts in its slot: after the
