@@ -219,6 +219,13 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// Types the objects of `heap`, starting from recorded types and the
     /// typed slots of `roots`, along `edges`.
     pub fn run(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root]) -> Self {
+        Self::run_with(p, heap, edges, roots, PAR_MIN)
+    }
+
+    /// [`Inference::run`], with levels of at least `par_min` objects
+    /// expanded and merged in parallel (tests give 1, so that a small heap
+    /// takes the parallel way).
+    pub fn run_with(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], par_min: usize) -> Self {
         let n = heap.len();
         let mut inf = Inference {
             p,
@@ -253,7 +260,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             }
             let before = inf.updates;
             inf.rounds += 1;
-            if width >= PAR_MIN {
+            if width >= par_min {
                 // A wide level: expand it in parallel against the facts as
                 // they stand, merging in level order every batch of edges
                 // (which bounds the proposals held at once). Its objects
@@ -280,7 +287,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 // in first out, until the queue widens again.
                 let mut head = 0;
                 let mut last = None;
-                while head < frontier.len() && frontier.len() - head < 4 * PAR_MIN && inf.updates - before < budget {
+                while head < frontier.len() && frontier.len() - head < 4 * par_min && inf.updates - before < budget {
                     inf.prefetch_queued(edges, &frontier[head..]);
                     let o = frontier[head];
                     head += 1;

@@ -180,4 +180,23 @@ mod tests {
         // (offset 44) stays.
         assert_eq!(s.odd.lock().unwrap().len(), 1);
     }
+
+    #[test]
+    fn parts_change_only_their_own_objects() {
+        let mut s = States::new(vec![States::flag_word(0b0011); 10]);
+        let (f, g) = (Fact { ty: 5, off: 40, array: true }, Fact { ty: 6, off: 8, array: false });
+        {
+            let mut parts = s.parts(2);
+            assert_eq!(parts.len(), 3);
+            parts[1].set(5, f);
+            parts[2].set(9, g);
+            assert_eq!((parts[1].get(5), parts[1].flags(5), parts[2].get(8)), (Some(f), 0b0011, None));
+        }
+        assert_eq!((s.get(5), s.get(9)), (Some(f), Some(g)));
+        for o in [0, 1, 2, 3, 4, 6, 7, 8] {
+            assert_eq!((s.get(o), s.flags(o)), (None, 0b0011));
+        }
+        s.whole().set(5, g);
+        assert_eq!((s.get(5), s.odd.lock().unwrap().len()), (Some(g), 0));
+    }
 }
