@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 
 use refgraph::render::read_folded;
 
+use refgraph::cli::pipeline::collect_roots;
+use refgraph::heap::{Edges, Heap};
+use refgraph::infer::{Fact, Inference};
+use refgraph::runtime::Process;
+
 use crate::util::{each, fixtures, goroutine_frame, json_num as num, overview, run_refgraph as run, Fixture};
 
 #[test]
@@ -333,6 +338,42 @@ fn rebuilt_closure_layouts_agree_with_the_compilers_offsets() {
         println!("{}: {closures} closures, {whole} rebuilt whole, {partial} in part", f.name);
         if closures < 20 || whole * 10 < closures * 6 {
             return Err(format!("{whole} of {closures} closures rebuilt whole ({partial} in part)"));
+        }
+        Ok(())
+    });
+}
+
+/// Wide levels expand and merge in parallel: every level of two fixtures
+/// taken that way gives every object the same fact, whatever the number of
+/// threads (rayon cuts the work differently for each).
+#[test]
+fn facts_do_not_depend_on_the_thread_count() {
+    let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.name == "retain-go1.26.11" || f.name == "dominators-go1.26.11").collect();
+    assert_eq!(fx.len(), 2);
+    each(&fx, |f| {
+        let image = crate::util::open_image(f)?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let heap = Heap::build(&p).map_err(|e| e.to_string())?;
+        let edges = Edges::build(&p, &heap);
+        let (roots, _) = collect_roots(&p, &heap).map_err(|e| e.to_string())?;
+        let facts = |threads: usize| -> Result<(Vec<Option<Fact>>, u64, u64), String> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+            let inf = pool.install(|| Inference::run_with(&p, &heap, &edges, &roots, 1, &std::sync::atomic::AtomicU64::new(0)));
+            Ok(((0..heap.len() as u32).map(|o| inf.fact(o)).collect(), inf.updates, inf.rounds))
+        };
+        let one = facts(1)?;
+        if one.2 < 2 || one.0.iter().filter(|f| f.is_some()).count() < heap.len() / 2 {
+            return Err(format!("{} rounds, {} updates: the fixture does not exercise the levels", one.2, one.1));
+        }
+        for threads in [2, 3] {
+            let many = facts(threads)?;
+            if many != one {
+                let diff = (0..heap.len()).find(|&o| many.0[o] != one.0[o]);
+                return Err(format!(
+                    "{threads} threads: {} updates, {} rounds, first object differing {diff:?} (1 thread: {}, {})",
+                    many.1, many.2, one.1, one.2
+                ));
+            }
         }
         Ok(())
     });

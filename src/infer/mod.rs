@@ -14,8 +14,11 @@
 //!   their captured variables: given by Go 1.23+, rebuilt for each closure
 //!   object's size and pointer words before).
 //!
-//! Propagation is a worklist over objects, level by level (large levels in
-//! parallel, merged in a fixed order), never recursion over the heap. Each
+//! Propagation is a worklist over objects, level by level, never recursion
+//! over the heap. A large level is expanded in parallel, in batches; each
+//! batch's proposals are merged in parallel too, each thread owning a range
+//! of objects and applying the proposals for them in the batch's order, so
+//! that the result never depends on thread timing. Each
 //! object keeps one fact: a type, the offset in the object where a value of
 //! it starts, and whether the object holds an array of it. A new fact
 //! replaces the old one only if it is better, compared in this order: it
@@ -69,7 +72,7 @@ use crate::image::Memory;
 use crate::roots::Root;
 use crate::runtime::{PointerFinder, PointerMaps, Process, Span};
 
-use self::state::States;
+use self::state::{States, StatesPart};
 pub use self::types::{Field, FxHasher, Key, KeyKind, Leaf, MapKeys, Shape, Target, TypeId, TypeInfo, TypeTable};
 
 /// Marks an array in a name key ([`name_key`]).
@@ -87,8 +90,17 @@ const LARGE: u8 = 8;
 const PAR_MIN: usize = 4096;
 /// Edges per parallel work unit (a large array is split).
 const BLOCK_EDGES: usize = 4096;
+/// A work unit: an object and a range of its edges.
+type Unit = (u32, usize, usize);
+/// Work units a parallel task takes at once (it reads ahead in them).
+const UNIT_CHUNK: usize = 32;
 /// Edges expanded between two merges: bounds the proposals held at once.
 const BATCH_EDGES: usize = 1 << 18;
+/// A batch's proposals are merged in parallel by parts of at least
+/// `1 << PART_MIN_SHIFT` objects…
+const PART_MIN_SHIFT: u32 = 12;
+/// …and at most about this many parts.
+const PARTS: usize = 32;
 /// Longest string map key that names its value (`["id"]`).
 const SHORT_KEY: u64 = 16;
 /// Closure objects larger than this keep their captures untyped before Go
@@ -127,6 +139,58 @@ struct Proposal {
     cand: Cand,
 }
 
+/// A prepared proposal ([`Cand::Ready`]) as a parallel merge holds it, in
+/// 12 bytes; `ty` 0 is one the merge drops.
+#[derive(Clone, Copy, Debug)]
+struct ReadyProp {
+    obj: u32,
+    /// The type id, [`NAME_ARRAY`] set for an array.
+    ty: u32,
+    off: u32,
+}
+
+impl ReadyProp {
+    fn new(obj: u32, f: Fact) -> ReadyProp {
+        ReadyProp { obj, ty: name_key(f), off: f.off as u32 }
+    }
+
+    fn fact(self) -> Fact {
+        Fact { ty: self.ty & !NAME_ARRAY, off: u64::from(self.off), array: self.ty & NAME_ARRAY != 0 }
+    }
+}
+
+/// The proposals one parallel piece of a batch made, in its order, by part
+/// of the objects they are for ([`Inference::merge_pieces`]). Those the
+/// expansion could not prepare hold a dropped placeholder and are listed
+/// in `pending` (part, index, proposal), to be prepared in order before the
+/// merge.
+struct Piece {
+    parts: Vec<Vec<ReadyProp>>,
+    pending: Vec<(usize, usize, Proposal)>,
+}
+
+impl Piece {
+    fn new(parts: usize) -> Piece {
+        Piece { parts: vec![Vec::new(); parts], pending: Vec::new() }
+    }
+
+    fn push(&mut self, shift: u32, obj: u32, cand: Cand) {
+        let part = (obj >> shift) as usize;
+        let list = &mut self.parts[part];
+        match cand {
+            Cand::Ready { id, off, array } => list.push(ReadyProp::new(obj, Fact { ty: id, off, array })),
+            cand => {
+                self.pending.push((part, list.len(), Proposal { obj, cand }));
+                list.push(ReadyProp { obj, ty: 0, off: 0 });
+            }
+        }
+    }
+}
+
+/// The last key an expansion looked up, and what [`TypeTable::lookup`]
+/// said of it (an interned id never changes, nor does a failure).
+type Last = Option<(Key, Option<Option<TypeId>>)>;
+
 /// How good a fact is; larger is better: starts at the object's data,
 /// fills it (but for size-class rounding), one value rather than an array,
 /// bytes covered, type size, refgraph's own model of a runtime structure
@@ -152,19 +216,28 @@ pub struct Inference<'p, 'a> {
     /// Per type id, bit 0: the type is map machinery, bit 1: an array of
     /// it is ([`Names::machinery`]); made when first asked.
     machinery: std::sync::OnceLock<Vec<u8>>,
+    /// A parallel merge's parts hold `1 << part_shift` objects.
+    part_shift: u32,
 }
 
 impl<'p, 'a> Inference<'p, 'a> {
     /// Types the objects of `heap`, starting from recorded types and the
     /// typed slots of `roots`, along `edges`.
     pub fn run(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root]) -> Self {
-        Inference::run_counted(p, heap, edges, roots, &AtomicU64::new(0))
+        Self::run_with(p, heap, edges, roots, PAR_MIN, &AtomicU64::new(0))
     }
 
     /// [`Inference::run`], keeping in `facts_set` the facts set so far (an
     /// object typed, or typed better), updated once per level (for a
     /// progress display).
     pub fn run_counted(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], facts_set: &AtomicU64) -> Self {
+        Self::run_with(p, heap, edges, roots, PAR_MIN, facts_set)
+    }
+
+    /// [`Inference::run_counted`], with levels of at least `par_min`
+    /// objects expanded and merged in parallel (tests give 1, so that a
+    /// small heap takes the parallel way).
+    pub fn run_with(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], par_min: usize, facts_set: &AtomicU64) -> Self {
         let n = heap.len();
         let mut inf = Inference {
             p,
@@ -175,6 +248,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             rounds: 0,
             updates: 0,
             machinery: Default::default(),
+            part_shift: (usize::BITS - n.div_ceil(PARTS).leading_zeros()).max(PART_MIN_SHIFT),
         };
         let mut queued = vec![0u64; n.div_ceil(64)];
         let mut frontier = inf.seed_recorded();
@@ -198,7 +272,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             }
             let before = inf.updates;
             inf.rounds += 1;
-            if width >= PAR_MIN {
+            if width >= par_min {
                 // A wide level: expand it in parallel against the facts as
                 // they stand, merging in level order every batch of edges
                 // (which bounds the proposals held at once). Its objects
@@ -225,14 +299,15 @@ impl<'p, 'a> Inference<'p, 'a> {
                 // in first out, until the queue widens again.
                 let mut head = 0;
                 let mut last = None;
-                while head < frontier.len() && frontier.len() - head < 4 * PAR_MIN && inf.updates - before < budget {
+                while head < frontier.len() && frontier.len() - head < 4 * par_min && inf.updates - before < budget {
+                    inf.prefetch_queued(edges, &frontier[head..]);
                     let o = frontier[head];
                     head += 1;
                     clear_bit(&mut queued, o);
                     let (mut a, b) = edges.range(o);
                     while a < b {
                         let e = (a + BATCH_EDGES).min(b);
-                        inf.expand(edges, o, a, e, &mut props, &mut last);
+                        inf.expand(edges, o, a, e, &mut |obj, cand| props.push(Proposal { obj, cand }), &mut last);
                         inf.merge(&mut props, Some(&mut frontier), &mut queued);
                         a = e;
                     }
@@ -249,50 +324,114 @@ impl<'p, 'a> Inference<'p, 'a> {
         inf
     }
 
+    /// Asks for what expanding the objects a few places down the queue
+    /// `ahead` will read (the queue of a narrow level holds the next nodes
+    /// of several lists, say): the edge counts eight places on, then,
+    /// four places on, the edges and the object's first bytes.
+    fn prefetch_queued(&self, edges: &Edges, ahead: &[u32]) {
+        if let Some(&o) = ahead.get(8) {
+            edges.prefetch_range(o);
+            self.heap.prefetch_addr(o);
+        }
+        if let Some(&o) = ahead.get(4) {
+            let (a, b) = edges.range(o);
+            if a < b {
+                prefetch(&edges.targets(a, b)[0]);
+            }
+            if let Ok(w) = self.p.image.slice(self.heap.addr(o), 1) {
+                prefetch(&w[0]);
+            }
+        }
+    }
+
     /// Expands a wide level's objects, in order, cut into work units of
     /// at most [`BLOCK_EDGES`] edges, a batch of [`BATCH_EDGES`] at a time
-    /// ([`Inference::run_units`]).
-    fn run_level(&mut self, edges: &Edges, level: impl Iterator<Item = u32>, queued: &mut [u64]) {
+    /// ([`Inference::expand_units`]), each batch merged before the next is
+    /// expanded. The next batch's units are listed while the pool expands
+    /// the current one (they depend on the level alone).
+    fn run_level(&mut self, edges: &Edges, mut level: impl Iterator<Item = u32> + Send, queued: &mut [u64]) {
+        let mut carry = None;
         let mut units = Vec::new();
-        let mut pending = 0;
-        for o in level {
-            let (mut a, b) = edges.range(o);
-            while a < b {
-                let e = (a + BLOCK_EDGES).min(b);
-                units.push((o, a, e));
-                pending += e - a;
-                a = e;
-                if pending >= BATCH_EDGES {
-                    self.run_units(edges, &mut units, queued);
-                    pending = 0;
+        next_batch(edges, &mut level, &mut carry, &mut units);
+        while !units.is_empty() {
+            let mut following = Vec::new();
+            let this = &*self;
+            let (mut pieces, ()) =
+                rayon::join(|| this.expand_units(edges, &units), || next_batch(edges, &mut level, &mut carry, &mut following));
+            self.merge_pieces(&mut pieces, queued);
+            units = following;
+        }
+    }
+
+    /// Expands the work units (object, edge range) in parallel: their
+    /// proposals, to merge as if in unit order
+    /// ([`Inference::merge_pieces`]).
+    fn expand_units(&self, edges: &Edges, units: &[Unit]) -> Vec<Piece> {
+        let this = self;
+        let (shift, parts) = (self.part_shift, self.heap.len().div_ceil(1 << self.part_shift).max(1));
+        // One piece per stretch of units rayon splits them into, in unit
+        // order.
+        units
+            .par_chunks(UNIT_CHUNK)
+            .fold(
+                || (Piece::new(parts), None),
+                |(mut piece, mut last), chunk| {
+                    for (k, &(o, a, b)) in chunk.iter().enumerate() {
+                        // The first pointer word of a unit a few ahead.
+                        if let Some(&(o, a, _)) = chunk.get(k + 4) {
+                            if let Ok(w) = this.p.image.slice(this.heap.addr(o) + edges.offset(a), 1) {
+                                prefetch(&w[0]);
+                            }
+                        }
+                        this.expand(edges, o, a, b, &mut |obj, cand| piece.push(shift, obj, cand), &mut last);
+                    }
+                    (piece, last)
+                },
+            )
+            .map(|(piece, _)| piece)
+            .collect()
+    }
+
+    /// Applies the proposals of `pieces` with the same result as applying
+    /// them in order: first those the expansion could not prepare are
+    /// prepared in order (which interns their types in that order), then
+    /// each part of the objects takes its proposals, in order, in parallel
+    /// with the other parts (an object's fact depends only on the
+    /// proposals for it). Objects whose fact improved are marked in
+    /// `queued`.
+    fn merge_pieces(&mut self, pieces: &mut [Piece], queued: &mut [u64]) {
+        for piece in pieces.iter_mut() {
+            for (part, at, pr) in std::mem::take(&mut piece.pending) {
+                if let Some(f) = self.ready(pr.obj, pr.cand) {
+                    piece.parts[part][at] = ReadyProp::new(pr.obj, f);
                 }
             }
         }
-        self.run_units(edges, &mut units, queued);
-    }
-
-    /// Expands the work units (object, edge range) in parallel and merges
-    /// their proposals in unit order; the objects updated are marked in
-    /// `queued` (the next level is read from it).
-    fn run_units(&mut self, edges: &Edges, units: &mut Vec<(u32, usize, usize)>, queued: &mut [u64]) {
-        let this = &*self;
-        // One proposal list per piece rayon splits the units into, in unit
-        // order.
-        let out: Vec<Vec<Proposal>> = units
-            .par_iter()
-            .fold(
-                || (Vec::new(), None),
-                |(mut v, mut last), &(o, a, b)| {
-                    this.expand(edges, o, a, b, &mut v, &mut last);
-                    (v, last)
-                },
-            )
-            .map(|(v, _)| v)
-            .collect();
-        units.clear();
-        for mut v in out {
-            self.merge(&mut v, None, queued);
-        }
+        let shift = self.part_shift;
+        let (types, heap, fixed, pieces) = (&self.types, self.heap, &self.fixed[..], &*pieces);
+        let states = self.state.parts(shift);
+        let updates: u64 = states
+            .into_par_iter()
+            .zip(queued.par_chunks_mut(1 << (shift - 6)))
+            .enumerate()
+            .map(|(part, (mut st, queued))| {
+                let base = (part << shift) as u32;
+                let mut updates = 0;
+                for list in pieces.iter().map(|p| &p.parts[part]) {
+                    for (k, pr) in list.iter().enumerate() {
+                        if let Some(ahead) = list.get(k + 16) {
+                            prefetch(st.word(ahead.obj));
+                        }
+                        if pr.ty != 0 && improve(types, heap, fixed, &mut st, pr.obj, pr.fact()) {
+                            updates += 1;
+                            set_bit(queued, pr.obj - base);
+                        }
+                    }
+                }
+                updates
+            })
+            .sum();
+        self.updates += updates;
     }
 
     /// Objects whose type the runtime recorded (Go 1.22+): fixed facts.
@@ -351,11 +490,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// malloc header of 1.22+ objects with pointers of 513 B–32 KiB, else
     /// at 0.
     fn data_start(&self, obj: u32) -> u64 {
-        if self.flags(obj) & HEADER != 0 {
-            8
-        } else {
-            0
-        }
+        data_offset(self.flags(obj))
     }
 
     /// Proposals from the roots' typed slots, in root order.
@@ -451,10 +586,11 @@ impl<'p, 'a> Inference<'p, 'a> {
 
     /// Proposals for what object `o`'s pointer words point at: its edges
     /// `a..b` (indices into `edges`).
-    /// `last` caches the type id of the last key seen (an id, once
-    /// interned, never changes; a key not interned yet is left to the
-    /// merge).
-    fn expand(&self, edges: &Edges, o: u32, a: usize, b: usize, out: &mut Vec<Proposal>, last: &mut Option<(Key, Option<TypeId>)>) {
+    /// `last` caches the lookup of the last key seen (a key not interned
+    /// yet is left to the merge). A proposal of the fact its object
+    /// already has is left out: whatever a merge sets before it comes to
+    /// it is better, so the merge would drop it.
+    fn expand(&self, edges: &Edges, o: u32, a: usize, b: usize, out: &mut impl FnMut(u32, Cand), last: &mut Last) {
         let Some(f) = self.fact(o) else { return };
         let size = self.types.info(f.ty).size;
         if size == 0 {
@@ -468,6 +604,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 self.heap.prefetch_addr(ahead);
                 self.heap.prefetch_size(ahead);
                 prefetch(self.state.word(ahead));
+                prefetch(&self.fixed[(ahead / 64) as usize]);
             }
             let (e, t) = (edges.offset(i), edges.target(i));
             let Some(mut rel) = e.checked_sub(f.off) else {
@@ -482,8 +619,10 @@ impl<'p, 'a> Inference<'p, 'a> {
                 continue;
             };
             let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)));
-            if let Some(cand) = cand.and_then(|c| self.prepare(t, c, last)) {
-                out.push(Proposal { obj: t, cand });
+            match cand.and_then(|c| self.prepare(t, c, last)) {
+                Some(Cand::Ready { id, off, array }) if self.fact(t) == Some(Fact { ty: id, off, array }) => {}
+                Some(cand) => out(t, cand),
+                None => {}
             }
         }
     }
@@ -491,11 +630,20 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// Does what of merging proposal `cand` for object `obj` reads only
     /// what merges leave alone (the recorded-type bits, type ids already
     /// interned, memory, the object's size and flags), so that it runs in
-    /// the parallel expansion: the recorded-type check, the type id, a
-    /// hash-trie node's downcast, and whether and where the fact fits the
-    /// object. None: the merge would drop it. A key not interned yet is
-    /// left to the merge.
-    fn prepare(&self, obj: u32, cand: Cand, last: &mut Option<(Key, Option<TypeId>)>) -> Option<Cand> {
+    /// the parallel expansion: a direct-interface value's target, the
+    /// recorded-type check, the type id, a hash-trie node's downcast, and
+    /// whether and where the fact fits the object. None: the merge would
+    /// drop it. A key not interned yet is left to the merge.
+    fn prepare(&self, obj: u32, cand: Cand, last: &mut Last) -> Option<Cand> {
+        // A type that was interned, or that failed to intern (the merge
+        // would drop the proposal), is settled here.
+        let cand = match cand {
+            Cand::Direct { concrete, word } => match self.types.lookup(Key::Desc(concrete)) {
+                None => return Some(cand),
+                Some(id) => self.candidate(self.types.resolve(id?, 0)?, word, obj)?,
+            },
+            cand => cand,
+        };
         let Cand::Fact { key, off, array } = cand else { return Some(cand) };
         if get_bit(&self.fixed, obj) && !key.structural() {
             return None;
@@ -503,19 +651,20 @@ impl<'p, 'a> Inference<'p, 'a> {
         let id = match *last {
             Some((k, id)) if k == key => id,
             _ => {
-                let id = self.types.get(key);
+                let id = self.types.lookup(key);
                 *last = Some((key, id));
                 id
             }
         };
-        let Some(mut id) = id else { return Some(cand) };
+        let Some(id) = id else { return Some(cand) };
+        let mut id = id?;
         if let Some(real) = self.downcast_key(obj, id, off, array) {
-            match self.types.get(real?) {
-                Some(real) => id = real,
+            match self.types.lookup(real?) {
+                Some(real) => id = real?,
                 None => return Some(cand),
             }
         }
-        let (_, off) = self.evaluate(obj, id, off, array)?;
+        let off = fit(&self.types, self.heap, obj, self.flags(obj), id, off, array)?.off;
         Some(Cand::Ready { id, off, array })
     }
 
@@ -547,21 +696,9 @@ impl<'p, 'a> Inference<'p, 'a> {
                     None => continue,
                 },
             };
-            if let Some(cur) = self.fact(pr.obj) {
-                // The commonest proposal: what the object already is.
-                if cur == new {
-                    continue;
-                }
-                let Some((score, _)) = self.evaluate(pr.obj, new.ty, new.off, new.array) else { continue };
-                match self.evaluate(pr.obj, cur.ty, cur.off, cur.array) {
-                    Some((old, _)) if old >= score => continue,
-                    // Only a modeled structure that fills the object
-                    // replaces a recorded type.
-                    Some((old, _)) if get_bit(&self.fixed, pr.obj) && (!score.1 || old.5) => continue,
-                    _ => {}
-                }
+            if !improve(&self.types, self.heap, &self.fixed, &mut self.state.whole(), pr.obj, new) {
+                continue;
             }
-            self.set(pr.obj, new);
             self.updates += 1;
             if !get_bit(queued, pr.obj) {
                 set_bit(queued, pr.obj);
@@ -599,44 +736,6 @@ impl<'p, 'a> Inference<'p, 'a> {
             Cand::Ready { id, off, array } => Some(Fact { ty: id, off, array }),
             _ => None,
         }
-    }
-
-    /// The score of typing object `obj` as `ty` at `off`, with the offset
-    /// normalized (an array starts at the first element in the object's
-    /// data); None if that typing cannot be true.
-    fn evaluate(&self, obj: u32, ty: TypeId, off: u64, array: bool) -> Option<(Score, u64)> {
-        let info = self.types.info(ty);
-        let flags = self.flags(obj);
-        if let Some(pointers) = info.pointers {
-            if pointers == (flags & NOSCAN != 0) {
-                return None;
-            }
-        }
-        let slot = self.heap.size(obj);
-        let start = self.data_start(obj);
-        let size = info.size;
-        if size == 0 || off >= slot || off > u64::from(u32::MAX) {
-            return None;
-        }
-        let (off, covered) = if array {
-            let off = if off >= start && (off - start) % size == 0 { start } else { off };
-            let n = (slot - off) / size;
-            if n == 0 {
-                return None;
-            }
-            (off, n * size)
-        } else {
-            if size > slot - off {
-                return None;
-            }
-            (off, size)
-        };
-        let at_start = off == start || flags & TINY != 0;
-        // Size classes round up by at most 12.5% or 16 bytes; large
-        // objects by less than a page.
-        let room = slot - start;
-        let fills = at_start && covered <= room && room - covered <= (covered / 8 + 16).max(if flags & LARGE != 0 { 8191 } else { 0 });
-        Some(((at_start, fills, !array, covered, size, info.key.structural(), Reverse(info.key)), off))
     }
 
     fn set(&mut self, obj: u32, f: Fact) {
@@ -1022,6 +1121,127 @@ fn object_flags(p: &Process, heap: &Heap) -> States {
     }
     jobs.into_par_iter().for_each(|(s, f)| s.fill(States::flag_word(f)));
     States::new(state)
+}
+
+/// Lists in `units` the work units of a wide level's next batch: the
+/// objects of `level` cut into units of at most [`BLOCK_EDGES`] edges,
+/// until they hold [`BATCH_EDGES`] edges or more; an object cut there is
+/// left in `carry` for the next batch.
+fn next_batch(edges: &Edges, level: &mut impl Iterator<Item = u32>, carry: &mut Option<Unit>, units: &mut Vec<Unit>) {
+    let mut pending = 0;
+    loop {
+        let (o, mut a, b) = match carry.take() {
+            Some(c) => c,
+            None => match level.next() {
+                Some(o) => {
+                    let (a, b) = edges.range(o);
+                    (o, a, b)
+                }
+                None => return,
+            },
+        };
+        while a < b {
+            let e = (a + BLOCK_EDGES).min(b);
+            units.push((o, a, e));
+            pending += e - a;
+            a = e;
+            if pending >= BATCH_EDGES {
+                if a < b {
+                    *carry = Some((o, a, b));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Where the data of an object with `flags` starts in its slot: after the
+/// 8-byte malloc header, if it has one.
+fn data_offset(flags: u8) -> u64 {
+    if flags & HEADER != 0 {
+        8
+    } else {
+        0
+    }
+}
+
+/// How a typing fits its object ([`fit`]).
+struct Fit {
+    /// Where the (first) value starts: an array's first element in the
+    /// object's data.
+    off: u64,
+    /// Bytes covered.
+    covered: u64,
+    /// It starts where the object's data starts.
+    at_start: bool,
+    /// It fills the object, but for size-class rounding.
+    fills: bool,
+}
+
+/// How typing object `obj` (with `flags`) as `ty` at `off` fits it; None
+/// if that typing cannot be true.
+fn fit(types: &TypeTable, heap: &Heap, obj: u32, flags: u8, ty: TypeId, off: u64, array: bool) -> Option<Fit> {
+    let info = types.info(ty);
+    if let Some(pointers) = info.pointers {
+        if pointers == (flags & NOSCAN != 0) {
+            return None;
+        }
+    }
+    let slot = heap.size(obj);
+    let start = data_offset(flags);
+    let size = info.size;
+    if size == 0 || off >= slot || off > u64::from(u32::MAX) {
+        return None;
+    }
+    let (off, covered) = if array {
+        let off = if off >= start && (off - start) % size == 0 { start } else { off };
+        let n = (slot - off) / size;
+        if n == 0 {
+            return None;
+        }
+        (off, n * size)
+    } else {
+        if size > slot - off {
+            return None;
+        }
+        (off, size)
+    };
+    let at_start = off == start || flags & TINY != 0;
+    // Size classes round up by at most 12.5% or 16 bytes; large
+    // objects by less than a page.
+    let room = slot - start;
+    let fills = at_start && covered <= room && room - covered <= (covered / 8 + 16).max(if flags & LARGE != 0 { 8191 } else { 0 });
+    Some(Fit { off, covered, at_start, fills })
+}
+
+/// The score of typing object `obj` (with `flags`) as `f`; None if that
+/// typing cannot be true.
+fn score(types: &TypeTable, heap: &Heap, obj: u32, flags: u8, f: Fact) -> Option<Score> {
+    let Fit { covered, at_start, fills, .. } = fit(types, heap, obj, flags, f.ty, f.off, f.array)?;
+    let info = types.info(f.ty);
+    Some((at_start, fills, !f.array, covered, info.size, info.key.structural(), Reverse(info.key)))
+}
+
+/// Sets object `obj`'s fact to `new` if `new` is better than its fact (see
+/// the module's doc); true if it did.
+fn improve(types: &TypeTable, heap: &Heap, fixed: &[u64], st: &mut StatesPart, obj: u32, new: Fact) -> bool {
+    if let Some(cur) = st.get(obj) {
+        // The commonest proposal: what the object already is.
+        if cur == new {
+            return false;
+        }
+        let flags = st.flags(obj);
+        let Some(score_new) = score(types, heap, obj, flags, new) else { return false };
+        match score(types, heap, obj, flags, cur) {
+            Some(old) if old >= score_new => return false,
+            // Only a modeled structure that fills the object replaces a
+            // recorded type.
+            Some(old) if get_bit(fixed, obj) && (!score_new.1 || old.5) => return false,
+            _ => {}
+        }
+    }
+    st.set(obj, new);
+    true
 }
 
 /// Long names with anonymous structs shortened: each outermost

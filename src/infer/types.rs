@@ -290,6 +290,12 @@ impl<'p, 'a> TypeTable<'p, 'a> {
         self.ids.get(&key).copied().flatten()
     }
 
+    /// Whether `key` was interned: Some(its id), Some(None) if its
+    /// descriptor made no sense, None if it was not tried yet.
+    pub fn lookup(&self, key: Key) -> Option<Option<TypeId>> {
+        self.ids.get(&key).copied()
+    }
+
     /// Interns the type `key`, reading its descriptor (and those of the
     /// types it holds inline); None if the descriptor makes no sense.
     pub fn intern(&mut self, key: Key) -> Option<TypeId> {
