@@ -223,10 +223,7 @@ impl<'a> FuncTable<'a> {
         let h = &self.tab.header;
         let at = h.cu_off.checked_add(u64::from(cu).checked_add(file)?.checked_mul(4)?)?;
         let name_off = self.u32_at(at).filter(|&o| o != u32::MAX)?;
-        let start = usize::try_from(h.filetab_off.checked_add(u64::from(name_off))?).ok()?;
-        let rest = self.bytes().get(start..)?;
-        let name = &rest[..rest.iter().position(|&b| b == 0)?];
-        Some((std::str::from_utf8(name).ok()?, line))
+        Some((self.tab.string_at(h.filetab_off, u64::from(name_off))?, line))
     }
 
     /// The SP delta (frame size so far) at `target`: pcsp. `None` when the

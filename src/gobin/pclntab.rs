@@ -133,11 +133,18 @@ impl<'a> Pclntab<'a> {
         if name_off < 0 {
             return None;
         }
-        let start = usize::try_from(self.header.funcname_off.checked_add(name_off as u64)?).ok()?;
+        let name = self.string_at(self.header.funcname_off, name_off as u64)?;
+        Some(Func { entry_off, name })
+    }
+
+    /// The NUL-terminated string at `off` in the table of strings at
+    /// `table` (an offset from the header: function names, file names),
+    /// at most 4096 bytes long.
+    pub fn string_at(&self, table: u64, off: u64) -> Option<&'a str> {
+        let start = usize::try_from(table.checked_add(off)?).ok()?;
         let tail = self.data.get(start..)?;
         let len = tail.iter().take(4096).position(|&c| c == 0)?;
-        let name = std::str::from_utf8(&tail[..len]).ok()?;
-        Some(Func { entry_off, name })
+        std::str::from_utf8(&tail[..len]).ok()
     }
 
     /// Every function, in entry order; unreadable entries are skipped.
