@@ -24,6 +24,10 @@
 //! disagree with the object's is never taken.
 
 use super::dwarf::{ClosureVar, DieRef, Dwarf, Shape};
+use super::kinds::{
+    KIND_ARRAY, KIND_CHAN, KIND_COMPLEX64, KIND_FUNC, KIND_INTERFACE, KIND_MAP, KIND_PTR, KIND_SLICE, KIND_STRING, KIND_STRUCT,
+    KIND_UNSAFE_POINTER,
+};
 
 /// The most a variable captured by value can hold (cmd/compile's capture
 /// rule).
@@ -62,21 +66,6 @@ pub struct ValueLayout {
     pub align: u64,
     /// Per 8-byte word: holds a pointer.
     pub ptrs: Vec<bool>,
-}
-
-/// The kinds DW_AT_go_kind gives (reflect.Kind numbering).
-mod kind {
-    pub const COMPLEX64: u8 = 15;
-    pub const ARRAY: u8 = 17;
-    pub const CHAN: u8 = 18;
-    pub const FUNC: u8 = 19;
-    pub const INTERFACE: u8 = 20;
-    pub const MAP: u8 = 21;
-    pub const PTR: u8 = 22;
-    pub const SLICE: u8 = 23;
-    pub const STRING: u8 = 24;
-    pub const STRUCT: u8 = 25;
-    pub const UNSAFE_POINTER: u8 = 26;
 }
 
 impl Dwarf {
@@ -128,11 +117,11 @@ impl Dwarf {
         }
         for _ in 0..MAX_DEPTH {
             match self.go_kind(t) {
-                Some(kind::ARRAY) => {
+                Some(KIND_ARRAY) => {
                     let Shape::Array { elem, count } = self.shape(t)? else { return None };
                     return if count <= 1 { self.registerizable(elem, depth + 1) } else { Some(false) };
                 }
-                Some(kind::STRUCT) => {
+                Some(KIND_STRUCT) => {
                     let Shape::Struct(r) = self.shape(t)? else { return None };
                     let s = self.struct_layout_of(r)?;
                     if s.members.len() > 4 {
@@ -169,13 +158,13 @@ impl Dwarf {
         for _ in 0..MAX_DEPTH {
             let word = |ptrs: &[bool]| Some(ValueLayout { size: 8 * ptrs.len() as u64, align: 8, ptrs: ptrs.to_vec() });
             match self.go_kind(t) {
-                Some(kind::CHAN | kind::FUNC | kind::MAP | kind::PTR | kind::UNSAFE_POINTER) => return word(&[true]),
-                Some(kind::INTERFACE) => return word(&[true, true]),
-                Some(kind::STRING) => return word(&[true, false]),
-                Some(kind::SLICE) => return word(&[true, false, false]),
+                Some(KIND_CHAN | KIND_FUNC | KIND_MAP | KIND_PTR | KIND_UNSAFE_POINTER) => return word(&[true]),
+                Some(KIND_INTERFACE) => return word(&[true, true]),
+                Some(KIND_STRING) => return word(&[true, false]),
+                Some(KIND_SLICE) => return word(&[true, false, false]),
                 Some(k @ 1..=16) => {
                     let size = self.size_of(t).filter(|&s| s > 0 && s <= 16)?;
-                    let align = if k == kind::COMPLEX64 { 4 } else { size.min(8) };
+                    let align = if k == KIND_COMPLEX64 { 4 } else { size.min(8) };
                     return Some(ValueLayout { size, align, ptrs: vec![false; size.div_ceil(8) as usize] });
                 }
                 _ => {}

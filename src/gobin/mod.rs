@@ -6,6 +6,7 @@ mod closures;
 mod coderefs;
 mod dwarf;
 mod funcdata;
+pub mod kinds;
 mod pclntab;
 mod symbols;
 

@@ -9,10 +9,9 @@ use crate::image::Memory;
 use super::process::Process;
 use super::Error;
 
-/// Kind numbers (low five bits of Kind_).
-pub const KIND_ARRAY: u8 = 17;
-/// Struct kind.
-pub const KIND_STRUCT: u8 = 25;
+pub use crate::gobin::kinds::{
+    KIND_ARRAY, KIND_CHAN, KIND_FUNC, KIND_INTERFACE, KIND_MAP, KIND_PTR, KIND_SLICE, KIND_STRING, KIND_STRUCT, KIND_UNSAFE_POINTER,
+};
 /// TFlagGCMaskOnDemand (Go 1.24+).
 const TFLAG_GCMASK_ON_DEMAND: u8 = 0x10;
 /// Nesting bound for building masks from array/struct descriptors.
@@ -193,23 +192,6 @@ pub fn read_name(p: &Process, at: u64) -> Result<String, Error> {
     let bytes = p.image.slice(at + pos, len)?;
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
-
-/// Kind numbers of the kinds type inference looks into.
-pub const KIND_CHAN: u8 = 18;
-/// Func kind.
-pub const KIND_FUNC: u8 = 19;
-/// Interface kind.
-pub const KIND_INTERFACE: u8 = 20;
-/// Map kind.
-pub const KIND_MAP: u8 = 21;
-/// Pointer kind.
-pub const KIND_PTR: u8 = 22;
-/// Slice kind.
-pub const KIND_SLICE: u8 = 23;
-/// String kind.
-pub const KIND_STRING: u8 = 24;
-/// unsafe.Pointer kind.
-pub const KIND_UNSAFE_POINTER: u8 = 26;
 
 /// Whether values of `t` are stored directly in an interface's data word
 /// (pointer-shaped types): Kind_ bit 0x20 up to Go 1.25, TFlag 0x20 from
