@@ -92,7 +92,7 @@ fn progress_counters_reach_their_totals() {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
     use refgraph::cli::pipeline::collect_roots;
-    use refgraph::graph::build_tree_counted;
+    use refgraph::graph::build_tree;
     use refgraph::infer::Inference;
 
     let fx: Vec<_> = fixtures().into_iter().filter(|f| f.name == "retain-go1.22.12" || f.name == "retain-go1.27.4").collect();
@@ -108,12 +108,12 @@ fn progress_counters_reach_their_totals() {
         }
         let (roots, _) = collect_roots(&p, &heap).map_err(|e| e.to_string())?;
         let facts = AtomicU64::new(0);
-        let inf = Inference::run_counted(&p, &heap, &edges, &roots, &facts);
+        let inf = Inference::run(&p, &heap, &edges, &roots, &facts);
         if facts.load(Relaxed) != inf.updates || inf.updates < heap.len() as u64 / 2 {
             return Err(format!("{} facts counted, inference set {} for {} objects", facts.load(Relaxed), inf.updates, heap.len()));
         }
         let reached = AtomicU64::new(0);
-        let tree = build_tree_counted(&heap, edges, &roots, &inf, &reached);
+        let tree = build_tree(&heap, edges, &roots, &inf, &reached);
         if reached.load(Relaxed) != tree.objects() as u64 || reached.load(Relaxed) != f.num("heap_objects") {
             return Err(format!(
                 "{} objects counted, the tree holds {}, MemStats {}",

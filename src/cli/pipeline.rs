@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::memory::AnonPeak;
 use super::progress::{counted, phase, Tally, Unit};
-use crate::graph::{build_tree_counted, Dominators, Tree};
+use crate::graph::{build_tree, Dominators, Tree};
 use crate::heap::{Edges, Heap};
 use crate::image::Image;
 use crate::infer::Inference;
@@ -122,7 +122,7 @@ pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&T
     release_free_memory();
     let (roots, root_warnings) = timings.run("roots", "finding roots", || collect_roots(&p, &heap))?;
     let inference = timings.run_counted("types", "inferring types", Unit::Things("facts"), |tally| {
-        Inference::run_counted(&p, &heap, &edges, &roots, &tally.done)
+        Inference::run(&p, &heap, &edges, &roots, &tally.done)
     });
     edges.drop_offsets();
     release_free_memory();
@@ -150,7 +150,7 @@ pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analy
         let objects = Unit::Things("objects");
         let (tree, (typed_objects, typed_bytes)) = timings.run_counted("tree", "building the reference tree", objects, |tally| {
             tally.total.store(t.heap.len() as u64, Ordering::Relaxed);
-            let mut tree = build_tree_counted(t.heap, edges, t.roots, t.inference, &tally.done);
+            let mut tree = build_tree(t.heap, edges, t.roots, t.inference, &tally.done);
             // The sum is serial: count the typed objects meanwhile.
             let reached = std::mem::take(&mut tree.reached);
             let ((), typed) = rayon::join(|| tree.sum(|o| t.heap.size(o)), || t.inference.typed_among(&reached));

@@ -45,13 +45,9 @@ struct Found {
 /// [`Tree::sum`], can reuse their memory). Strong roots first: the weak ones (finalizers
 /// and cleanups) get only what the strong ones do not reach. `names` gives
 /// the type names that finalizer and cleanup roots are named after.
-pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names) -> Tree {
-    build_tree_counted(heap, edges, roots, names, &AtomicU64::new(0))
-}
-
-/// [`build_tree`], keeping in `reached` the objects reached so far,
-/// updated once per batch (for a progress display).
-pub fn build_tree_counted(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names, reached: &AtomicU64) -> Tree {
+/// `reached` holds the objects reached so far, updated once per batch
+/// (for a progress display).
+pub fn build_tree(heap: &Heap, edges: Edges, roots: &[Root], names: &dyn Names, reached: &AtomicU64) -> Tree {
     let edges = {
         let compact = CompactEdges::new(&edges);
         drop(edges);

@@ -8,7 +8,7 @@ mod dominators;
 mod parents;
 mod tree;
 
-pub use self::bfs::{build_tree, build_tree_counted};
+pub use self::bfs::build_tree;
 pub use self::dominators::{DomNode, DomTree, Dominators, Nodes, Successors};
 pub use self::parents::{Parent, Parents};
 pub use self::tree::{LabelId, Labels, Link, LinkCursor, Names, NodeKind, Tree, NOT_OBJECT, NO_LINK, NO_PARENT};

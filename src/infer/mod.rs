@@ -222,19 +222,14 @@ pub struct Inference<'p, 'a> {
 
 impl<'p, 'a> Inference<'p, 'a> {
     /// Types the objects of `heap`, starting from recorded types and the
-    /// typed slots of `roots`, along `edges`.
-    pub fn run(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root]) -> Self {
-        Self::run_with(p, heap, edges, roots, PAR_MIN, &AtomicU64::new(0))
-    }
-
-    /// [`Inference::run`], keeping in `facts_set` the facts set so far (an
-    /// object typed, or typed better), updated once per level (for a
-    /// progress display).
-    pub fn run_counted(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], facts_set: &AtomicU64) -> Self {
+    /// typed slots of `roots`, along `edges`, keeping in `facts_set` the
+    /// facts set so far (an object typed, or typed better), updated once
+    /// per level (for a progress display).
+    pub fn run(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], facts_set: &AtomicU64) -> Self {
         Self::run_with(p, heap, edges, roots, PAR_MIN, facts_set)
     }
 
-    /// [`Inference::run_counted`], with levels of at least `par_min`
+    /// [`Inference::run`], with levels of at least `par_min`
     /// objects expanded and merged in parallel (tests give 1, so that a
     /// small heap takes the parallel way).
     pub fn run_with(p: &'p Process<'a>, heap: &'p Heap, edges: &Edges, roots: &[Root], par_min: usize, facts_set: &AtomicU64) -> Self {
