@@ -54,7 +54,7 @@ fn locating_without_symbols_finds_what_the_symbols_say() {
         if p.symbols.is_empty() {
             return Err("the executable has no symbols".into());
         }
-        let g = find_globals(&p).map_err(|e| e.to_string())?;
+        let g = find_globals(&p.structs()).map_err(|e| e.to_string())?;
         let got = (g.mheap, g.allgs, g.firstmoduledata);
         let want = (p.mheap, p.allgs, p.firstmoduledata);
         if got != want {

@@ -24,7 +24,7 @@ use crate::gobin::{find_pclntab, PcHeader};
 use crate::image::{Load, Memory};
 
 use super::moduledata::Moduledata;
-use super::process::Process;
+use super::structs::Structs;
 use super::Error;
 
 /// The runtime globals the walkers start from (runtime addresses).
@@ -55,18 +55,9 @@ const G_SCAN: u64 = 0x1000;
 /// A goroutine stack larger than this is not one.
 const MAX_STACK: u64 = 1 << 30;
 
-/// Fills in `p.mheap`, `p.allgs` and `p.firstmoduledata` without symbols.
-pub fn locate_globals(p: &mut Process) -> Result<(), Error> {
-    let g = find_globals(p)?;
-    p.mheap = g.mheap;
-    p.allgs = g.allgs;
-    p.firstmoduledata = g.firstmoduledata;
-    Ok(())
-}
-
 /// Finds the three globals from runtime metadata alone (never from symbols,
 /// even when the executable has them).
-pub fn find_globals(p: &Process) -> Result<Globals, Error> {
+pub fn find_globals(p: &Structs) -> Result<Globals, Error> {
     let md = find_firstmoduledata(p)?;
     let mheap = find_mheap(p, &md)?;
     let allgs = find_allgs(p, &md)?;
@@ -94,7 +85,7 @@ impl Sections {
 
 /// Whether [lo, hi) lies inside one of the executable's segments (runtime
 /// addresses) that `pick` accepts.
-fn in_segment(p: &Process, lo: u64, hi: u64, pick: impl Fn(&Load) -> bool) -> bool {
+fn in_segment(p: &Structs, lo: u64, hi: u64, pick: impl Fn(&Load) -> bool) -> bool {
     lo <= hi
         && p.image.exe.loads.iter().filter(|l| pick(l)).any(|l| {
             let start = l.vaddr.wrapping_add(p.image.bias);
@@ -102,7 +93,7 @@ fn in_segment(p: &Process, lo: u64, hi: u64, pick: impl Fn(&Load) -> bool) -> bo
         })
 }
 
-fn find_firstmoduledata(p: &Process) -> Result<Moduledata, Error> {
+fn find_firstmoduledata(p: &Structs) -> Result<Moduledata, Error> {
     let bias = p.image.bias;
     let exe = p.image.exe.bytes();
     let secs = Sections::read(exe);
@@ -168,7 +159,7 @@ fn find_firstmoduledata(p: &Process) -> Result<Moduledata, Error> {
 
 /// Calls `f(addr, word)` for every 8-aligned word of [lo, hi) the image has,
 /// reading at most `budget` bytes.
-fn scan_words(p: &Process, lo: u64, hi: u64, budget: &mut u64, mut f: impl FnMut(u64, u64)) {
+fn scan_words(p: &Structs, lo: u64, hi: u64, budget: &mut u64, mut f: impl FnMut(u64, u64)) {
     let lo = lo.saturating_add(7) & !7;
     for r in p.image.ranges() {
         let s = r.start.max(lo);
@@ -193,7 +184,7 @@ fn scan_words(p: &Process, lo: u64, hi: u64, budget: &mut u64, mut f: impl FnMut
 }
 
 /// Checks that `addr` holds the moduledata of this executable.
-fn check_moduledata(p: &Process, addr: u64, pclntab: u64, header: Option<&PcHeader>, secs: &Sections) -> Result<Moduledata, String> {
+fn check_moduledata(p: &Structs, addr: u64, pclntab: u64, header: Option<&PcHeader>, secs: &Sections) -> Result<Moduledata, String> {
     let bias = p.image.bias;
     let md = Moduledata::read(p, addr).map_err(|e| e.to_string())?;
     if md.pcheader != pclntab {
@@ -246,7 +237,7 @@ fn bss_words(md: &Moduledata, reach: u64) -> impl Iterator<Item = u64> {
     (0..n).map(move |i| start + 8 * i)
 }
 
-fn find_mheap(p: &Process, md: &Moduledata) -> Result<u64, Error> {
+fn find_mheap(p: &Structs, md: &Moduledata) -> Result<u64, Error> {
     let l = &p.layout;
     let reach = (l.mheap_all_arenas.off + 24).max(l.mheap_arenas.off + 8);
     let valid: Vec<u64> = bss_words(md, reach).filter(|&c| check_mheap(p, c).is_ok()).collect();
@@ -268,7 +259,7 @@ fn find_mheap(p: &Process, md: &Moduledata) -> Result<u64, Error> {
 /// indices, arenas[0] is an L2 table whose entries for them are heapArenas,
 /// and at least one of their span tables lists an in-use span lying in its
 /// arena and covering the page it is listed at.
-fn check_mheap(p: &Process, c: u64) -> Result<(), String> {
+fn check_mheap(p: &Structs, c: u64) -> Result<(), String> {
     let l = &p.layout;
     let mem = p.image;
     let rd = |a: u64| mem.u64(a).map_err(|e| e.to_string());
@@ -327,7 +318,7 @@ fn check_mheap(p: &Process, c: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn find_allgs(p: &Process, md: &Moduledata) -> Result<u64, Error> {
+fn find_allgs(p: &Structs, md: &Moduledata) -> Result<u64, Error> {
     // (addr, data, len)
     let valid: Vec<(u64, u64, u64)> = bss_words(md, 24).filter_map(|c| check_allgs(p, c).ok().map(|(d, n)| (c, d, n))).collect();
     // Another word can hold allgs' data pointer (runtime.allgptr): with the
@@ -353,7 +344,7 @@ fn find_allgs(p: &Process, md: &Moduledata) -> Result<u64, Error> {
 /// Whether `c` is a []*g: every element points to a g whose status is a
 /// goroutine status, goroutine ids are distinct and include 1 (main), and
 /// every live goroutine's stack has lo < hi. Returns (data, len).
-fn check_allgs(p: &Process, c: u64) -> Result<(u64, u64), String> {
+fn check_allgs(p: &Structs, c: u64) -> Result<(u64, u64), String> {
     let l = &p.layout;
     let mem = p.image;
     let rd = |a: u64| mem.u64(a).map_err(|e| e.to_string());

@@ -10,6 +10,7 @@ mod process;
 mod ptrmap;
 mod spans;
 mod stack;
+mod structs;
 pub mod tables;
 mod types;
 
@@ -19,6 +20,7 @@ pub use self::process::Process;
 pub use self::ptrmap::PointerFinder;
 pub use self::spans::{read_spans, Span, Spans};
 pub use self::stack::{walk_goroutine, Frame, FrameSlot, Interrupted, StackWalker};
+pub use self::structs::Structs;
 pub use self::types::{
     is_direct_iface, read_name, read_type, type_mask, type_name, TypeDesc, KIND_ARRAY, KIND_CHAN, KIND_FUNC, KIND_INTERFACE, KIND_MAP,
     KIND_PTR, KIND_SLICE, KIND_STRING, KIND_STRUCT, KIND_UNSAFE_POINTER,

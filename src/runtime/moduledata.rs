@@ -6,7 +6,7 @@
 
 use crate::image::ReadError;
 
-use super::process::Process;
+use super::structs::Structs;
 
 pub use super::locate::{find_globals, Globals};
 
@@ -45,7 +45,7 @@ pub struct Moduledata {
 
 impl Moduledata {
     /// Reads the moduledata at `addr`.
-    pub fn read(p: &Process, addr: u64) -> Result<Moduledata, ReadError> {
+    pub fn read(p: &Structs, addr: u64) -> Result<Moduledata, ReadError> {
         let l = &p.layout;
         let f = |field| p.read_field(addr, field);
         Ok(Moduledata {

@@ -7,7 +7,9 @@ use crate::gobin::{find_pclntab, read_buildinfo, BuildInfo, CodeRefs, CodeSpan, 
 use crate::image::{Image, Memory, ReadError};
 
 use super::layout::{Field, Layout};
+use super::locate::find_globals;
 use super::moduledata::MD_PCHEADER;
+use super::structs::Structs;
 use super::Error;
 
 /// Everything the walkers need to know about one dumped Go process.
@@ -81,7 +83,10 @@ impl<'a> Process<'a> {
                 p.allgs = g;
                 p.firstmoduledata = md;
             }
-            _ => super::locate::locate_globals(&mut p)?,
+            _ => {
+                let g = find_globals(&p.structs())?;
+                (p.mheap, p.allgs, p.firstmoduledata) = (g.mheap, g.allgs, g.firstmoduledata);
+            }
         }
         p.symbols = symbols;
         Ok(p)
@@ -117,24 +122,24 @@ impl<'a> Process<'a> {
         self.code_refs.get_or_init(scan).as_ref().map_err(String::as_str)
     }
 
+    /// The image read as the runtime's structs, through this process's
+    /// layout.
+    pub fn structs(&self) -> Structs<'_> {
+        Structs { image: self.image, layout: &self.layout }
+    }
+
     /// Reads an unsigned integer field of a struct at `base`.
     pub fn read_field(&self, base: u64, f: Field) -> Result<u64, ReadError> {
-        let a = base.wrapping_add(f.off);
-        Ok(match f.size {
-            1 => u64::from(self.image.u8(a)?),
-            2 => u64::from(self.image.u16(a)?),
-            4 => u64::from(self.image.u32(a)?),
-            _ => self.image.u64(a)?,
-        })
+        self.structs().read_field(base, f)
     }
 
     /// Reads a pointer.
     pub fn ptr(&self, addr: u64) -> Result<u64, ReadError> {
-        self.image.u64(addr)
+        self.structs().ptr(addr)
     }
 
     /// Reads a slice header: (data pointer, length).
     pub fn slice_header(&self, addr: u64) -> Result<(u64, u64), ReadError> {
-        Ok((self.image.u64(addr)?, self.image.u64(addr + 8)?))
+        self.structs().slice_header(addr)
     }
 }

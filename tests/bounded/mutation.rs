@@ -37,7 +37,7 @@ fn aims(core: &[u8], exe: &[u8]) -> Aims {
     let l = &p.layout;
     let mut regions = vec![("mheap_", p.mheap, 1024)];
     regions.push(("moduledata", p.firstmoduledata, 512));
-    if let Ok(md) = Moduledata::read(&p, p.firstmoduledata) {
+    if let Ok(md) = Moduledata::read(&p.structs(), p.firstmoduledata) {
         regions.push(("type descriptors", md.types, md.etypes.saturating_sub(md.types)));
     }
     let spans = read_spans(&p).unwrap();

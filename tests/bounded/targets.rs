@@ -254,7 +254,7 @@ fn fuzz_runtime_structures() {
         .iter()
         .map(|image| {
             let p = Process::new(image).unwrap();
-            let md = Moduledata::read(&p, p.firstmoduledata).unwrap();
+            let md = Moduledata::read(&p.structs(), p.firstmoduledata).unwrap();
             let mut addrs = vec![p.mheap, p.firstmoduledata, p.allgs, md.types, md.data, md.bss];
             let heap = Heap::build(&p).unwrap();
             addrs.extend((0..heap.len() as u32).step_by((heap.len() / 64).max(1)).map(|i| heap.addr(i)));
@@ -290,7 +290,7 @@ fn fuzz_runtime_structures() {
                 }
             }
             1 => {
-                let _ = Moduledata::read(&p, addr);
+                let _ = Moduledata::read(&p.structs(), addr);
             }
             2 => {
                 // mheap_ read at another address: spans, then the heap.
