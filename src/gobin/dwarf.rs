@@ -359,19 +359,6 @@ fn static_address(unit: &gimli::Unit<R>, entry: &DebuggingInformationEntry<R>) -
     }
 }
 
-/// A local variable or parameter (or one piece of one) that lives at a
-/// fixed offset from the frame's canonical frame address (on amd64 the
-/// caller's SP: the frame's `fp`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameVar {
-    /// Variable name as the compiler wrote it (`buf`, `~r0`, `&x`).
-    pub name: String,
-    /// Offset of the (piece of the) variable from the CFA.
-    pub cfa_offset: i64,
-    /// Bytes at that offset.
-    pub size: u64,
-}
-
 /// Nesting bound when walking a subprogram's lexical blocks.
 const MAX_SCOPE_DEPTH: u32 = 64;
 
@@ -382,30 +369,15 @@ impl Dwarf {
         &self.subprograms
     }
 
-    /// Locals and parameters of the subprogram named `func` whose location
-    /// is a single frame-relative expression (DW_OP_fbreg, or
-    /// DW_OP_call_frame_cfa plus a constant). Variables described by
-    /// location lists are left out: see [`Dwarf::frame_vars_of`] for those.
-    pub fn frame_vars(&self, func: &str) -> Vec<FrameVar> {
-        match self.subprograms.get(func) {
-            Some(&sub) => self.frame_vars_of(sub, None),
-            None => Vec::new(),
-        }
-    }
-
     /// Locals and parameters (including those of functions inlined into it)
-    /// of subprogram `sub` that live in its frame. With `pc` (a link-time
-    /// address inside the function), location-list entries covering `pc`
-    /// count too; without, only single-expression locations do. Pieces of
-    /// composite locations (a slice's pointer word, say) come out
-    /// separately, each under the variable's name.
+    /// of subprogram `sub` that live in its frame, with each piece's type
+    /// and place in its variable. With `pc` (a link-time address inside
+    /// the function), location-list entries covering `pc` count too;
+    /// without, only single-expression locations do (DW_OP_fbreg, or
+    /// DW_OP_call_frame_cfa plus a constant). Pieces of composite locations
+    /// (a slice's pointer word, say) come out separately, each under the
+    /// variable's name.
     pub fn frame_vars_of(&self, sub: DieRef, pc: Option<u64>) -> Vec<FrameVar> {
-        self.typed_frame_vars_of(sub, pc).into_iter().map(|v| FrameVar { name: v.name, cfa_offset: v.cfa_offset, size: v.size }).collect()
-    }
-
-    /// [`Dwarf::frame_vars_of`] with each piece's type and place in its
-    /// variable.
-    pub fn typed_frame_vars_of(&self, sub: DieRef, pc: Option<u64>) -> Vec<TypedFrameVar> {
         self.with_subprogram(sub, |unit, root| {
             // Go always uses the CFA as frame base; anything else is not ours.
             let cfa_base = match root.entry().attr_value(gimli::DW_AT_frame_base) {
@@ -499,7 +471,7 @@ impl Dwarf {
         pc: Option<u64>,
         cfa_base: bool,
         depth: u32,
-        out: &mut Vec<TypedFrameVar>,
+        out: &mut Vec<FrameVar>,
     ) {
         if depth > MAX_SCOPE_DEPTH {
             return;
@@ -557,7 +529,7 @@ impl Dwarf {
         e: &DebuggingInformationEntry<R>,
         pc: Option<u64>,
         cfa_base: bool,
-        out: &mut Vec<TypedFrameVar>,
+        out: &mut Vec<FrameVar>,
     ) {
         let Some(loc) = e.attr_value(gimli::DW_AT_location) else { return };
         let Some((name, ty)) = self.var_name_type(ui, unit, e) else { return };
@@ -592,7 +564,7 @@ impl Dwarf {
                     pieces += 1;
                     let size = size_in_bits / 8;
                     if let Some(off) = cfa_offset(&cur, cfa_base) {
-                        out.push(TypedFrameVar { name: name.clone(), cfa_offset: off, size, ty, var_offset, whole: false });
+                        out.push(FrameVar { name: name.clone(), cfa_offset: off, size, ty, var_offset, whole: false });
                     }
                     var_offset += size;
                     cur.clear();
@@ -605,7 +577,7 @@ impl Dwarf {
         }
         if pieces == 0 {
             if let Some(off) = cfa_offset(&cur, cfa_base) {
-                out.push(TypedFrameVar { name, cfa_offset: off, size: whole(), ty, var_offset: 0, whole: true });
+                out.push(FrameVar { name, cfa_offset: off, size: whole(), ty, var_offset: 0, whole: true });
             }
         }
     }
@@ -630,10 +602,12 @@ fn cfa_offset(ops: &[gimli::Operation<R>], cfa_base: bool) -> Option<i64> {
     }
 }
 
-/// A piece of a local variable or parameter in a frame, with the
-/// variable's type (see [`Dwarf::typed_frame_vars_of`]).
+/// A local variable or parameter (or one piece of one) that lives at a
+/// fixed offset from the frame's canonical frame address (on amd64 the
+/// caller's SP: the frame's `fp`), with the variable's type (see
+/// [`Dwarf::frame_vars_of`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TypedFrameVar {
+pub struct FrameVar {
     /// Variable name as the compiler wrote it.
     pub name: String,
     /// Offset of the piece from the CFA.

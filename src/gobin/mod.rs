@@ -15,7 +15,7 @@ pub use self::closures::{enclosing_function, rebuild_closure, Capture, ValueLayo
 pub use self::coderefs::{CodeRefs, CodeSpan, Error as CodeRefsError, Made};
 pub use self::symbols::{Symbol, Symbols};
 pub use self::dwarf::{DieRef, Dwarf, DwarfError, Member, Shape, StructLayout, Variable};
-pub use self::dwarf::{ClosureVar, FrameVar, TypedFrameVar};
+pub use self::dwarf::{ClosureVar, FrameVar};
 pub use self::funcdata::{
     parse_stack_objects, read_varint, run_gc_prog, FuncInfo, FuncTable, StackMap, StackObject, ARGS_SIZE_UNKNOWN,
     FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_ASM, FUNC_FLAG_SPWRITE,

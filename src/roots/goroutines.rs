@@ -9,11 +9,9 @@
 //! a thread in the signal handler that interrupted its goroutine, as in a
 //! crash, those the signal frame saved).
 
-use std::collections::HashMap;
-
-use crate::gobin::{DieRef, Shape, TypedFrameVar};
+use crate::gobin::{DieRef, Shape};
 use crate::heap::Heap;
-use crate::runtime::{read_goroutines, Error, Frame, Goroutine, GoroutineStatus, Process, StackWalker};
+use crate::runtime::{read_goroutines, var_covering, Error, Frame, Goroutine, GoroutineStatus, Process, StackWalker};
 
 use super::slots::{is_map, runtime_slot};
 use super::{Group, Root, Scope, SlotType, Target, TypedSlot};
@@ -28,7 +26,7 @@ pub fn goroutine_roots(p: &Process, heap: &Heap) -> Result<(Vec<Root>, Vec<Strin
     let mut warnings = Vec::new();
     // (lwp, registers, goroutine) of the threads running goroutines.
     let mut running: Vec<(u32, Vec<u64>, Option<Scope>)> = Vec::new();
-    let mut typer = FrameTyper::new(p);
+    let mut typer = FrameTyper::new(p, &walker);
     for g in read_goroutines(p)?.into_iter().filter(|g| g.status.is_live()) {
         // A running goroutine's thread (read before the walk, which may
         // fail): in a crash, the thread is in the signal handler that
@@ -173,11 +171,11 @@ fn code_slot(p: &Process, f: &Frame, addr: u64) -> Option<TypedSlot> {
 
 /// Types of frame slots from DWARF: the variable covering a slot, its
 /// type's runtime descriptor and the slot's place in the variable.
-struct FrameTyper<'p, 'a> {
+struct FrameTyper<'w, 'p, 'a> {
     p: &'p Process<'a>,
+    /// The stack walker, whose cache of frame variables named the slots.
+    walker: &'w StackWalker<'p, 'a>,
     types: u64,
-    subprograms: Option<&'p HashMap<String, DieRef>>,
-    vars: HashMap<(String, u64), Vec<TypedFrameVar>>,
     /// The variable last found by `var_at` lives whole in the frame.
     whole: bool,
 }
@@ -191,11 +189,10 @@ enum OnStack {
     MapHeader(u64),
 }
 
-impl<'p, 'a> FrameTyper<'p, 'a> {
-    fn new(p: &'p Process<'a>) -> Self {
+impl<'w, 'p, 'a> FrameTyper<'w, 'p, 'a> {
+    fn new(p: &'p Process<'a>, walker: &'w StackWalker<'p, 'a>) -> Self {
         let types = p.read_field(p.firstmoduledata, p.layout.md_types).unwrap_or(0);
-        let subprograms = p.dwarf.as_ref().map(|d| d.subprograms());
-        FrameTyper { p, types, subprograms, vars: HashMap::new(), whole: false }
+        FrameTyper { p, walker, types, whole: false }
     }
 
     /// The type around the slot at `addr` of frame `f`, which the stack
@@ -266,25 +263,15 @@ impl<'p, 'a> FrameTyper<'p, 'a> {
     /// The DWARF type of the variable `var` covering the slot at `addr` of
     /// frame `f`, and the slot's offset in it.
     fn var_at(&mut self, f: &Frame, innermost: bool, var: &str, addr: u64) -> Option<(DieRef, u64)> {
-        let d = self.p.dwarf.as_ref()?;
-        let sub = *self.subprograms.as_ref()?.get(&f.func)?;
         // As the stack walk: the call's return address belongs to the next
         // statement, so look the variables up one byte earlier.
         let pc = if innermost && f.conservative { f.pc } else { f.pc.wrapping_sub(1) };
-        let link_pc = pc.wrapping_sub(self.p.image.bias);
-        let vars = self.vars.entry((f.func.clone(), link_pc)).or_insert_with(|| d.typed_frame_vars_of(sub, Some(link_pc)));
-        let fp = f.fp;
-        let v = vars
-            .iter()
-            .filter(|v| {
-                let start = fp.wrapping_add(v.cfa_offset as u64);
-                addr >= start && addr < start.wrapping_add(v.size.max(1))
-            })
-            .min_by_key(|v| v.size)?;
+        let vars = self.walker.frame_vars(&f.func, pc);
+        let v = var_covering(&vars, f.fp, addr)?;
         if v.name != var {
             return None;
         }
-        let off = v.var_offset + (addr - fp.wrapping_add(v.cfa_offset as u64));
+        let off = v.var_offset + (addr - f.fp.wrapping_add(v.cfa_offset as u64));
         self.whole = v.whole;
         Some((v.ty?, off))
     }

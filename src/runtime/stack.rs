@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::gobin::{
-    parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, StackMap, ARGS_SIZE_UNKNOWN,
-    FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
+    parse_stack_objects, run_gc_prog, DieRef, FrameVar, FuncInfo, FuncTable, StackMap, ARGS_SIZE_UNKNOWN, FUNCDATA_ARGS_POINTER_MAPS,
+    FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME,
 };
 use crate::image::{Arch, Memory, Thread};
 
@@ -93,13 +93,14 @@ pub struct StackWalker<'p, 'a> {
     rodata: u64,
     offsets: Offsets,
     /// The frame variables of each function at each pc asked (goroutines
-    /// parked in the same code ask for the same ones).
+    /// parked in the same code ask for the same ones), for naming the
+    /// slots and for typing them (see [`StackWalker::frame_vars`]).
     vars: RefCell<VarCache>,
     /// The wrapper function id ([`StackWalker::is_wrapper`]), once asked.
     wrapper_id: std::cell::OnceCell<Option<u8>>,
 }
 
-/// Frame variables by subprogram and pc.
+/// Frame variables by subprogram and link-time pc.
 type VarCache = HashMap<(DieRef, u64), Rc<[FrameVar]>>;
 
 /// The registers a signal interrupted (see
@@ -114,6 +115,17 @@ pub struct Interrupted {
     pub lr: u64,
     /// Every saved general register, in the signal frame's order.
     pub regs: Vec<u64>,
+}
+
+/// Of the frame variables `vars` of the frame at `fp`, the smallest piece
+/// covering the stack word at `addr`.
+pub fn var_covering(vars: &[FrameVar], fp: u64, addr: u64) -> Option<&FrameVar> {
+    vars.iter()
+        .filter(|v| {
+            let start = fp.wrapping_add(v.cfa_offset as u64);
+            addr >= start && addr < start.wrapping_add(v.size.max(1))
+        })
+        .min_by_key(|v| v.size)
 }
 
 /// Walks one goroutine's stack (see [`StackWalker::walk`]). Walking many
@@ -157,6 +169,20 @@ impl<'p, 'a> StackWalker<'p, 'a> {
             vars: RefCell::default(),
             wrapper_id: Default::default(),
         })
+    }
+
+    /// The DWARF variables (typed pieces) of function `func`'s frame at
+    /// runtime pc `pc` (see [`crate::gobin::Dwarf::frame_vars_of`]),
+    /// read once per function and pc; empty without DWARF or for a function
+    /// DWARF does not know.
+    pub fn frame_vars(&self, func: &str, pc: u64) -> Rc<[FrameVar]> {
+        let sub = match &self.p.dwarf {
+            Some(d) if func != "?" => d.subprograms().get(func).map(|&sub| (d, sub)),
+            _ => None,
+        };
+        let Some((d, sub)) = sub else { return Rc::from([]) };
+        let pc = pc.wrapping_sub(self.p.image.bias);
+        self.vars.borrow_mut().entry((sub, pc)).or_insert_with(|| d.frame_vars_of(sub, Some(pc)).into()).clone()
     }
 
     /// The function covering a runtime pc.
@@ -647,29 +673,12 @@ impl<'p, 'a> StackWalker<'p, 'a> {
         if live.is_empty() {
             return frame;
         }
-        let vars: Rc<[FrameVar]> = match &self.p.dwarf {
-            Some(d) if frame.func != "?" => match d.subprograms().get(&frame.func) {
-                Some(&sub) => {
-                    let pc = lookup_pc.wrapping_sub(self.p.image.bias);
-                    let mut cache = self.vars.borrow_mut();
-                    cache.entry((sub, pc)).or_insert_with(|| d.frame_vars_of(sub, Some(pc)).into()).clone()
-                }
-                None => Rc::from([]),
-            },
-            _ => Rc::from([]),
-        };
+        let vars = self.frame_vars(&frame.func, lookup_pc);
         let fp = frame.fp;
         frame.slots = live
             .into_iter()
             .map(|(addr, value)| {
-                let var = vars
-                    .iter()
-                    .filter(|v| {
-                        let start = fp.wrapping_add(v.cfa_offset as u64);
-                        addr >= start && addr < start.wrapping_add(v.size.max(1))
-                    })
-                    .min_by_key(|v| v.size)
-                    .map(|v| v.name.clone());
+                let var = var_covering(&vars, fp, addr).map(|v| v.name.clone());
                 FrameSlot { addr, value, var }
             })
             .collect();
