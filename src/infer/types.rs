@@ -326,14 +326,14 @@ impl<'p, 'a> TypeTable<'p, 'a> {
     }
 
     /// The type of a closure object of the function at `entry`, of `slot`
-    /// bytes with pointers in the words `ptrs` says: where DWARF does not
-    /// place captured variables (Go 1.19–1.22), a layout rebuilt from the
-    /// function's DWARF that fits this object
-    /// ([`crate::gobin::rebuild_closure`]); else the closure with its
-    /// captures untyped (or, Go 1.23+, placed by DWARF).
+    /// bytes with pointers in the words `ptrs` says, for a Go release whose
+    /// DWARF does not place captured variables (1.19–1.22: the caller
+    /// checks): a layout rebuilt from the function's DWARF that fits this
+    /// object ([`crate::gobin::rebuild_closure`]); else the closure with its
+    /// captures untyped.
     pub fn closure_key(&self, entry: u64, slot: u64, ptrs: &[bool]) -> Key {
         let plain = Key::Closure(entry);
-        let Some(d) = self.p.dwarf.as_ref().filter(|_| !self.p.layout.closure_offsets_in_dwarf) else { return plain };
+        let Some(d) = self.p.dwarf.as_ref() else { return plain };
         let Ok(mut r) = self.rebuilt.lock() else { return plain };
         let shape = (entry, slot, ptrs.to_vec());
         if let Some(&fit) = r.fitted.get(&shape) {
