@@ -1,5 +1,11 @@
-//! DWARF, read once at load: an index of named types, typed package-level
-//! constants and global variables, and struct layouts looked up by name.
+//! DWARF, indexed in one pass over every DIE at load: named types, typed
+//! package-level constants and global variables, subprograms with code,
+//! and type DIEs by their runtime type descriptor. The rest is read when
+//! asked, from the subtree of one DIE the index leads to: struct layouts, a
+//! subprogram's frame variables at a pc (cached by the stack walker), a
+//! closure's captured variables. Those subtrees are a small part of the
+//! DIEs, and most subprograms are never asked about, so the load pass does
+//! not collect them.
 //!
 //! Go emits DWARF for every type the program uses, including the runtime's
 //! own structures; refgraph reads runtime layouts from here by field name
