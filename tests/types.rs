@@ -345,7 +345,11 @@ fn rebuilt_closure_layouts_agree_with_the_compilers_offsets() {
 
 /// Wide levels expand and merge in parallel: every level of two fixtures
 /// taken that way gives every object the same fact, whatever the number of
-/// threads (rayon cuts the work differently for each).
+/// threads (rayon cuts the work differently for each). With levels of 64
+/// objects or more taken as wide, the retain program's list is followed
+/// one node at a time (narrow levels) while the rest of the heap is
+/// expanded in parallel: the same facts again with any number of
+/// threads, and every node the program linked typed `main.Node`.
 #[test]
 fn facts_do_not_depend_on_the_thread_count() {
     let fx: Vec<Fixture> = fixtures().into_iter().filter(|f| f.name == "retain-go1.26.11" || f.name == "dominators-go1.26.11").collect();
@@ -356,23 +360,37 @@ fn facts_do_not_depend_on_the_thread_count() {
         let heap = Heap::build(&p).map_err(|e| e.to_string())?;
         let edges = Edges::build(&p, &heap);
         let (roots, _) = collect_roots(&p, &heap).map_err(|e| e.to_string())?;
-        let facts = |threads: usize| -> Result<(Vec<Option<Fact>>, u64, u64), String> {
+        type Run = (Vec<Option<Fact>>, u64, u64, u64, usize);
+        let facts = |threads: usize, par_min: usize| -> Result<Run, String> {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
-            let inf = pool.install(|| Inference::run_with(&p, &heap, &edges, &roots, 1, &std::sync::atomic::AtomicU64::new(0)));
-            Ok(((0..heap.len() as u32).map(|o| inf.fact(o)).collect(), inf.updates, inf.rounds))
+            let inf = pool.install(|| Inference::run_with(&p, &heap, &edges, &roots, par_min, &std::sync::atomic::AtomicU64::new(0)));
+            let nodes = (0..heap.len() as u32).filter(|&o| inf.name(o) == "main.Node").count();
+            Ok(((0..heap.len() as u32).map(|o| inf.fact(o)).collect(), inf.updates, inf.rounds, inf.narrow, nodes))
         };
-        let one = facts(1)?;
-        if one.2 < 2 || one.0.iter().filter(|f| f.is_some()).count() < heap.len() / 2 {
-            return Err(format!("{} rounds, {} updates: the fixture does not exercise the levels", one.2, one.1));
-        }
-        for threads in [2, 3] {
-            let many = facts(threads)?;
-            if many != one {
-                let diff = (0..heap.len()).find(|&o| many.0[o] != one.0[o]);
-                return Err(format!(
-                    "{threads} threads: {} updates, {} rounds, first object differing {diff:?} (1 thread: {}, {})",
-                    many.1, many.2, one.1, one.2
-                ));
+        for par_min in [1, 64] {
+            let one = facts(1, par_min)?;
+            if one.2 < 2 || one.0.iter().filter(|f| f.is_some()).count() < heap.len() / 2 {
+                return Err(format!("{} rounds, {} updates: the fixture does not exercise the levels", one.2, one.1));
+            }
+            println!("{}: par_min {par_min}: {} rounds, {} updates, {} one at a time", f.name, one.2, one.1, one.3);
+            if par_min == 1 && one.3 != 0 {
+                return Err(format!("{} objects expanded one at a time with every level taken as wide", one.3));
+            }
+            if par_min > 1 && f.name.starts_with("retain") {
+                let list = f.num("list_nodes");
+                if one.3 < list || one.4 as u64 != list {
+                    return Err(format!("{} objects expanded one at a time, {} typed main.Node; the list has {list} nodes", one.3, one.4));
+                }
+            }
+            for threads in [2, 3] {
+                let many = facts(threads, par_min)?;
+                if many != one {
+                    let diff = (0..heap.len()).find(|&o| many.0[o] != one.0[o]);
+                    return Err(format!(
+                        "{threads} threads, par_min {par_min}: {} updates, {} rounds, {} one at a time, first object differing {diff:?} (1 thread: {}, {}, {})",
+                        many.1, many.2, many.3, one.1, one.2, one.3
+                    ));
+                }
             }
         }
         Ok(())

@@ -18,7 +18,11 @@
 //! over the heap. A large level is expanded in parallel, in batches; each
 //! batch's proposals are merged in parallel too, each thread owning a range
 //! of objects and applying the proposals for them in the batch's order, so
-//! that the result never depends on thread timing. Each
+//! that the result never depends on thread timing. A narrow level (the
+//! next nodes of a few linked lists) is taken one object at a time, first
+//! in first out, on one thread, reading a few places ahead in its queue:
+//! which object an update reaches first decides what it is expanded as,
+//! so the order is kept rather than a list followed to its end. Each
 //! object keeps one fact: a type, the offset in the object where a value of
 //! it starts, and whether the object holds an array of it. A new fact
 //! replaces the old one only if it is better, compared in this order: it
@@ -62,6 +66,8 @@ mod types;
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -90,6 +96,12 @@ const LARGE: u8 = 8;
 const PAR_MIN: usize = 4096;
 /// Edges per parallel work unit (a large array is split).
 const BLOCK_EDGES: usize = 4096;
+/// A narrow level's read-ahead keeps the edge ranges of this many queued
+/// objects, by place in the queue ([`Inference::prefetch_queued`]).
+const RANGES: usize = 8;
+/// Per place in a narrow level's queue (modulo [`RANGES`]): the object
+/// and its edge range.
+type Ranges = [(u32, usize, usize); RANGES];
 /// A work unit: an object and a range of its edges.
 type Unit = (u32, usize, usize);
 /// Work units a parallel task takes at once (it reads ahead in them).
@@ -108,6 +120,10 @@ const SHORT_KEY: u64 = 16;
 const MAX_REBUILT_CLOSURE: u64 = 4096;
 /// Names longer than this get their anonymous structs shortened.
 const LONG_NAME: usize = 64;
+/// Descents an expansion remembers ([`Memo`]; a power of two)…
+const LEAF_MEMO: usize = 64;
+/// …and key ids (a power of two).
+const KEY_MEMO: usize = 16;
 
 /// What is known about one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,9 +203,56 @@ impl Piece {
     }
 }
 
-/// The last key an expansion looked up, and what [`TypeTable::lookup`]
-/// said of it (an interned id never changes, nor does a failure).
-type Last = Option<(Key, Option<Option<TypeId>>)>;
+/// What an expansion remembers of the type table's answers, in small
+/// direct-mapped caches: where a type's pointer word leads
+/// ([`TypeTable::resolve`], which never changes for an interned type) and
+/// the ids of keys already interned (an interned id never changes, nor
+/// does a failure; a key not tried yet is asked again). An object's
+/// pointer words repeat with its type, so most descents and lookups are
+/// answered here.
+struct Memo {
+    /// (type, offset in it, where its word there leads); type 0: empty.
+    leaves: Box<[(TypeId, u64, Option<Leaf>); LEAF_MEMO]>,
+    ids: Box<[Option<Known>; KEY_MEMO]>,
+}
+
+impl Memo {
+    fn new() -> Memo {
+        Memo { leaves: Box::new([(0, 0, None); LEAF_MEMO]), ids: Box::new([None; KEY_MEMO]) }
+    }
+
+    /// [`TypeTable::resolve`]`(ty, rel)`.
+    #[inline]
+    fn resolve(&mut self, types: &TypeTable, ty: TypeId, rel: u64) -> Option<Leaf> {
+        let h = (u64::from(ty).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ rel.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+            >> (64 - LEAF_MEMO.trailing_zeros());
+        let e = &mut self.leaves[h as usize];
+        if e.0 != ty || e.1 != rel {
+            *e = (ty, rel, types.resolve(ty, rel));
+        }
+        e.2
+    }
+
+    /// [`TypeTable::lookup`]`(key)`, or None if the key was not tried.
+    #[inline]
+    fn lookup(&mut self, types: &TypeTable, key: Key) -> Option<Option<TypeId>> {
+        let mut h = FxHasher::default();
+        key.hash(&mut h);
+        let e = &mut self.ids[(h.finish() >> (64 - KEY_MEMO.trailing_zeros())) as usize];
+        match *e {
+            Some((k, id)) if k == key => Some(id),
+            _ => {
+                let id = types.lookup(key)?;
+                *e = Some((key, id));
+                Some(id)
+            }
+        }
+    }
+}
+
+/// A key the type table interned, and its id (None: its descriptor made
+/// no sense).
+type Known = (Key, Option<TypeId>);
 
 /// How good a fact is; larger is better: starts at the object's data,
 /// fills it (but for size-class rounding), one value rather than an array,
@@ -213,6 +276,8 @@ pub struct Inference<'p, 'a> {
     pub rounds: u64,
     /// Facts set or replaced.
     pub updates: u64,
+    /// Objects expanded one at a time, in narrow levels.
+    pub narrow: u64,
     /// Per type id, bit 0: the type is map machinery, bit 1: an array of
     /// it is ([`Names::machinery`]); made when first asked.
     machinery: std::sync::OnceLock<Vec<u8>>,
@@ -242,6 +307,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             fixed: vec![0; n.div_ceil(64)],
             rounds: 0,
             updates: 0,
+            narrow: 0,
             machinery: Default::default(),
             part_shift: (usize::BITS - n.div_ceil(PARTS).leading_zeros()).max(PART_MIN_SHIFT),
         };
@@ -293,16 +359,21 @@ impl<'p, 'a> Inference<'p, 'a> {
                 // Narrow (a linked list, say): one object at a time, first
                 // in first out, until the queue widens again.
                 let mut head = 0;
-                let mut last = None;
+                let mut memo = Memo::new();
+                let mut ranges = [(u32::MAX, 0, 0); RANGES];
                 while head < frontier.len() && frontier.len() - head < 4 * par_min && inf.updates - before < budget {
-                    inf.prefetch_queued(edges, &frontier[head..]);
+                    inf.prefetch_queued(edges, &frontier, head, &mut ranges);
                     let o = frontier[head];
+                    let (mut a, b) = match ranges[head % RANGES] {
+                        (k, a, b) if k == o => (a, b),
+                        _ => edges.range(o),
+                    };
                     head += 1;
+                    inf.narrow += 1;
                     clear_bit(&mut queued, o);
-                    let (mut a, b) = edges.range(o);
                     while a < b {
                         let e = (a + BATCH_EDGES).min(b);
-                        inf.expand(edges, o, a, e, &mut |obj, cand| props.push(Proposal { obj, cand }), &mut last);
+                        inf.expand(edges, o, a..e, false, &mut |obj, cand| props.push(Proposal { obj, cand }), &mut memo);
                         inf.merge(&mut props, Some(&mut frontier), &mut queued);
                         a = e;
                     }
@@ -319,22 +390,35 @@ impl<'p, 'a> Inference<'p, 'a> {
         inf
     }
 
-    /// Asks for what expanding the objects a few places down the queue
-    /// `ahead` will read (the queue of a narrow level holds the next nodes
-    /// of several lists, say): the edge counts eight places on, then,
-    /// four places on, the edges and the object's first bytes.
-    fn prefetch_queued(&self, edges: &Edges, ahead: &[u32]) {
-        if let Some(&o) = ahead.get(8) {
+    /// Asks for what expanding the objects a few places down a narrow
+    /// level's queue will read (the queue holds the next nodes of several
+    /// lists, say), `at` being the place of the object expanded next: the
+    /// edge counts eight places on; four places on, the edges (their
+    /// range kept in `ranges`) and the object's first bytes; two places on,
+    /// the state, address and size of the first targets.
+    fn prefetch_queued(&self, edges: &Edges, queue: &[u32], at: usize, ranges: &mut Ranges) {
+        if let Some(&o) = queue.get(at + 8) {
             edges.prefetch_range(o);
             self.heap.prefetch_addr(o);
         }
-        if let Some(&o) = ahead.get(4) {
+        if let Some(&o) = queue.get(at + 4) {
             let (a, b) = edges.range(o);
+            ranges[(at + 4) % RANGES] = (o, a, b);
             if a < b {
                 prefetch(&edges.targets(a, b)[0]);
             }
             if let Ok(w) = self.p.image.slice(self.heap.addr(o), 1) {
                 prefetch(&w[0]);
+            }
+        }
+        if let Some(&o) = queue.get(at + 2) {
+            let (k, a, b) = ranges[(at + 2) % RANGES];
+            if k == o {
+                for &t in edges.targets(a, b.min(a + 4)) {
+                    prefetch(self.state.word(t));
+                    self.heap.prefetch_addr(t);
+                    self.heap.prefetch_size(t);
+                }
             }
         }
     }
@@ -369,8 +453,8 @@ impl<'p, 'a> Inference<'p, 'a> {
         units
             .par_chunks(UNIT_CHUNK)
             .fold(
-                || (Piece::new(parts), None),
-                |(mut piece, mut last), chunk| {
+                || (Piece::new(parts), Memo::new()),
+                |(mut piece, mut memo), chunk| {
                     for (k, &(o, a, b)) in chunk.iter().enumerate() {
                         // The first pointer word of a unit a few ahead.
                         if let Some(&(o, a, _)) = chunk.get(k + 4) {
@@ -378,9 +462,9 @@ impl<'p, 'a> Inference<'p, 'a> {
                                 prefetch(&w[0]);
                             }
                         }
-                        this.expand(edges, o, a, b, &mut |obj, cand| piece.push(shift, obj, cand), &mut last);
+                        this.expand(edges, o, a..b, true, &mut |obj, cand| piece.push(shift, obj, cand), &mut memo);
                     }
-                    (piece, last)
+                    (piece, memo)
                 },
             )
             .map(|(piece, _)| piece)
@@ -580,12 +664,14 @@ impl<'p, 'a> Inference<'p, 'a> {
     }
 
     /// Proposals for what object `o`'s pointer words point at: its edges
-    /// `a..b` (indices into `edges`).
-    /// `last` caches the lookup of the last key seen (a key not interned
+    /// in `range` (indices into `edges`).
+    /// With `ahead`, asks for the targets of the edges eight on (a wide
+    /// level's edges are expanded in order; a narrow level's queue reads
+    /// ahead itself). `memo` caches the type table's answers (a key not interned
     /// yet is left to the merge). A proposal of the fact its object
     /// already has is left out: whatever a merge sets before it comes to
     /// it is better, so the merge would drop it.
-    fn expand(&self, edges: &Edges, o: u32, a: usize, b: usize, out: &mut impl FnMut(u32, Cand), last: &mut Last) {
+    fn expand(&self, edges: &Edges, o: u32, range: Range<usize>, ahead: bool, out: &mut impl FnMut(u32, Cand), memo: &mut Memo) {
         let Some(f) = self.fact(o) else { return };
         let size = self.types.info(f.ty).size;
         if size == 0 {
@@ -593,8 +679,8 @@ impl<'p, 'a> Inference<'p, 'a> {
         }
         let base = self.heap.addr(o);
         let bytes = self.p.image.slice(base, self.heap.size(o) as usize).ok();
-        for i in a..b {
-            if i + 8 < edges.len() {
+        for i in range {
+            if ahead && i + 8 < edges.len() {
                 let ahead = edges.target(i + 8);
                 self.heap.prefetch_addr(ahead);
                 self.heap.prefetch_size(ahead);
@@ -610,11 +696,11 @@ impl<'p, 'a> Inference<'p, 'a> {
             } else if rel >= size {
                 continue;
             }
-            let Some(leaf) = self.types.resolve(f.ty, rel) else {
+            let Some(leaf) = memo.resolve(&self.types, f.ty, rel) else {
                 continue;
             };
             let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)));
-            match cand.and_then(|c| self.prepare(t, c, last)) {
+            match cand.and_then(|c| self.prepare(t, c, Some(memo))) {
                 Some(Cand::Ready { id, off, array }) if self.fact(t) == Some(Fact { ty: id, off, array }) => {}
                 Some(cand) => out(t, cand),
                 None => {}
@@ -629,7 +715,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// recorded-type check, the type id, a hash-trie node's downcast, and
     /// whether and where the fact fits the object. None: the merge would
     /// drop it. A key not interned yet is left to the merge.
-    fn prepare(&self, obj: u32, cand: Cand, last: &mut Last) -> Option<Cand> {
+    fn prepare(&self, obj: u32, cand: Cand, memo: Option<&mut Memo>) -> Option<Cand> {
         // A type that was interned, or that failed to intern (the merge
         // would drop the proposal), is settled here.
         let cand = match cand {
@@ -643,13 +729,9 @@ impl<'p, 'a> Inference<'p, 'a> {
         if get_bit(&self.fixed, obj) && !key.structural() {
             return None;
         }
-        let id = match *last {
-            Some((k, id)) if k == key => id,
-            _ => {
-                let id = self.types.lookup(key);
-                *last = Some((key, id));
-                id
-            }
+        let id = match memo {
+            Some(memo) => memo.lookup(&self.types, key),
+            None => self.types.lookup(key),
         };
         let Some(id) = id else { return Some(cand) };
         let mut id = id?;
@@ -727,7 +809,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 }
             }
         }
-        match self.prepare(obj, cand, &mut None)? {
+        match self.prepare(obj, cand, None)? {
             Cand::Ready { id, off, array } => Some(Fact { ty: id, off, array }),
             _ => None,
         }
