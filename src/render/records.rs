@@ -383,8 +383,7 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     }
     // What the units ahead need is asked for while these are seen, in
     // steps (each needs what the one before read): their children's tree
-    // entries, then their objects' entries in the heap's tables, then the
-    // words of the node's own object.
+    // entries, then their objects' entries in the heap's tables.
     let far = |(_, kids): &(u32, Range<u32>)| {
         kids.clone().for_each(|c| tree.prefetch(c));
         tree.prefetch_children(kids.start);
@@ -399,26 +398,18 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
             }
         }
     };
-    let near = |(m, _): &(u32, Range<u32>)| {
-        if let NodeKind::Object(o) = tree.kind(*m) {
-            names.prefetch_words(o);
-        }
-    };
     let part = |part: &[(u32, Range<u32>)]| {
         let mut out = Vec::new();
-        // The pointers of the node whose children are being seen.
+        // Where the links of the node whose children are seen are.
         let mut cursor = LinkCursor::default();
-        for j in 0..part.len() + 3 * AHEAD {
+        for j in 0..part.len() + 2 * AHEAD {
             if let Some(u) = part.get(j) {
                 far(u);
             }
             if let Some(u) = j.checked_sub(AHEAD).and_then(|k| part.get(k)) {
                 mid(u);
             }
-            if let Some(u) = j.checked_sub(2 * AHEAD).and_then(|k| part.get(k)) {
-                near(u);
-            }
-            let Some((m, kids)) = j.checked_sub(3 * AHEAD).and_then(|k| part.get(k)) else { continue };
+            let Some((m, kids)) = j.checked_sub(2 * AHEAD).and_then(|k| part.get(k)) else { continue };
             let m = *m;
             for c in kids.clone() {
                 let link = tree.link_or_key(m, c, names, &mut cursor);
@@ -435,8 +426,7 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     if units.len() <= TASK {
         return vec![part(&units)];
     }
-    // A few parts a thread at most: each part that starts inside a node's
-    // children reads the node's pointer words again.
+    // A few parts a thread at most.
     let per = units.len().div_ceil(PARTS * rayon::current_num_threads()).max(TASK);
     units.par_chunks(per).map(part).collect()
 }
@@ -724,13 +714,13 @@ mod tests {
         let nb1 = tree.push_root_target(roots[1], b1, NO_LINK);
         let nb2 = tree.push_root_target(roots[1], b2, NO_LINK);
         let nc = tree.push_root_target(roots[2], c, NO_LINK);
-        for &k in &a_kids {
-            tree.push_object(na, k);
+        for (i, &k) in a_kids.iter().enumerate() {
+            tree.push_object(na, k, 8 * i as u32);
         }
-        tree.push_object(nb1, b1_kid);
-        tree.push_object(nb2, b2_kid);
-        for &k in &c_kids {
-            tree.push_object(nc, k);
+        tree.push_object(nb1, b1_kid, 0);
+        tree.push_object(nb2, b2_kid, 0);
+        for (i, &k) in c_kids.iter().enumerate() {
+            tree.push_object(nc, k, 8 * i as u32);
         }
         tree.seal();
         tree.sum(|o| s.sizes[o as usize]);
