@@ -261,7 +261,7 @@ struct Scratch {
     /// Each child not in the chain: (proto, node).
     members: Vec<(u32, u32)>,
     /// Where the object children with a pair of keys went.
-    went: FxMap<(u64, Option<u64>), Went>,
+    went: WentCache,
     /// Whether the links of a second key of [`Names::link_index`] have a
     /// name (for all frames).
     named: FxMap<u64, bool>,
@@ -311,6 +311,49 @@ enum Went {
     Chain,
     /// Into this [`Proto`].
     Proto(u32),
+}
+
+/// Slots of [`WentCache`].
+const WENT_SLOTS: usize = 1 << 12;
+
+/// Where the object children with a pair of keys (object key, link key)
+/// went in the frame being expanded, for the pairs seen last: a pair
+/// looked up again goes where it went, without its names being looked up
+/// again. A table of fixed size where a pair takes the slot of its hash,
+/// so that it neither grows nor is cleared for each frame (a slot is of
+/// the frame whose number it holds). A pair whose slot another took is
+/// resolved again, to a proto of its own with the same link and name,
+/// which prints as the first does: what is forgotten costs time, not
+/// output.
+#[derive(Default)]
+struct WentCache {
+    slots: Vec<Option<((u64, Option<u64>), u32, Went)>>,
+    frame: u32,
+}
+
+impl WentCache {
+    /// Forgets the pairs of the frame before.
+    fn next_frame(&mut self) {
+        self.frame = self.frame.wrapping_add(1);
+        if self.slots.is_empty() || self.frame == 0 {
+            self.slots = vec![None; WENT_SLOTS];
+            self.frame = 1;
+        }
+    }
+
+    fn slot(pair: (u64, Option<u64>)) -> usize {
+        let h = (pair.0 ^ pair.1.map_or(u64::MAX, |k| k.rotate_left(29))).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> (64 - WENT_SLOTS.trailing_zeros())) as usize
+    }
+
+    fn get(&self, pair: (u64, Option<u64>)) -> Option<Went> {
+        let (p, frame, went) = self.slots[Self::slot(pair)]?;
+        (frame == self.frame && p == pair).then_some(went)
+    }
+
+    fn insert(&mut self, pair: (u64, Option<u64>), went: Went) {
+        self.slots[Self::slot(pair)] = Some((pair, self.frame, went));
+    }
 }
 
 /// A link whose text may not be looked up yet.
@@ -483,7 +526,7 @@ fn expand(
     members.clear();
     // Without addresses, where an object child goes depends on its
     // object key and link key alone: each pair is resolved once.
-    went.clear();
+    went.next_frame();
     let add = |protos: &mut Vec<Proto>, members: &mut Vec<(u32, u32)>, p: u32, c: u32, total: u64, inner: bool| {
         let pr = &mut protos[p as usize];
         pr.total += total;
@@ -508,13 +551,13 @@ fn expand(
                         (Some(Link::Key(_, _, k)), false) => Some((key, Some(*k))),
                         _ => None,
                     };
-                    match pair.and_then(|p| went.get(&p)) {
+                    match pair.and_then(|p| went.get(p)) {
                         Some(Went::Chain) => {
                             chained += 1;
                             work.push(c);
                             continue;
                         }
-                        Some(&Went::Proto(p)) => {
+                        Some(Went::Proto(p)) => {
                             add(protos, members, p, c, total, inner);
                             continue;
                         }
@@ -626,7 +669,7 @@ fn expand(
     // A large frame's tables are not kept for the next frames: they would
     // add to the peak of all that follows.
     if scratch.members.capacity() > KEEP || scratch.protos.capacity() > KEEP {
-        *scratch = Scratch { named: std::mem::take(&mut scratch.named), ..Scratch::default() };
+        *scratch = Scratch { named: std::mem::take(&mut scratch.named), went: std::mem::take(&mut scratch.went), ..Scratch::default() };
     }
     (label, kids)
 }
