@@ -442,7 +442,7 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
         }
     };
     let part = |part: &[(u32, Range<u32>)]| {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(part.iter().map(|(_, kids)| kids.len()).sum());
         // Where the links of the node whose children are seen are.
         let mut cursor = LinkCursor::default();
         for j in 0..part.len() + 2 * AHEAD {
