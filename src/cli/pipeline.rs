@@ -112,6 +112,12 @@ pub struct Typed<'x, 'p, 'a> {
 /// the heap's edges, without their offsets (type inference was their last
 /// reader).
 pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Typed, Edges, &mut Timings) -> Result<T>) -> Result<T> {
+    typed_edges(image, timings, false, then)
+}
+
+/// [`infer_types`], the edges' offsets kept if `offsets` (the tree's
+/// search reads them).
+fn typed_edges<T>(image: &Image, timings: &mut Timings, offsets: bool, then: impl FnOnce(&Typed, Edges, &mut Timings) -> Result<T>) -> Result<T> {
     let p = timings.run("metadata", "reading Go metadata", || Process::new(image))?;
     let (heap, mut edges) = timings.run_counted("heap", "walking the heap", Unit::Things("spans"), |tally| -> Result<_> {
         let heap = Heap::build(&p)?;
@@ -124,7 +130,9 @@ pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&T
     let inference = timings.run_counted("types", "inferring types", Unit::Things("facts"), |tally| {
         Inference::run(&p, &heap, &edges, &roots, &tally.done)
     });
-    edges.drop_offsets();
+    if !offsets {
+        edges.drop_offsets();
+    }
     release_free_memory();
     let mut warnings = p.warnings.clone();
     warnings.extend(heap.warnings.iter().cloned());
@@ -146,7 +154,7 @@ pub fn infer_types<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&T
 /// result (which borrows the phases' data). The heap's edges are freed once
 /// the tree is built.
 pub fn analyze<T>(image: &Image, timings: &mut Timings, then: impl FnOnce(&Analysis, &mut Timings) -> Result<T>) -> Result<T> {
-    infer_types(image, timings, |t, edges, timings| {
+    typed_edges(image, timings, true, |t, edges, timings| {
         let objects = Unit::Things("objects");
         let (tree, (typed_objects, typed_bytes)) = timings.run_counted("tree", "building the reference tree", objects, |tally| {
             tally.total.store(t.heap.len() as u64, Ordering::Relaxed);

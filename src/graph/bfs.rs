@@ -32,11 +32,12 @@ const PAR_CLAIMS: usize = 4096;
 const OWNER_SHIFT: u32 = 9;
 
 /// A target not visited when its group was read, with the node and
-/// pointer that lead to it.
+/// pointer (its byte offset in the node's object) that lead to it.
 #[derive(Clone, Copy)]
 struct Found {
     node: u32,
     obj: u32,
+    offset: u32,
 }
 
 /// Builds the tree from the roots, in group order then the order given,
@@ -205,9 +206,9 @@ fn expand(tree: &mut Tree, visited: &[AtomicU64], edges: &CompactEdges, next: &m
             if run.1 - run.0 > UNIT_BYTES {
                 break;
             }
-            edges.targets(o, run, run.0, run.1, |obj| {
+            edges.edges(o, run, run.0, run.1, |obj, offset| {
                 if claim(visited, obj) {
-                    tree.push_object(n as u32, obj);
+                    tree.push_object(n as u32, obj, offset);
                 }
             });
             n += 1;
@@ -242,9 +243,9 @@ fn expand(tree: &mut Tree, visited: &[AtomicU64], edges: &CompactEdges, next: &m
             let scan = |out: &mut Vec<Found>, units: &[Unit]| {
                 out.clear();
                 for u in units {
-                    edges.targets(u.obj, u.run, u.a, u.b, |obj| {
+                    edges.edges(u.obj, u.run, u.a, u.b, |obj, offset| {
                         if !seen(visited, obj) {
-                            out.push(Found { node: u.node, obj });
+                            out.push(Found { node: u.node, obj, offset });
                         }
                     });
                 }
@@ -303,7 +304,7 @@ fn claim_all(tree: &mut Tree, visited: &[AtomicU64], found: &[Vec<Found>], won: 
                     prefetch(&visited[(ahead.obj / 64) as usize]);
                 }
                 if claim(visited, f.obj) {
-                    tree.push_object(f.node, f.obj);
+                    tree.push_object(f.node, f.obj, f.offset);
                 }
             }
         }
@@ -346,7 +347,7 @@ fn claim_all(tree: &mut Tree, visited: &[AtomicU64], found: &[Vec<Found>], won: 
                 part += 1;
             }
             let f = found[part][k - first];
-            tree.push_object(f.node, f.obj);
+            tree.push_object(f.node, f.obj, f.offset);
         }
     }
 }
@@ -354,7 +355,7 @@ fn claim_all(tree: &mut Tree, visited: &[AtomicU64], found: &[Vec<Found>], won: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Labels;
+    use crate::graph::{Labels, Link, LinkCursor};
 
     /// A tree with one group, one root and `n` objects under the root.
     fn tree_of(n: u32) -> Tree {
@@ -385,7 +386,7 @@ mod tests {
         let mut entries = Vec::new();
         for node in first..first + parents {
             for _ in 0..rand(400) {
-                entries.push(Found { node, obj: parents + rand(objects) });
+                entries.push(Found { node, obj: parents + rand(objects), offset: 0 });
             }
         }
         assert!(entries.len() >= 4 * PAR_CLAIMS);
@@ -409,7 +410,7 @@ mod tests {
         let visited = new_visited();
         for f in &entries {
             if claim(&visited, f.obj) {
-                want.push_object(f.node, f.obj);
+                want.push_object(f.node, f.obj, f.offset);
             }
         }
         want.seal();
@@ -423,6 +424,104 @@ mod tests {
             for n in 0..want.len() as u32 {
                 assert_eq!(got.children(n), want.children(n), "{threads} threads, node {n}");
             }
+        }
+    }
+
+    /// Names whose link key is the pointer's offset, to read back which
+    /// pointer claimed a node.
+    struct Offsets;
+
+    impl Names for Offsets {
+        fn object(&self, _: u32) -> std::borrow::Cow<'_, str> {
+            "T".into()
+        }
+        fn pointers_into(&self, _: u32, _: &mut Vec<(u32, u64)>) {}
+        fn size(&self, _: u32) -> u64 {
+            8
+        }
+        fn link(&self, _: u32, _: u32) -> Option<String> {
+            None
+        }
+        fn addr(&self, obj: u32) -> u64 {
+            u64::from(obj) * 8
+        }
+        fn link_key(&self, _: u32, offset: u32) -> Option<u64> {
+            Some(offset.into())
+        }
+    }
+
+    /// Each object the search claims records the first pointer, in offset
+    /// order, of its parent that points to it: a parent with two pointers
+    /// to one child (the second after a pointer to another child), one
+    /// whose targets come in falling order, one with a thousand children
+    /// (restarts of the codes every 64 siblings, gaps of 300 words and a
+    /// misaligned word among them), then two levels of ten thousand
+    /// nodes (claimed in parallel, some targets shared), on one and two
+    /// threads.
+    #[test]
+    fn each_object_records_the_first_pointer_that_claimed_it() {
+        let parents = 3u32 + 1;
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); parents as usize];
+        // Objects from `parents` on are free to point to.
+        let mut next = parents;
+        let mut fresh = |n: u32| {
+            next += n;
+            next - n
+        };
+        let (a, b) = (fresh(1), fresh(1));
+        lists[0] = vec![(b, 0), (a, 8), (b, 16), (a, 24), (a, 32)];
+        let (c, d, e) = (fresh(1), fresh(1), fresh(1));
+        lists[1] = vec![(e, 8), (d, 16), (e, 24), (c, 40)];
+        let wide = fresh(1000);
+        let mut off = 0;
+        lists[2] = (0..1000)
+            .map(|k| {
+                off += match k % 97 {
+                    13 => 8 * 300,
+                    50 => 3,
+                    _ => 8,
+                };
+                (wide + k, off)
+            })
+            .collect();
+        // Object 3: ten thousand children, each pointing to two of ten
+        // thousand grandchildren (one shared with the next child) and
+        // back to object 3.
+        let level = fresh(10_000);
+        let grand = fresh(10_000);
+        lists[3] = (0..10_000).map(|k| (level + k, 8 * k)).collect();
+        lists.resize(next as usize, Vec::new());
+        for k in 0..10_000 {
+            lists[(level + k) as usize] = vec![(3, 0), (grand + k, 16), (grand + (k + 1) % 10_000, 24)];
+        }
+        let edges = CompactEdges::from_lists(&lists);
+        for threads in 1..=2 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let visited: Vec<AtomicU64> = (0..next.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+            let mut tree = tree_of(parents);
+            (0..parents).for_each(|o| assert!(claim(&visited, o)));
+            let mut at = tree.first_object as usize;
+            pool.install(|| expand(&mut tree, &visited, &edges, &mut at, &mut Scratch::default(), &AtomicU64::new(0)));
+            tree.seal();
+            assert_eq!(tree.objects(), next as usize, "{threads} threads: every object reached");
+            let mut checked = 0;
+            for p in tree.first_object..tree.len() as u32 {
+                let NodeKind::Object(src) = tree.kind(p) else { continue };
+                let mut cursor = LinkCursor::default();
+                for n in tree.children(p) {
+                    let NodeKind::Object(o) = tree.kind(n) else { panic!("an object's child is an object") };
+                    let want = lists[src as usize].iter().find(|e| e.0 == o).expect("a pointer to the child").1;
+                    match tree.link_or_key(p, n, &Offsets, &mut cursor) {
+                        Some(Link::Key(s, offset, _)) => assert_eq!((s, offset), (src, want), "{threads} threads: object {o}"),
+                        _ => panic!("{threads} threads: object {o} has no link key"),
+                    }
+                    checked += 1;
+                }
+            }
+            assert_eq!(checked, next - parents, "{threads} threads");
+            // The children of the first two parents, in the order claimed.
+            let kids = |p: u32| tree.children(tree.first_object + p).map(|n| tree.obj[n as usize]).collect::<Vec<_>>();
+            assert_eq!((kids(0), kids(1)), (vec![b, a], vec![e, d, c]), "{threads} threads");
         }
     }
 }

@@ -2,9 +2,11 @@
 //! first (shallowest) path found breadth-first from all roots together, plus
 //! one node per root and per root group above them.
 //!
-//! The tree holds structure and sizes only (about 9 bytes a node); names, and
-//! which pointer of its parent claimed an object, are asked of a [`Names`]
-//! when a node is printed, which is for few of them.
+//! The tree holds structure and sizes (about 9 bytes a node) and, in one
+//! more byte, which pointer of its parent claimed each object (the
+//! search knows it; the link the output names): the distance in words
+//! from the pointer that claimed the sibling before it. Names are asked
+//! of a [`Names`] when a node is printed.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -27,6 +29,15 @@ pub const NO_PARENT: u32 = u32::MAX;
 
 /// A subtree total too big for 32 bits (kept in a side table).
 const BIG_TOTAL: u32 = u32::MAX;
+
+/// A claim whose offset is kept in [`Tree::far_claims`]: its distance from
+/// the sibling before it is this many words or more, or not whole words.
+const FAR_CLAIM: u8 = u8::MAX;
+
+/// Every this many siblings, a claim is coded from offset 0 rather than
+/// from the sibling before it, so that a node's children can be looked at
+/// from any such point.
+const CLAIM_RESTART: u32 = 64;
 
 /// Subtree totals by node, 4 bytes each; the few of 4 GiB and more apart.
 #[derive(Default)]
@@ -129,9 +140,6 @@ pub trait Names: Sync {
     }
     /// Hints that object `obj`'s address, size and type are asked soon.
     fn prefetch(&self, _obj: u32) {}
-    /// Hints that object `obj`'s pointer words are read soon (after
-    /// [`Names::prefetch`], so its address is at hand).
-    fn prefetch_words(&self, _obj: u32) {}
     /// A number that is the same for two objects exactly when their
     /// names are ([`Names::object`] is asked once per number).
     fn object_key(&self, obj: u32) -> u64 {
@@ -185,6 +193,17 @@ pub struct Tree {
     kids: Counts,
     /// Heap object index, [`NOT_OBJECT`] for groups and roots.
     pub obj: Vec<u32>,
+    /// The pointer of its parent object that claimed each object: the
+    /// distance in words of its byte offset from that of the sibling
+    /// before it (from 0 for every [`CLAIM_RESTART`]th sibling), or
+    /// [`FAR_CLAIM`]. 0 for nodes under roots.
+    claims: Vec<u8>,
+    /// The byte offsets of the claims marked [`FAR_CLAIM`]: (node,
+    /// offset), by node.
+    far_claims: Vec<(u32, u32)>,
+    /// The last object pushed under an object: (parent, its number among
+    /// the parent's children, offset).
+    last_claim: (u32, u32, u32),
     /// The name labels of the groups and roots (nodes before
     /// `first_object`).
     names: Vec<LabelId>,
@@ -216,6 +235,9 @@ impl Tree {
             carrier: None,
             kids: Counts::default(),
             obj: Vec::new(),
+            claims: Vec::new(),
+            far_claims: Vec::new(),
+            last_claim: (NO_PARENT, 0, 0),
             names: Vec::new(),
             root_links: Vec::new(),
             totals: Totals::default(),
@@ -281,18 +303,36 @@ impl Tree {
         self.push(obj)
     }
 
-    /// Adds object `obj` under the object node `parent`; returns its index.
-    /// Parents come in node order: none before the last one given.
-    pub fn push_object(&mut self, parent: u32, obj: u32) -> u32 {
+    /// Adds object `obj` under the object node `parent`, claimed by the
+    /// pointer at byte `offset` of the parent's object; returns its index.
+    /// Parents come in node order: none before the last one given; a
+    /// parent's children in the order of their offsets.
+    pub fn push_object(&mut self, parent: u32, obj: u32, offset: u32) -> u32 {
         debug_assert!(parent >= self.first_object && parent < self.len() as u32);
         self.kids.bump(parent as usize);
-        self.push(obj)
+        let sibling = match self.last_claim {
+            (p, k, _) if p == parent => k + 1,
+            _ => 0,
+        };
+        let from = if sibling % CLAIM_RESTART == 0 { 0 } else { self.last_claim.2 };
+        self.last_claim = (parent, sibling, offset);
+        let id = self.push(obj);
+        let words = offset.checked_sub(from).filter(|d| d % 8 == 0).map(|d| d / 8);
+        match words {
+            Some(w) if w < u32::from(FAR_CLAIM) => self.claims[id as usize] = w as u8,
+            _ => {
+                self.claims[id as usize] = FAR_CLAIM;
+                self.far_claims.push((id, offset));
+            }
+        }
+        id
     }
 
     fn push(&mut self, obj: u32) -> u32 {
         let id = self.obj.len() as u32;
         self.kids.push(0);
         self.obj.push(obj);
+        self.claims.push(0);
         id
     }
 
@@ -312,6 +352,8 @@ impl Tree {
             }
         }
         self.obj.shrink_to_fit();
+        self.claims.shrink_to_fit();
+        self.far_claims.shrink_to_fit();
     }
 
     /// Reserves room for `n` more nodes.
@@ -320,6 +362,7 @@ impl Tree {
     /// later pushes the nodes.
     pub fn reserve(&mut self, n: usize) {
         prefault(&mut self.obj, n);
+        prefault(&mut self.claims, n);
         self.kids.reserve(n);
     }
 
@@ -485,27 +528,40 @@ impl Tree {
                 (label != NO_LINK).then(|| Link::Name(self.labels.get(label).to_string()))
             }
             src => {
-                // The parent's first pointer to the object claimed it.
-                if cursor.src != Some(src) {
-                    cursor.pointers.clear();
-                    names.pointers_into(src, &mut cursor.pointers);
-                    cursor.src = Some(src);
-                    cursor.at = 0;
-                }
-                let pointers = &cursor.pointers;
-                let from = cursor.at.min(pointers.len());
-                // The first word pointing into the object's slot.
-                let lo = names.addr(o);
-                let hi = lo + names.size(o);
-                let k = from + pointers[from..].iter().position(|&(_, v)| v >= lo && v < hi)?;
-                cursor.at = k;
-                let offset = pointers[k].0;
+                let offset = self.claim_offset(parent, n, cursor);
                 match names.link_key(src, offset) {
                     Some(key) => Some(Link::Key(src, offset, key)),
                     None => names.link(src, offset).map(Link::Name),
                 }
             }
         }
+    }
+
+    /// The byte offset of the pointer of object node `parent` that
+    /// claimed its child `n`: from the last child `cursor` saw, or from
+    /// the sibling where the codes restart before `n`.
+    fn claim_offset(&self, parent: u32, n: u32, cursor: &mut LinkCursor) -> u32 {
+        if cursor.parent != Some(parent) {
+            *cursor = LinkCursor { parent: Some(parent), first: self.children(parent).start, last: None };
+        }
+        let first = cursor.first;
+        let (mut k, mut offset) = match cursor.last {
+            Some((last, offset)) if last < n && (last - first) / CLAIM_RESTART == (n - first) / CLAIM_RESTART => (last + 1, offset),
+            _ => (n - (n - first) % CLAIM_RESTART, 0),
+        };
+        while k <= n {
+            offset = match self.claims[k as usize] {
+                FAR_CLAIM => {
+                    let at = self.far_claims.partition_point(|&(node, _)| node < k);
+                    self.far_claims[at].1
+                }
+                words if (k - first) % CLAIM_RESTART == 0 => u32::from(words) * 8,
+                words => offset + u32::from(words) * 8,
+            };
+            k += 1;
+        }
+        cursor.last = Some((n, offset));
+        offset
     }
 }
 
@@ -517,15 +573,15 @@ pub enum Link {
     Key(u32, u32, u64),
 }
 
-/// A node's pointers, read when the link of its first child is asked
-/// ([`Tree::link`]), and how far into them its children have been found.
-/// An object's children are in the order of their first pointers, so the
-/// links of all of them take one pass. Asked for another node's children,
-/// it reads that node's pointers instead (into the same room).
+/// Where [`Tree::link`] is in one node's children: the offsets of an
+/// object's children are coded each from the one before, so the links of
+/// all of them, asked in order, take one pass. Asked for another node's
+/// children, it starts again.
 #[derive(Default)]
 pub struct LinkCursor {
-    /// The object whose pointers these are.
-    src: Option<u32>,
-    pointers: Vec<(u32, u64)>,
-    at: usize,
+    /// The node whose children these are, and its first child.
+    parent: Option<u32>,
+    first: u32,
+    /// The last child asked for, and the offset of its claim.
+    last: Option<(u32, u32)>,
 }

@@ -1089,12 +1089,6 @@ impl Names for Inference<'_, '_> {
         prefetch(self.state.word(obj));
     }
 
-    fn prefetch_words(&self, obj: u32) {
-        if let Ok(b) = self.p.image.slice(self.heap.addr(obj), 8) {
-            prefetch(&b[0]);
-        }
-    }
-
     fn object_key(&self, obj: u32) -> u64 {
         match self.typed_fact(obj) {
             Some(f) => u64::from(f.ty) << 1 | u64::from(f.array),

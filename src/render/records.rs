@@ -261,7 +261,7 @@ struct Scratch {
     /// Each child not in the chain: (proto, node).
     members: Vec<(u32, u32)>,
     /// Where the object children with a pair of keys went.
-    went: FxMap<(u64, Option<u64>), Went>,
+    went: WentCache,
     /// Whether the links of a second key of [`Names::link_index`] have a
     /// name (for all frames).
     named: FxMap<u64, bool>,
@@ -311,6 +311,49 @@ enum Went {
     Chain,
     /// Into this [`Proto`].
     Proto(u32),
+}
+
+/// Slots of [`WentCache`].
+const WENT_SLOTS: usize = 1 << 12;
+
+/// Where the object children with a pair of keys (object key, link key)
+/// went in the frame being expanded, for the pairs seen last: a pair
+/// looked up again goes where it went, without its names being looked up
+/// again. A table of fixed size where a pair takes the slot of its hash,
+/// so that it neither grows nor is cleared for each frame (a slot is of
+/// the frame whose number it holds). A pair whose slot another took is
+/// resolved again, to a proto of its own with the same link and name,
+/// which prints as the first does: what is forgotten costs time, not
+/// output.
+#[derive(Default)]
+struct WentCache {
+    slots: Vec<Option<((u64, Option<u64>), u32, Went)>>,
+    frame: u32,
+}
+
+impl WentCache {
+    /// Forgets the pairs of the frame before.
+    fn next_frame(&mut self) {
+        self.frame = self.frame.wrapping_add(1);
+        if self.slots.is_empty() || self.frame == 0 {
+            self.slots = vec![None; WENT_SLOTS];
+            self.frame = 1;
+        }
+    }
+
+    fn slot(pair: (u64, Option<u64>)) -> usize {
+        let h = (pair.0 ^ pair.1.map_or(u64::MAX, |k| k.rotate_left(29))).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> (64 - WENT_SLOTS.trailing_zeros())) as usize
+    }
+
+    fn get(&self, pair: (u64, Option<u64>)) -> Option<Went> {
+        let (p, frame, went) = self.slots[Self::slot(pair)]?;
+        (frame == self.frame && p == pair).then_some(went)
+    }
+
+    fn insert(&mut self, pair: (u64, Option<u64>), went: Went) {
+        self.slots[Self::slot(pair)] = Some((pair, self.frame, went));
+    }
 }
 
 /// A link whose text may not be looked up yet.
@@ -383,8 +426,7 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     }
     // What the units ahead need is asked for while these are seen, in
     // steps (each needs what the one before read): their children's tree
-    // entries, then their objects' entries in the heap's tables, then the
-    // words of the node's own object.
+    // entries, then their objects' entries in the heap's tables.
     let far = |(_, kids): &(u32, Range<u32>)| {
         kids.clone().for_each(|c| tree.prefetch(c));
         tree.prefetch_children(kids.start);
@@ -399,26 +441,18 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
             }
         }
     };
-    let near = |(m, _): &(u32, Range<u32>)| {
-        if let NodeKind::Object(o) = tree.kind(*m) {
-            names.prefetch_words(o);
-        }
-    };
     let part = |part: &[(u32, Range<u32>)]| {
-        let mut out = Vec::new();
-        // The pointers of the node whose children are being seen.
+        let mut out = Vec::with_capacity(part.iter().map(|(_, kids)| kids.len()).sum());
+        // Where the links of the node whose children are seen are.
         let mut cursor = LinkCursor::default();
-        for j in 0..part.len() + 3 * AHEAD {
+        for j in 0..part.len() + 2 * AHEAD {
             if let Some(u) = part.get(j) {
                 far(u);
             }
             if let Some(u) = j.checked_sub(AHEAD).and_then(|k| part.get(k)) {
                 mid(u);
             }
-            if let Some(u) = j.checked_sub(2 * AHEAD).and_then(|k| part.get(k)) {
-                near(u);
-            }
-            let Some((m, kids)) = j.checked_sub(3 * AHEAD).and_then(|k| part.get(k)) else { continue };
+            let Some((m, kids)) = j.checked_sub(2 * AHEAD).and_then(|k| part.get(k)) else { continue };
             let m = *m;
             for c in kids.clone() {
                 let link = tree.link_or_key(m, c, names, &mut cursor);
@@ -435,8 +469,7 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
     if units.len() <= TASK {
         return vec![part(&units)];
     }
-    // A few parts a thread at most: each part that starts inside a node's
-    // children reads the node's pointer words again.
+    // A few parts a thread at most.
     let per = units.len().div_ceil(PARTS * rayon::current_num_threads()).max(TASK);
     units.par_chunks(per).map(part).collect()
 }
@@ -493,7 +526,7 @@ fn expand(
     members.clear();
     // Without addresses, where an object child goes depends on its
     // object key and link key alone: each pair is resolved once.
-    went.clear();
+    went.next_frame();
     let add = |protos: &mut Vec<Proto>, members: &mut Vec<(u32, u32)>, p: u32, c: u32, total: u64, inner: bool| {
         let pr = &mut protos[p as usize];
         pr.total += total;
@@ -518,13 +551,13 @@ fn expand(
                         (Some(Link::Key(_, _, k)), false) => Some((key, Some(*k))),
                         _ => None,
                     };
-                    match pair.and_then(|p| went.get(&p)) {
+                    match pair.and_then(|p| went.get(p)) {
                         Some(Went::Chain) => {
                             chained += 1;
                             work.push(c);
                             continue;
                         }
-                        Some(&Went::Proto(p)) => {
+                        Some(Went::Proto(p)) => {
                             add(protos, members, p, c, total, inner);
                             continue;
                         }
@@ -636,7 +669,7 @@ fn expand(
     // A large frame's tables are not kept for the next frames: they would
     // add to the peak of all that follows.
     if scratch.members.capacity() > KEEP || scratch.protos.capacity() > KEEP {
-        *scratch = Scratch { named: std::mem::take(&mut scratch.named), ..Scratch::default() };
+        *scratch = Scratch { named: std::mem::take(&mut scratch.named), went: std::mem::take(&mut scratch.went), ..Scratch::default() };
     }
     (label, kids)
 }
@@ -724,13 +757,13 @@ mod tests {
         let nb1 = tree.push_root_target(roots[1], b1, NO_LINK);
         let nb2 = tree.push_root_target(roots[1], b2, NO_LINK);
         let nc = tree.push_root_target(roots[2], c, NO_LINK);
-        for &k in &a_kids {
-            tree.push_object(na, k);
+        for (i, &k) in a_kids.iter().enumerate() {
+            tree.push_object(na, k, 8 * i as u32);
         }
-        tree.push_object(nb1, b1_kid);
-        tree.push_object(nb2, b2_kid);
-        for &k in &c_kids {
-            tree.push_object(nc, k);
+        tree.push_object(nb1, b1_kid, 0);
+        tree.push_object(nb2, b2_kid, 0);
+        for (i, &k) in c_kids.iter().enumerate() {
+            tree.push_object(nc, k, 8 * i as u32);
         }
         tree.seal();
         tree.sum(|o| s.sizes[o as usize]);
