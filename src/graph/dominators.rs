@@ -16,11 +16,14 @@
 //! target; most objects have one referrer, their DFS parent), and the
 //! path compression keeps, instead of the label node, the least semi-
 //! dominator on the compressed path (semi-NCA never needs the node).
+//! A node's semi-dominator is its parent unless it has listed edges, so
+//! only those nodes' are kept, each in place of one of its listed edges.
 //! Per reached node: 12 bytes during the search (number of each vertex,
-//! vertex and parent of each node) plus 8 a frame of search depth, 20 for
-//! the semi-dominators (vertex, parent, semi, ancestor, best) plus 8 per
-//! listed edge, 16 kept after (vertex, immediate dominator, retained bytes
-//! in words and objects), 20 as lists of children ([`DomTree`]).
+//! vertex and parent of each node) plus 8 a frame of search depth (only
+//! nodes with edges left to read have a frame), 16 for the semi-dominators
+//! (vertex, parent, ancestor, best) plus 8 per listed edge, 16 kept after
+//! (vertex, immediate dominator, retained bytes in words and objects), 20
+//! as lists of children ([`DomTree`]).
 
 use rayon::prelude::*;
 
@@ -183,15 +186,17 @@ impl Dominators {
     /// objects) and the edges in `succ` of `objects` objects, and retained
     /// sizes from `size` (each object's own bytes). None if the graph has
     /// more than 4G nodes or edges.
-    pub fn compute(roots: &[Vec<u32>], objects: usize, succ: &dyn Successors, size: &(dyn Fn(u32) -> u64 + Sync)) -> Option<Dominators> {
+    pub fn compute<S: Successors + ?Sized>(roots: &[Vec<u32>], objects: usize, succ: &S, size: &(dyn Fn(u32) -> u64 + Sync)) -> Option<Dominators> {
         Self::compute_in_steps(roots, objects, succ, size, &mut |_, f| f())
     }
 
-    /// [`Dominators::compute`], each step run by `step`.
-    pub fn compute_in_steps(
+    /// [`Dominators::compute`], each step run by `step`. Generic in the
+    /// successors so that the search, which reads an object's edges at
+    /// every step, has their lookup inlined.
+    pub fn compute_in_steps<S: Successors + ?Sized>(
         roots: &[Vec<u32>],
         objects: usize,
-        succ: &dyn Successors,
+        succ: &S,
         size: &(dyn Fn(u32) -> u64 + Sync),
         step: &mut Step,
     ) -> Option<Dominators> {
@@ -207,22 +212,33 @@ impl Dominators {
         // Each node's listed predecessors together, in node order.
         step("preds", &mut || others.par_sort_unstable());
 
-        let mut semi = Vec::new();
-        step("semi", &mut || semi = semi_dominators(&parent, std::mem::take(&mut others)));
+        // The semi-dominators of the nodes with listed predecessors, in
+        // the first of each one's entries (the others' equal their parent).
+        let mut room = Vec::new();
+        step("semi", &mut || room = semi_dominators(&parent, &mut others));
 
         let mut idom = Vec::new();
         step("idom", &mut || {
             // The DFS parent, walked up the dominators found so far until
             // at or above the semi-dominator.
-            idom = std::mem::take(&mut semi);
+            idom = std::mem::take(&mut room);
+            idom[0] = 0;
+            let mut at = 0;
             for w in 1..nodes {
-                let s = idom[w];
+                while at < others.len() && ((others[at] >> 32) as usize) < w {
+                    at += 1;
+                }
                 let mut d = parent[w];
+                let s = match others.get(at) {
+                    Some(&e) if (e >> 32) as usize == w => e as u32,
+                    _ => d,
+                };
                 while d > s {
                     d = idom[d as usize];
                 }
                 idom[w] = d;
             }
+            others = Vec::new();
         });
         drop(parent);
 
@@ -375,7 +391,14 @@ impl DomTree {
 /// Numbers the vertices depth-first (preorder) from the top, whose
 /// successors are the roots, each root's its targets, each object's its
 /// edges in `succ`. None if there are 4G edges or more.
-fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Option<Search> {
+///
+/// The search is a chain of dependent memory reads (an object's edge
+/// range, its first target, whether that is numbered, the target's edge
+/// range…), so it keeps off that chain what it can: a node whose edges
+/// are all read leaves no frame to come back to (a list's nodes leave
+/// none), and an edge back to a node numbered earlier is listed without
+/// reading that node's parent.
+fn depth_first<S: Successors + ?Sized>(roots: &[Vec<u32>], succ: &S, vertices: usize) -> Option<Search> {
     let base = 1 + roots.len() as u32;
     let top: Vec<u32> = (1..base).collect();
     // The successors of vertex v are adj(v).0[k] + adj(v).1.
@@ -391,17 +414,17 @@ fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Op
     let mut vertex: Vec<u32> = Vec::with_capacity(vertices);
     let mut parent: Vec<u32> = Vec::with_capacity(vertices);
     let mut others: Vec<u64> = Vec::new();
-    // The nodes above the current one, each with where its edges resume.
+    // The nodes above the current one with edges left, each with where
+    // its edges resume.
     let mut stack: Vec<(u32, u32)> = Vec::new();
     node_of[0] = 0;
     vertex.push(0);
     parent.push(0);
     let (mut n, mut at) = (0u32, 0usize);
     let (mut edges, mut add) = adj(0);
-    let mut total = 0u64;
+    let mut total = edges.len() as u64;
     loop {
         let Some(&t) = edges.get(at) else {
-            total += edges.len() as u64;
             let Some((p, resume)) = stack.pop() else { break };
             (n, at) = (p, resume as usize);
             (edges, add) = adj(vertex[p as usize]);
@@ -415,9 +438,12 @@ fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Op
             node_of[w as usize] = m;
             vertex.push(w);
             parent.push(n);
-            stack.push((n, at as u32));
+            if at < edges.len() {
+                stack.push((n, at as u32));
+            }
             (n, at) = (m, 0);
             (edges, add) = adj(w);
+            total += edges.len() as u64;
             if edges.len() >= NONE as usize {
                 return None;
             }
@@ -430,9 +456,10 @@ fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Op
                     succ.prefetch(t);
                 }
             }
-        } else if m != n && parent[m as usize] != n {
-            // Not the tree edge (nor a copy of it), nor a loop: a
-            // predecessor the semi-dominators must look at.
+        } else if m != n && (m < n || parent[m as usize] != n) {
+            // Not the tree edge (nor a copy of it: a node's parent is
+            // numbered before it), nor a loop: a predecessor the
+            // semi-dominators must look at.
             others.push(u64::from(m) << 32 | u64::from(n));
         }
     }
@@ -446,13 +473,15 @@ fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Op
     Some(Search { vertex, parent, root_node, others })
 }
 
-/// The semi-dominator of each node (the top's: 0), from the DFS parents
-/// and the other predecessors (`target << 32 | source`, sorted), in
-/// reverse preorder; each node is linked to its DFS parent once done, so
-/// the nodes linked are exactly those after the one at hand.
-fn semi_dominators(parent: &[u32], others: Vec<u64>) -> Vec<u32> {
+/// The semi-dominator of each node, from the DFS parents and the other
+/// predecessors (`target << 32 | source`, sorted), in reverse preorder;
+/// each node is linked to its DFS parent once done, so the nodes linked
+/// are exactly those after the one at hand. A node without other
+/// predecessors has its parent for semi-dominator; that of a node with
+/// some replaces the first of its entries (`node << 32 | semi`). Returns
+/// an array of a `u32` per node for the caller to reuse.
+fn semi_dominators(parent: &[u32], others: &mut [u64]) -> Vec<u32> {
     let nodes = parent.len();
-    let mut semi: Vec<u32> = vec![0; nodes];
     // For linked nodes: an ancestor in the forest, and the least
     // semi-dominator on the path up to it (compressed as it is walked).
     let mut ancestor: Vec<u32> = vec![0; nodes];
@@ -463,17 +492,21 @@ fn semi_dominators(parent: &[u32], others: Vec<u64>) -> Vec<u32> {
         // The DFS parent is a predecessor; an unlinked predecessor (one
         // before w) counts as itself.
         let mut s = parent[w];
+        let last = end;
         while end > 0 && (others[end - 1] >> 32) as usize == w {
             end -= 1;
             let v = others[end] as u32;
             let e = if v as usize > w { eval(v, w as u32, &mut ancestor, &mut best, &mut path) } else { v };
             s = s.min(e);
         }
-        semi[w] = s;
+        if end < last {
+            others[end] = (w as u64) << 32 | u64::from(s);
+        }
         ancestor[w] = parent[w];
         best[w] = s;
     }
-    semi
+    drop(ancestor);
+    best
 }
 
 /// Lengauer–Tarjan's EVAL for a linked node `v`, while node `w` is done:
