@@ -16,11 +16,15 @@
 //! target; most objects have one referrer, their DFS parent), and the
 //! path compression keeps, instead of the label node, the least semi-
 //! dominator on the compressed path (semi-NCA never needs the node).
-//! Per reached node: 12 bytes during the search (number of each vertex,
-//! vertex and parent of each node) plus 8 a frame of search depth, 20 for
-//! the semi-dominators (vertex, parent, semi, ancestor, best) plus 8 per
-//! listed edge, 16 kept after (vertex, immediate dominator, retained bytes
-//! in words and objects), 20 as lists of children ([`DomTree`]).
+//! A node's semi-dominator is its parent unless it has listed edges, so
+//! only those nodes' are kept, each in place of one of its listed edges.
+//! Per reached node: 12 bytes during the search (first successor, then
+//! number, of each vertex; vertex and parent of each node) and 2 bits a
+//! vertex, plus 8 a frame of search depth (only nodes with edges left to
+//! read have a frame), 16 for the semi-dominators
+//! (vertex, parent, ancestor, best) plus 8 per listed edge, 16 kept after
+//! (vertex, immediate dominator, retained bytes in words and objects), 20
+//! as lists of children ([`DomTree`]).
 
 use rayon::prelude::*;
 
@@ -36,6 +40,10 @@ pub trait Successors {
 
     /// A hint that [`Successors::of`] will soon be asked for `obj`.
     fn prefetch(&self, _obj: u32) {}
+
+    /// A hint that `obj`'s targets will soon be read (a while after
+    /// [`Successors::prefetch`]: this one finds where they are).
+    fn prefetch_targets(&self, _obj: u32) {}
 }
 
 impl Successors for Edges {
@@ -46,6 +54,13 @@ impl Successors for Edges {
 
     fn prefetch(&self, obj: u32) {
         self.prefetch_range(obj);
+    }
+
+    fn prefetch_targets(&self, obj: u32) {
+        let (a, b) = self.range(obj);
+        if let Some(t) = self.targets(a, b).get(1) {
+            prefetch(t);
+        }
     }
 }
 
@@ -183,15 +198,17 @@ impl Dominators {
     /// objects) and the edges in `succ` of `objects` objects, and retained
     /// sizes from `size` (each object's own bytes). None if the graph has
     /// more than 4G nodes or edges.
-    pub fn compute(roots: &[Vec<u32>], objects: usize, succ: &dyn Successors, size: &(dyn Fn(u32) -> u64 + Sync)) -> Option<Dominators> {
+    pub fn compute<S: Successors + Sync + ?Sized>(roots: &[Vec<u32>], objects: usize, succ: &S, size: &(dyn Fn(u32) -> u64 + Sync)) -> Option<Dominators> {
         Self::compute_in_steps(roots, objects, succ, size, &mut |_, f| f())
     }
 
-    /// [`Dominators::compute`], each step run by `step`.
-    pub fn compute_in_steps(
+    /// [`Dominators::compute`], each step run by `step`. Generic in the
+    /// successors so that the search, which reads an object's edges at
+    /// every step, has their lookup inlined.
+    pub fn compute_in_steps<S: Successors + Sync + ?Sized>(
         roots: &[Vec<u32>],
         objects: usize,
-        succ: &dyn Successors,
+        succ: &S,
         size: &(dyn Fn(u32) -> u64 + Sync),
         step: &mut Step,
     ) -> Option<Dominators> {
@@ -207,22 +224,33 @@ impl Dominators {
         // Each node's listed predecessors together, in node order.
         step("preds", &mut || others.par_sort_unstable());
 
-        let mut semi = Vec::new();
-        step("semi", &mut || semi = semi_dominators(&parent, std::mem::take(&mut others)));
+        // The semi-dominators of the nodes with listed predecessors, in
+        // the first of each one's entries (the others' equal their parent).
+        let mut room = Vec::new();
+        step("semi", &mut || room = semi_dominators(&parent, &mut others));
 
         let mut idom = Vec::new();
         step("idom", &mut || {
             // The DFS parent, walked up the dominators found so far until
             // at or above the semi-dominator.
-            idom = std::mem::take(&mut semi);
+            idom = std::mem::take(&mut room);
+            idom[0] = 0;
+            let mut at = 0;
             for w in 1..nodes {
-                let s = idom[w];
+                while at < others.len() && ((others[at] >> 32) as usize) < w {
+                    at += 1;
+                }
                 let mut d = parent[w];
+                let s = match others.get(at) {
+                    Some(&e) if (e >> 32) as usize == w => e as u32,
+                    _ => d,
+                };
                 while d > s {
                     d = idom[d as usize];
                 }
                 idom[w] = d;
             }
+            others = Vec::new();
         });
         drop(parent);
 
@@ -372,10 +400,41 @@ impl DomTree {
     }
 }
 
+/// One bit per vertex.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+
+    #[inline]
+    fn get(&self, i: u32) -> bool {
+        self.0[i as usize / 64] >> (i % 64) & 1 != 0
+    }
+
+    #[inline]
+    fn set(&mut self, i: u32) {
+        self.0[i as usize / 64] |= 1 << (i % 64);
+    }
+}
+
 /// Numbers the vertices depth-first (preorder) from the top, whose
 /// successors are the roots, each root's its targets, each object's its
 /// edges in `succ`. None if there are 4G edges or more.
-fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Option<Search> {
+///
+/// The search is a chain of dependent memory reads: going down, a
+/// vertex's first successor, whether that is numbered, then its first
+/// successor… Reading an edge list costs two of them (where the list is,
+/// then the list), so each vertex's first successor is copied beforehand
+/// (in parallel) into the word that, once the vertex is numbered, holds
+/// its number, and whether a vertex is numbered is a bit (a table small
+/// enough for the caches). Going down is then one read a level; a list
+/// is read whole only to resume a vertex with more successors, and that
+/// read is asked for when the vertex is entered. A node with no edges
+/// left has no frame to come back to (a list's nodes have none), and an
+/// edge to a node numbered earlier is listed without reading its parent.
+fn depth_first<S: Successors + Sync + ?Sized>(roots: &[Vec<u32>], succ: &S, vertices: usize) -> Option<Search> {
     let base = 1 + roots.len() as u32;
     let top: Vec<u32> = (1..base).collect();
     // The successors of vertex v are adj(v).0[k] + adj(v).1.
@@ -386,73 +445,112 @@ fn depth_first(roots: &[Vec<u32>], succ: &dyn Successors, vertices: usize) -> Op
             v => (succ.of(v - base), base),
         }
     };
-    let mut node_of = vec![NONE; vertices];
+    // Per vertex: its first successor until numbered, then its node; and
+    // whether it has more than one successor.
+    let mut slot = vec![NONE; vertices];
+    let mut multi = Bits::new(vertices);
+    slot.par_chunks_mut(64).zip(multi.0.par_iter_mut()).enumerate().for_each(|(c, (slots, bits))| {
+        for (i, x) in slots.iter_mut().enumerate() {
+            let v = (c * 64 + i) as u32;
+            let (edges, add) = adj(v);
+            if let Some(&t) = edges.first() {
+                *x = t + add;
+            }
+            *bits |= u64::from(edges.len() > 1) << i;
+        }
+    });
+    let mut seen = Bits::new(vertices);
     // Reserved, not touched: only the nodes reached take memory.
     let mut vertex: Vec<u32> = Vec::with_capacity(vertices);
     let mut parent: Vec<u32> = Vec::with_capacity(vertices);
     let mut others: Vec<u64> = Vec::new();
-    // The nodes above the current one, each with where its edges resume.
+    // The nodes above the current one with edges left, each with where
+    // its edges resume.
     let mut stack: Vec<(u32, u32)> = Vec::new();
-    node_of[0] = 0;
-    vertex.push(0);
-    parent.push(0);
-    let (mut n, mut at) = (0u32, 0usize);
-    let (mut edges, mut add) = adj(0);
     let mut total = 0u64;
+    // An edge from node n to numbered node m: listed unless it is the
+    // tree edge (or a copy of it: a node's parent is numbered before it)
+    // or a loop, as a predecessor the semi-dominators must look at.
+    let list = |others: &mut Vec<u64>, parent: &[u32], m: u32, n: u32| {
+        if m != n && (m < n || parent[m as usize] != n) {
+            others.push(u64::from(m) << 32 | u64::from(n));
+        }
+    };
+    // The vertex to number next and its parent node.
+    let mut enter = Some((0u32, 0u32));
+    // The object last entered with more than one edge: its targets are
+    // asked for one step later, once where they are has come in.
+    let mut pending = None;
     loop {
-        let Some(&t) = edges.get(at) else {
-            total += edges.len() as u64;
-            let Some((p, resume)) = stack.pop() else { break };
-            (n, at) = (p, resume as usize);
-            (edges, add) = adj(vertex[p as usize]);
-            continue;
-        };
-        at += 1;
-        let w = t + add;
-        let m = node_of[w as usize];
-        if m == NONE {
+        if let Some(o) = pending.take() {
+            succ.prefetch_targets(o);
+        }
+        if let Some((w, p)) = enter.take() {
             let m = vertex.len() as u32;
-            node_of[w as usize] = m;
+            let first = std::mem::replace(&mut slot[w as usize], m);
+            seen.set(w);
             vertex.push(w);
-            parent.push(n);
-            stack.push((n, at as u32));
-            (n, at) = (m, 0);
-            (edges, add) = adj(w);
+            parent.push(p);
+            if first == NONE {
+                continue;
+            }
+            let more = multi.get(w);
+            if more {
+                stack.push((m, 1));
+                if w >= base {
+                    succ.prefetch(w - base);
+                    pending = Some(w - base);
+                }
+            } else {
+                total += 1;
+            }
+            prefetch(&slot[first as usize]);
+            if seen.get(first) {
+                list(&mut others, &parent, slot[first as usize], m);
+            } else {
+                enter = Some((first, m));
+            }
+            continue;
+        }
+        let Some((n, at)) = stack.pop() else { break };
+        let (edges, add) = adj(vertex[n as usize]);
+        if at == 1 {
+            total += edges.len() as u64;
             if edges.len() >= NONE as usize {
                 return None;
             }
-            // The search reads, for the first few targets, whether they
-            // are numbered and where their edges are: ask for both at once
-            // rather than one after the other.
-            for &t in edges.iter().take(4) {
-                prefetch(&node_of[(t + add) as usize]);
-                if add != 0 {
-                    succ.prefetch(t);
+        }
+        for (k, &t) in edges.iter().enumerate().skip(at as usize) {
+            let v = t + add;
+            if !seen.get(v) {
+                if k + 1 < edges.len() {
+                    stack.push((n, k as u32 + 1));
                 }
+                enter = Some((v, n));
+                break;
             }
-        } else if m != n && parent[m as usize] != n {
-            // Not the tree edge (nor a copy of it), nor a loop: a
-            // predecessor the semi-dominators must look at.
-            others.push(u64::from(m) << 32 | u64::from(n));
+            list(&mut others, &parent, slot[v as usize], n);
         }
     }
     if total >= u64::from(NONE) {
         return None;
     }
-    let root_node = (1..base as usize).map(|v| node_of[v]).collect();
-    drop(node_of);
+    let root_node = (1..base).map(|v| if seen.get(v) { slot[v as usize] } else { NONE }).collect();
+    drop(slot);
     vertex.shrink_to_fit();
     parent.shrink_to_fit();
     Some(Search { vertex, parent, root_node, others })
 }
 
-/// The semi-dominator of each node (the top's: 0), from the DFS parents
-/// and the other predecessors (`target << 32 | source`, sorted), in
-/// reverse preorder; each node is linked to its DFS parent once done, so
-/// the nodes linked are exactly those after the one at hand.
-fn semi_dominators(parent: &[u32], others: Vec<u64>) -> Vec<u32> {
+/// The semi-dominator of each node, from the DFS parents and the other
+/// predecessors (`target << 32 | source`, sorted), in reverse preorder;
+/// each node is linked to its DFS parent once done, so the nodes linked
+/// are exactly those after the one at hand. A node without other
+/// predecessors has its parent for semi-dominator; that of a node with
+/// some replaces the first of its entries (`node << 32 | semi`). Returns
+/// an array of a `u32` per node for the caller to reuse.
+fn semi_dominators(parent: &[u32], others: &mut [u64]) -> Vec<u32> {
     let nodes = parent.len();
-    let mut semi: Vec<u32> = vec![0; nodes];
     // For linked nodes: an ancestor in the forest, and the least
     // semi-dominator on the path up to it (compressed as it is walked).
     let mut ancestor: Vec<u32> = vec![0; nodes];
@@ -463,17 +561,21 @@ fn semi_dominators(parent: &[u32], others: Vec<u64>) -> Vec<u32> {
         // The DFS parent is a predecessor; an unlinked predecessor (one
         // before w) counts as itself.
         let mut s = parent[w];
+        let last = end;
         while end > 0 && (others[end - 1] >> 32) as usize == w {
             end -= 1;
             let v = others[end] as u32;
             let e = if v as usize > w { eval(v, w as u32, &mut ancestor, &mut best, &mut path) } else { v };
             s = s.min(e);
         }
-        semi[w] = s;
+        if end < last {
+            others[end] = (w as u64) << 32 | u64::from(s);
+        }
         ancestor[w] = parent[w];
         best[w] = s;
     }
-    semi
+    drop(ancestor);
+    best
 }
 
 /// Lengauer–Tarjan's EVAL for a linked node `v`, while node `w` is done:
@@ -549,6 +651,112 @@ mod tests {
                 let bytes: u64 = lost.iter().map(|&k| 1 + u64::from(k)).sum();
                 assert_eq!(d.retained_objects(node), lost.len() as u64, "seed {seed}: object {o}");
                 assert_eq!(d.retained(node), bytes, "seed {seed}: object {o}");
+            }
+        }
+    }
+
+    /// Immediate dominators of the vertices (0 the top, 1 + i root i,
+    /// 1 + roots + o object o) by the plain iterative definition: a
+    /// vertex's dominators are itself and those common to all its
+    /// predecessors'; its immediate one is the dominator with the most
+    /// dominators of its own. None for a vertex not reached.
+    fn plain_idoms(roots: &[Vec<u32>], g: &[Vec<u32>]) -> Vec<Option<usize>> {
+        let base = 1 + roots.len();
+        let n = base + g.len();
+        let mut succ: Vec<Vec<usize>> = vec![(1..base).collect()];
+        succ.extend(roots.iter().map(|r| r.iter().map(|&t| base + t as usize).collect()));
+        succ.extend(g.iter().map(|e| e.iter().map(|&t| base + t as usize).collect()));
+        let mut reached = vec![false; n];
+        let mut todo = vec![0];
+        while let Some(v) = todo.pop() {
+            if !std::mem::replace(&mut reached[v], true) {
+                todo.extend(&succ[v]);
+            }
+        }
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for v in (0..n).filter(|&v| reached[v]) {
+            for &t in &succ[v] {
+                preds[t].push(v);
+            }
+        }
+        let mut dom: Vec<Vec<bool>> = (0..n).map(|v| (0..n).map(|u| v != 0 || u == 0).collect()).collect();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for v in (1..n).filter(|&v| reached[v]) {
+                let mut d = vec![true; n];
+                for &p in &preds[v] {
+                    for u in 0..n {
+                        d[u] &= dom[p][u];
+                    }
+                }
+                d[v] = true;
+                if d != dom[v] {
+                    dom[v] = d;
+                    changed = true;
+                }
+            }
+        }
+        let depth = |v: usize, dom: &Vec<Vec<bool>>| dom[v].iter().filter(|&&b| b).count();
+        (0..n)
+            .map(|v| match v {
+                0 => Some(0),
+                _ if !reached[v] => None,
+                _ => (0..n).filter(|&u| u != v && dom[v][u]).max_by_key(|&u| depth(u, &dom)),
+            })
+            .collect()
+    }
+
+    /// The search's numbering against a plain recursive preorder (edges
+    /// in order), and the immediate dominators against the plain iterative
+    /// definition, on graphs with duplicate edges, loops, shared and
+    /// empty roots.
+    #[test]
+    fn numbering_and_dominators_match_plain_definitions() {
+        fn number(v: usize, succ: &dyn Fn(usize) -> Vec<usize>, order: &mut Vec<usize>, seen: &mut [bool]) {
+            seen[v] = true;
+            order.push(v);
+            for t in succ(v) {
+                if !seen[t] {
+                    number(t, succ, order, seen);
+                }
+            }
+        }
+        for seed in 1..150u64 {
+            let n = 1 + (seed as usize * 13) % 50;
+            let (mut roots, mut g) = graph(seed.wrapping_mul(0xD1B5_4A32_D192_ED03), n);
+            // Duplicates, loops, and a root without targets.
+            g[seed as usize % n].push((seed as usize % n) as u32);
+            let dup = g[(seed as usize * 3) % n].first().copied();
+            g[(seed as usize * 3) % n].extend(dup);
+            if seed % 3 == 0 {
+                roots.push(Vec::new());
+            }
+            let d = Dominators::compute(&roots, g.len(), &g, &|_| 8).unwrap();
+            let base = 1 + roots.len();
+            let vertex_of = |node: u32| match d.kind(node) {
+                DomNode::Top => 0,
+                DomNode::Root(r) => 1 + r as usize,
+                DomNode::Object(o) => base + o as usize,
+            };
+            let succ = |v: usize| -> Vec<usize> {
+                match v {
+                    0 => (1..base).collect(),
+                    v if v < base => roots[v - 1].iter().map(|&t| base + t as usize).collect(),
+                    v => g[v - base].iter().map(|&t| base + t as usize).collect(),
+                }
+            };
+            let mut order = Vec::new();
+            number(0, &succ, &mut order, &mut vec![false; base + n]);
+            let numbered: Vec<usize> = (0..d.len() as u32).map(vertex_of).collect();
+            assert_eq!(numbered, order, "seed {seed}: numbering");
+            let plain = plain_idoms(&roots, &g);
+            for node in 0..d.len() as u32 {
+                let v = vertex_of(node);
+                assert_eq!(Some(vertex_of(d.idom(node))), plain[v], "seed {seed}: idom of vertex {v}");
+            }
+            for (r, &p) in plain[1..base].iter().enumerate() {
+                assert_eq!(d.root(r as u32).map(vertex_of), p.map(|_| 1 + r), "seed {seed}: root {r}");
             }
         }
     }
