@@ -6,6 +6,7 @@ mod addrs;
 mod compact;
 mod counts;
 mod edges;
+mod offsets;
 mod pages;
 mod prefetch;
 
