@@ -16,7 +16,7 @@ use self::addrs::Addrs;
 use self::pages::PageTable;
 
 use crate::image::Memory;
-use crate::runtime::{read_spans, Process, Span, Spans};
+use crate::runtime::{read_spans, Process, Span, SpanAlloc, Spans};
 
 /// A bound on the allocation bitmap of one span (the runtime's
 /// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
@@ -99,7 +99,8 @@ pub struct Heap {
     alloc_words: Vec<u64>,
     /// …and the span's objects before each word.
     alloc_prefix: Vec<u32>,
-    /// The span of each `index` entry.
+    /// The span of each `index` entry (without its allocation state,
+    /// which only the listing above reads).
     span_info: Vec<Span>,
     /// For each heap page, the `index` entry of the span covering it.
     pages: PageTable,
@@ -108,7 +109,7 @@ pub struct Heap {
 impl Heap {
     /// Walks the heap of `p`.
     pub fn build(p: &Process) -> Result<Heap, Error> {
-        let Spans { arenas, spans, bad_spans, bad_bytes } = read_spans(p)?;
+        let Spans { arenas, spans, alloc, bad_spans, bad_bytes } = read_spans(p)?;
         let mut warnings = Vec::new();
         if bad_spans > 0 {
             warnings.push(format!(
@@ -122,11 +123,12 @@ impl Heap {
 
         // Pass 1: allocated slots per span, counted, then written in place
         // (each span its own part of the tables, in parallel).
-        let counts: Vec<Result<usize, String>> = spans.par_iter().map(|s| allocated_count(p, s)).collect();
+        let counts: Vec<Result<usize, String>> = spans.par_iter().zip(&alloc).map(|(s, a)| allocated_count(p, s, a)).collect();
         let mut index = Vec::with_capacity(spans.len());
         let mut span_info = Vec::with_capacity(spans.len());
+        let mut span_alloc = Vec::with_capacity(spans.len());
         let mut total = 0usize;
-        for (s, n) in spans.iter().zip(counts) {
+        for ((s, a), n) in spans.iter().zip(&alloc).zip(counts) {
             let n = match n {
                 Ok(n) => n,
                 Err(e) => {
@@ -153,6 +155,7 @@ impl Heap {
                 rank: NO_RANK,
             });
             span_info.push(*s);
+            span_alloc.push(*a);
             total += n;
         }
         if let Some(e) = first_problem {
@@ -167,14 +170,14 @@ impl Heap {
         {
             let mut jobs = Vec::with_capacity(index.len());
             let (mut rest_a, mut rest_s) = (&mut low[..], &mut sizes[..]);
-            for ((so, span), &code) in index.iter().zip(&span_info).zip(&codes) {
+            for (((so, span), sa), &code) in index.iter().zip(&span_info).zip(&span_alloc).zip(&codes) {
                 let (a, ra) = rest_a.split_at_mut(so.count as usize);
                 let (z, rs) = rest_s.split_at_mut(so.count as usize);
                 (rest_a, rest_s) = (ra, rs);
-                jobs.push((span, a, z, code));
+                jobs.push((span, sa, a, z, code));
             }
-            jobs.into_par_iter().for_each(|(span, a, z, code)| {
-                if let Ok(objs) = allocated(p, span) {
+            jobs.into_par_iter().for_each(|(span, sa, a, z, code)| {
+                if let Ok(objs) = allocated(p, span, sa) {
                     for (d, o) in a.iter_mut().zip(objs) {
                         *d = Addrs::low_bits(base, o);
                     }
@@ -335,16 +338,16 @@ fn rank_tables(addrs: &Addrs, index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>)
 }
 
 /// Addresses of the allocated slots of a span.
-fn allocated<'m>(p: &'m Process, s: &Span) -> Result<impl Iterator<Item = u64> + 'm, String> {
-    let bits = alloc_bits(p, s)?;
-    let (start, size, free) = (s.start, s.elemsize, s.freeindex);
+fn allocated<'m>(p: &'m Process, s: &Span, a: &SpanAlloc) -> Result<impl Iterator<Item = u64> + 'm, String> {
+    let bits = alloc_bits(p, s, a)?;
+    let (start, size, free) = (s.start, s.elemsize, a.freeindex);
     Ok((0..s.nelems).filter(move |&i| i < free || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).map(move |i| start + i * size))
 }
 
 /// How many slots of a span are allocated: [`allocated`]'s count, a byte
 /// of the allocation bits at a time.
-fn allocated_count(p: &Process, s: &Span) -> Result<usize, String> {
-    Ok(count_allocated(alloc_bits(p, s)?, s.nelems, s.freeindex) as usize)
+fn allocated_count(p: &Process, s: &Span, a: &SpanAlloc) -> Result<usize, String> {
+    Ok(count_allocated(alloc_bits(p, s, a)?, s.nelems, a.freeindex) as usize)
 }
 
 /// Slots below `free` plus the set bits of `bits` from `free` to `nelems`.
@@ -362,7 +365,7 @@ fn count_allocated(bits: &[u8], nelems: u64, free: u64) -> u64 {
 
 /// A span's allocation bits, after checking that its fields describe
 /// objects the object table can hold.
-fn alloc_bits<'m>(p: &'m Process, s: &Span) -> Result<&'m [u8], String> {
+fn alloc_bits<'m>(p: &'m Process, s: &Span, a: &SpanAlloc) -> Result<&'m [u8], String> {
     if s.nelems > MAX_SPAN_OBJECTS {
         return Err(format!("span {:#x} claims {} objects; skipped", s.start, s.nelems));
     }
@@ -373,7 +376,7 @@ fn alloc_bits<'m>(p: &'m Process, s: &Span) -> Result<&'m [u8], String> {
     }
     let bits = p
         .image
-        .slice(s.alloc_bits, s.nelems.div_ceil(8) as usize)
+        .slice(a.alloc_bits, s.nelems.div_ceil(8) as usize)
         .map_err(|e| format!("span {:#x}: allocation bits unreadable ({e}); skipped", s.start))?;
     Ok(bits)
 }

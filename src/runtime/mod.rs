@@ -17,7 +17,7 @@ pub use self::goroutines::{read_goroutines, Goroutine, GoroutineStatus};
 pub use self::layout::{Field, Layout, LayoutError, LayoutSource, PointerMaps, TypeLayout};
 pub use self::process::Process;
 pub use self::ptrmap::PointerFinder;
-pub use self::spans::{read_spans, Span, Spans};
+pub use self::spans::{read_spans, Span, SpanAlloc, Spans};
 pub use self::stack::{walk_goroutine, Frame, FrameSlot, Interrupted, StackWalker};
 pub use self::types::{
     is_direct_iface, read_name, read_type, type_mask, type_name, TypeDesc, KIND_ARRAY, KIND_CHAN, KIND_FUNC, KIND_INTERFACE, KIND_MAP,

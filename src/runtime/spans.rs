@@ -1,5 +1,7 @@
 //! The heap's spans: mheap_.allArenas → heapArena.spans → every in-use
-//! mspan, read into plain values.
+//! mspan, read into plain values: what the walk after it reads of a span
+//! ([`Span`], kept with the heap), and the allocation state only the
+//! listing of its objects reads ([`SpanAlloc`], dropped after it).
 
 use crate::image::Memory;
 
@@ -19,20 +21,23 @@ pub struct Span {
     pub npages: u64,
     /// Slots in the span.
     pub nelems: u64,
-    /// Slots below this index are allocated.
-    pub freeindex: u64,
-    /// Address of the allocation bitmap (bit i = slot i allocated).
-    pub alloc_bits: u64,
     /// sizeclass << 1 | noscan.
     pub spanclass: u8,
     /// Slot size.
     pub elemsize: u64,
-    /// End of the allocated part (large objects: base + requested size).
-    pub limit: u64,
     /// The type of a large object (1.22+), 0 if none.
     pub large_type: u64,
     /// Head of the span's specials list (finalizers, cleanups, …), 0 if none.
     pub specials: u64,
+}
+
+/// Which slots of a span are allocated.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanAlloc {
+    /// Slots below this index are allocated.
+    pub freeindex: u64,
+    /// Address of the allocation bitmap (bit i = slot i allocated).
+    pub alloc_bits: u64,
 }
 
 impl Span {
@@ -56,8 +61,10 @@ impl Span {
 pub struct Spans {
     /// Arena base addresses with their heapArena metadata address.
     pub arenas: Vec<(u64, u64)>,
-    /// In-use spans sorted by start address.
+    /// In-use spans sorted by start address…
     pub spans: Vec<Span>,
+    /// …and their allocation state, in the same order.
+    pub alloc: Vec<SpanAlloc>,
     /// Spans skipped because their fields made no sense…
     pub bad_spans: u64,
     /// …and the bytes they claimed to cover, where that was readable and
@@ -122,7 +129,7 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
                 continue;
             }
             match read_span(p, s) {
-                Ok(Some(span)) => spans.push(span),
+                Ok(Some(span_alloc)) => spans.push(span_alloc),
                 Ok(None) => {}
                 Err(_) => {
                     bad += 1;
@@ -132,12 +139,13 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
             }
         }
     }
-    spans.sort_unstable_by_key(|s| s.start);
-    Ok(Spans { arenas, spans, bad_spans: bad, bad_bytes })
+    spans.sort_unstable_by_key(|s| s.0.start);
+    let (spans, alloc) = spans.into_iter().unzip();
+    Ok(Spans { arenas, spans, alloc, bad_spans: bad, bad_bytes })
 }
 
 /// Reads one mspan; None if it is not in use.
-fn read_span(p: &Process, s: u64) -> Result<Option<Span>, Error> {
+fn read_span(p: &Process, s: u64) -> Result<Option<(Span, SpanAlloc)>, Error> {
     let l = &p.layout;
     if p.read_field(s, l.span_state)? != l.span_in_use {
         return Ok(None);
@@ -146,24 +154,22 @@ fn read_span(p: &Process, s: u64) -> Result<Option<Span>, Error> {
         start: p.read_field(s, l.span_start)?,
         npages: p.read_field(s, l.span_npages)?,
         nelems: p.read_field(s, l.span_nelems)?,
-        freeindex: p.read_field(s, l.span_freeindex)?,
-        alloc_bits: p.read_field(s, l.span_alloc_bits)?,
         spanclass: p.read_field(s, l.span_class)? as u8,
         elemsize: p.read_field(s, l.span_elemsize)?,
-        limit: p.read_field(s, l.span_limit)?,
         large_type: match l.span_large_type {
             Some(f) => p.read_field(s, f)?,
             None => 0,
         },
         specials: p.read_field(s, l.span_specials)?,
     };
+    let alloc = SpanAlloc { freeindex: p.read_field(s, l.span_freeindex)?, alloc_bits: p.read_field(s, l.span_alloc_bits)? };
     let bytes = span.npages.checked_mul(l.page_size);
     let sane = span.npages > 0
         && span.elemsize > 0
         && bytes.is_some_and(|b| span.start.checked_add(b).is_some() && span.nelems.checked_mul(span.elemsize).is_some_and(|u| u <= b))
-        && span.freeindex <= span.nelems;
+        && alloc.freeindex <= span.nelems;
     if !sane {
         return Err(Error::Corrupt(format!("span at {:#x} has impossible fields", span.start)));
     }
-    Ok(Some(span))
+    Ok(Some((span, alloc)))
 }
