@@ -3,6 +3,8 @@
 //! ([`Span`], kept with the heap), and the allocation state only the
 //! listing of its objects reads ([`SpanAlloc`], dropped after it).
 
+use rayon::prelude::*;
+
 use crate::image::Memory;
 
 use super::process::Process;
@@ -72,6 +74,14 @@ pub struct Spans {
     pub bad_bytes: u64,
 }
 
+/// One arena's in-use spans, and the spans it lists that could not be read.
+#[derive(Default)]
+struct ArenaSpans {
+    spans: Vec<(Span, SpanAlloc)>,
+    bad: u64,
+    bad_bytes: u64,
+}
+
 /// Reads every in-use span of the heap.
 pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     let l = &p.layout;
@@ -107,37 +117,48 @@ pub fn read_spans(p: &Process) -> Result<Spans, Error> {
     if let Some(w) = by_meta.windows(2).find(|w| w[1] - w[0] < l.arena_spans.off + pages * 8) {
         return Err(Error::Corrupt(format!("the heapArena records at {:#x} and {:#x} overlap", w[0], w[1])));
     }
-    let mut spans = Vec::new();
-    let mut bad = 0;
-    let mut bad_bytes = 0u64;
     let heap_bytes = (arenas.len() as u64).saturating_mul(l.arena_bytes);
-    for &(base, ha) in &arenas {
-        let table = mem.slice(ha.wrapping_add(l.arena_spans.off), (pages * 8) as usize)?;
-        for (page, w) in table.chunks_exact(8).enumerate() {
-            let s = u64::from_le_bytes(w.try_into().unwrap());
-            if s == 0 {
-                continue;
-            }
-            let page_addr = base.wrapping_add(page as u64 * l.page_size);
-            // Each span is listed on every page it covers: keep it once, at
-            // its first page.
-            let Ok(start) = p.read_field(s, l.span_start) else {
-                bad += 1;
-                continue;
-            };
-            if start != page_addr {
-                continue;
-            }
-            match read_span(p, s) {
-                Ok(Some(span_alloc)) => spans.push(span_alloc),
-                Ok(None) => {}
-                Err(_) => {
-                    bad += 1;
-                    let npages = p.read_field(s, l.span_npages).ok();
-                    bad_bytes += npages.and_then(|n| n.checked_mul(l.page_size)).filter(|&b| b <= heap_bytes).unwrap_or(0);
+    // Each arena's span table on its own thread (the mspans are scattered
+    // over the core: the reads are misses), merged in arena order.
+    let per_arena: Vec<Result<ArenaSpans, Error>> = arenas
+        .par_iter()
+        .map(|&(base, ha)| {
+            let mut found = ArenaSpans::default();
+            let table = mem.slice(ha.wrapping_add(l.arena_spans.off), (pages * 8) as usize)?;
+            for (page, w) in table.chunks_exact(8).enumerate() {
+                let s = u64::from_le_bytes(w.try_into().unwrap());
+                if s == 0 {
+                    continue;
+                }
+                let page_addr = base.wrapping_add(page as u64 * l.page_size);
+                // Each span is listed on every page it covers: keep it once,
+                // at its first page.
+                let Ok(start) = p.read_field(s, l.span_start) else {
+                    found.bad += 1;
+                    continue;
+                };
+                if start != page_addr {
+                    continue;
+                }
+                match read_span(p, s) {
+                    Ok(Some(span_alloc)) => found.spans.push(span_alloc),
+                    Ok(None) => {}
+                    Err(_) => {
+                        found.bad += 1;
+                        let npages = p.read_field(s, l.span_npages).ok();
+                        found.bad_bytes += npages.and_then(|n| n.checked_mul(l.page_size)).filter(|&b| b <= heap_bytes).unwrap_or(0);
+                    }
                 }
             }
-        }
+            Ok(found)
+        })
+        .collect();
+    let (mut spans, mut bad, mut bad_bytes) = (Vec::new(), 0, 0u64);
+    for found in per_arena {
+        let found = found?;
+        spans.extend(found.spans);
+        bad += found.bad;
+        bad_bytes += found.bad_bytes;
     }
     spans.sort_unstable_by_key(|s| s.0.start);
     let (spans, alloc) = spans.into_iter().unzip();
