@@ -131,7 +131,7 @@ impl Edges {
                         let mut out = Out::default();
                         for (so, span) in sos.iter().zip(infos) {
                             let mut error = None;
-                            for i in so.first..so.first + so.count {
+                            for i in so.objects() {
                                 let before = out.edges.len();
                                 let (slots, e) = object_pointers(p, finder, heap, span, i, &mut out.edges);
                                 out.slots += slots;

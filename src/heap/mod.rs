@@ -18,9 +18,9 @@ use self::pages::PageTable;
 use crate::image::Memory;
 use crate::runtime::{read_spans, Process, Span, SpanAlloc, Spans};
 
-/// A bound on the allocation bitmap of one span (the runtime's
-/// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
-const MAX_SPAN_OBJECTS: u64 = 1 << 16;
+/// A bound on the objects of one span (the runtime's MaxObjsPerSpan is
+/// 1024): what [`SpanObjects`] can count in 16 bits.
+const MAX_SPAN_OBJECTS: u64 = u16::MAX as u64;
 
 pub use self::compact::{CompactEdges, RESTART};
 pub use self::counts::Counts;
@@ -51,23 +51,32 @@ fn size_codes(index: &[SpanObjects]) -> (Vec<u64>, Vec<u8>) {
 }
 
 /// Where each span's objects sit in the object table: what
-/// [`Heap::find`] reads, 32 bytes a span (the span itself is kept apart).
+/// [`Heap::find`] reads, 32 bytes a span (so an entry never straddles two
+/// cache lines; the span itself is kept apart).
 #[derive(Clone, Copy, Debug)]
 struct SpanObjects {
     start: u64,
     /// Slot size.
     size: u64,
     first: u32,
-    count: u32,
     /// `⌈2³² / size⌉`: slot = offset × div_mul >> 32, as the runtime
     /// divides (exact for offsets within small-object spans); 0 for spans
     /// where that does not hold.
     div_mul: u32,
-    /// Slots in the span.
-    nelems: u32,
     /// A span with free slots: where its allocation words start in
     /// `alloc_words` (NO_RANK for a full span).
     rank: u32,
+    /// Objects in the span (at most [`MAX_SPAN_OBJECTS`])…
+    count: u16,
+    /// …and slots.
+    nelems: u16,
+}
+
+impl SpanObjects {
+    /// The span's objects in the object table.
+    fn objects(&self) -> std::ops::Range<u32> {
+        self.first..self.first + u32::from(self.count)
+    }
 }
 
 /// [`SpanObjects::rank`] of a full span.
@@ -139,6 +148,8 @@ impl Heap {
                 }
             };
             let first = u32::try_from(total).ok().filter(|f| f.checked_add(n as u32).is_some());
+            // Both at most MAX_SPAN_OBJECTS (alloc_bits checked).
+            let (n16, nelems) = (n as u16, s.nelems as u16);
             let first = first.ok_or_else(|| Error::Corrupt("more than 4G objects".into()))?;
             let div_mul = if s.elemsize > 0 && s.elemsize <= u64::from(u32::MAX) && s.end(page) - s.start <= 1 << 20 {
                 (u64::from(u32::MAX) / s.elemsize + 1) as u32
@@ -149,9 +160,9 @@ impl Heap {
                 start: s.start,
                 size: s.elemsize,
                 first,
-                count: n as u32,
+                count: n16,
                 div_mul,
-                nelems: s.nelems as u32,
+                nelems,
                 rank: NO_RANK,
             });
             span_info.push(*s);
@@ -185,10 +196,10 @@ impl Heap {
                 z.fill(code);
             });
         }
-        let addrs = Addrs::new(base, low, index.iter().map(|so| (so.start, so.first, so.count)));
+        let addrs = Addrs::new(base, low, index.iter().map(|so| (so.start, so.first, u32::from(so.count))));
         let (alloc_words, alloc_prefix) = rank_tables(&addrs, &mut index);
         for (so, _) in index.iter().zip(&codes).filter(|&(_, &c)| c == BIG_SIZE) {
-            big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
+            big_sizes.extend(so.objects().map(|k| (k, so.size)));
         }
 
         let pages = PageTable::new(&arenas, &span_info, page, p.layout.arena_bytes);
@@ -279,7 +290,7 @@ impl Heap {
             }
             return Some(so.first + self.alloc_prefix[w] + (bits & (bit - 1)).count_ones());
         }
-        self.addrs.search(so.first..so.first + so.count, so.start + slot * size)
+        self.addrs.search(so.objects(), so.start + slot * size)
     }
 
     /// Every span that holds objects, by address.
@@ -290,7 +301,7 @@ impl Heap {
     /// Every span that holds objects, by address, with the indices of its
     /// objects.
     pub fn span_objects(&self) -> impl Iterator<Item = (&Span, std::ops::Range<u32>)> {
-        self.span_info.iter().zip(&self.index).map(|(s, so)| (s, so.first..so.first + so.count))
+        self.span_info.iter().zip(&self.index).map(|(s, so)| (s, so.objects()))
     }
 
     /// The span holding object `i`.
@@ -315,7 +326,7 @@ fn rank_tables(addrs: &Addrs, index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>)
         .filter(|(_, so)| so.count > 0 && so.count < so.nelems)
         .map(|(k, so)| {
             let mut words = vec![0u64; (so.nelems as usize).div_ceil(64)];
-            for a in (so.first..so.first + so.count).map(|k| addrs.get(k)) {
+            for a in so.objects().map(|k| addrs.get(k)) {
                 let slot = ((a - so.start) / so.size) as usize;
                 words[slot / 64] |= 1 << (slot % 64);
             }
@@ -400,10 +411,10 @@ mod tests {
     /// rarest not; a size spread over several spans counts them all.
     #[test]
     fn codes_go_to_the_sizes_of_the_most_objects() {
-        let span = |size: u64, count: u32| SpanObjects { start: 0, size, first: 0, count, div_mul: 0, nelems: count, rank: NO_RANK };
+        let span = |size: u64, count: u16| SpanObjects { start: 0, size, first: 0, count, div_mul: 0, nelems: count, rank: NO_RANK };
         // Size 8·k holds 1000 + k objects; size 8 comes in two spans, 700
         // objects each, so it ranks first.
-        let mut index: Vec<SpanObjects> = (2..=300u64).map(|k| span(8 * k, 1000 + k as u32)).collect();
+        let mut index: Vec<SpanObjects> = (2..=300u64).map(|k| span(8 * k, 1000 + k as u16)).collect();
         index.push(span(8, 700));
         index.push(span(8, 700));
         let (sizes, codes) = size_codes(&index);
