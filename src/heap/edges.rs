@@ -11,12 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use super::offsets::Offsets;
 use super::{Counts, Heap};
 use crate::image::Memory;
 use crate::runtime::{PointerFinder, Process, Span};
 
-/// Objects whose pointers are resolved in one parallel step.
-const GROUP_OBJECTS: u64 = 1 << 20;
+/// Objects whose pointers are resolved in one parallel step: two groups'
+/// edges are held besides the tables (one being read, one appended), about
+/// 14 bytes an object, so a group is kept to a few MiB.
+const GROUP_OBJECTS: u64 = 1 << 18;
 /// Spans per parallel task.
 const TASK_SPANS: usize = 16;
 
@@ -34,18 +37,11 @@ struct Out {
     first_error: Option<String>,
 }
 
-/// [`Edges::offsets`]' unit (pointer words are aligned to it)…
-const WORD: u64 = 8;
-/// …and its mark of an edge whose offset is kept in [`Edges::far`].
-const FAR: u16 = u16::MAX;
-
 /// The tables being built, in object order.
 struct Tables {
     counts: Counts,
     targets: Vec<u32>,
-    offsets: Vec<u16>,
-    far: Vec<u32>,
-    far_objects: Vec<(u64, u64)>,
+    offsets: Offsets,
     pointer_slots: u64,
     errors: u64,
     first_error: Option<String>,
@@ -56,9 +52,7 @@ impl Tables {
         Tables {
             counts: Counts::with_capacity(objects),
             targets: Vec::new(),
-            offsets: Vec::new(),
-            far: Vec::new(),
-            far_objects: Vec::new(),
+            offsets: Offsets::default(),
             pointer_slots: 0,
             errors: 0,
             first_error: None,
@@ -67,73 +61,47 @@ impl Tables {
 
     /// Appends the edges of the next objects.
     fn append(&mut self, outs: Vec<Out>) {
-        let fits = |&(off, _): &(u32, u32)| u64::from(off) % WORD == 0 && u64::from(off) / WORD < u64::from(FAR);
         for o in outs {
             self.pointer_slots += o.slots;
             self.errors += o.errors;
             if self.first_error.is_none() {
                 self.first_error = o.first_error;
             }
-            if o.edges.iter().all(fits) {
-                // Nearly always: every offset fits in words.
-                for &c in &o.counts {
-                    self.counts.push(u64::from(c));
-                }
-                self.offsets.extend(o.edges.iter().map(|&(off, _)| (u64::from(off) / WORD) as u16));
-                self.targets.extend(o.edges.iter().map(|&(_, t)| t));
-                continue;
-            }
-            let mut at = 0;
             for &c in &o.counts {
                 self.counts.push(u64::from(c));
-                let edges = &o.edges[at..at + c as usize];
-                // Offsets in words where they all fit (nearly every object);
-                // the offsets of a huge object, or of one with a misaligned
-                // pointer word, apart.
-                if edges.iter().all(fits) {
-                    self.offsets.extend(edges.iter().map(|&(off, _)| (u64::from(off) / WORD) as u16));
-                } else {
-                    self.far_objects.push((self.targets.len() as u64, self.far.len() as u64));
-                    self.far.extend(edges.iter().map(|&(off, _)| off));
-                    self.offsets.extend(std::iter::repeat(FAR).take(edges.len()));
-                }
-                self.targets.extend(edges.iter().map(|&(_, t)| t));
-                at += c as usize;
             }
+            for &(off, _) in &o.edges {
+                self.offsets.push(off);
+            }
+            self.targets.extend(o.edges.iter().map(|&(_, t)| t));
         }
     }
 
     /// The finished table.
     fn finish(self) -> Edges {
-        let Tables { mut counts, mut targets, mut offsets, far, far_objects, pointer_slots, errors, first_error, .. } = self;
+        let Tables { mut counts, mut targets, mut offsets, pointer_slots, errors, first_error, .. } = self;
         counts.seal();
         targets.shrink_to_fit();
-        offsets.shrink_to_fit();
+        offsets.finish();
         let mut warnings = Vec::new();
         if let Some(e) = first_error {
             warnings.push(format!("pointer maps of {errors} spans could not be read fully (first: {e})"));
         }
-        Edges { counts, targets, offsets, far, far_objects, pointer_slots, warnings }
+        Edges { counts, targets, offsets, pointer_slots, warnings }
     }
 }
 
 /// The pointers between heap objects, by source object: 1⅐ bytes an
-/// object and 6 an edge.
+/// object and about 5 an edge (4 once the offsets are dropped).
 pub struct Edges {
     /// Each object's number of edges: its edges follow those of the
     /// objects before it.
     pub(super) counts: Counts,
     /// Target object of each edge.
     targets: Vec<u32>,
-    /// Offset of each edge's pointer word within its source object, in
-    /// [`WORD`]s ([`FAR`]: see `far`); empty after
-    /// [`Edges::drop_offsets`].
-    offsets: Vec<u16>,
-    /// The byte offsets of the edges of the objects whose offsets do not
-    /// fit `offsets`, and where each such object's run starts: (first
-    /// edge, its position in `far`), by edge.
-    far: Vec<u32>,
-    far_objects: Vec<(u64, u64)>,
+    /// Offset of each edge's pointer word within its source object;
+    /// empty after [`Edges::drop_offsets`].
+    offsets: Offsets,
     /// All pointer words of all objects (nil, heap and non-heap targets).
     pub pointer_slots: u64,
     /// Problems met and skipped.
@@ -163,7 +131,7 @@ impl Edges {
                         let mut out = Out::default();
                         for (so, span) in sos.iter().zip(infos) {
                             let mut error = None;
-                            for i in so.first..so.first + so.count {
+                            for i in so.objects() {
                                 let before = out.edges.len();
                                 let (slots, e) = object_pointers(p, finder, heap, span, i, &mut out.edges);
                                 out.slots += slots;
@@ -211,9 +179,7 @@ impl Edges {
 
     /// Frees the edges' offsets (what type inference reads, the tree not).
     pub fn drop_offsets(&mut self) {
-        self.offsets = Vec::new();
-        self.far = Vec::new();
-        self.far_objects = Vec::new();
+        self.offsets = Offsets::default();
     }
 
     /// Prefetches what [`Edges::range`] reads for object `i`.
@@ -245,14 +211,7 @@ impl Edges {
     /// (not after [`Edges::drop_offsets`]).
     #[inline]
     pub fn offset(&self, i: usize) -> u64 {
-        match self.offsets[i] {
-            FAR => {
-                let at = self.far_objects.partition_point(|&(e, _)| e as usize <= i) - 1;
-                let (first, pos) = self.far_objects[at];
-                u64::from(self.far[(pos + (i as u64 - first)) as usize])
-            }
-            w => u64::from(w) * WORD,
-        }
+        self.offsets.get(i)
     }
 }
 

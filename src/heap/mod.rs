@@ -6,6 +6,7 @@ mod addrs;
 mod compact;
 mod counts;
 mod edges;
+mod offsets;
 mod pages;
 mod prefetch;
 
@@ -15,11 +16,11 @@ use self::addrs::Addrs;
 use self::pages::PageTable;
 
 use crate::image::Memory;
-use crate::runtime::{read_spans, Process, Span, Spans};
+use crate::runtime::{read_spans, Process, Span, SpanAlloc, Spans};
 
-/// A bound on the allocation bitmap of one span (the runtime's
-/// MaxObjsPerSpan is 1024; 8 KiB of bitmap is generous).
-const MAX_SPAN_OBJECTS: u64 = 1 << 16;
+/// A bound on the objects of one span (the runtime's MaxObjsPerSpan is
+/// 1024): what [`SpanObjects`] can count in 16 bits.
+const MAX_SPAN_OBJECTS: u64 = u16::MAX as u64;
 
 pub use self::compact::{CompactEdges, RESTART};
 pub use self::counts::Counts;
@@ -50,23 +51,32 @@ fn size_codes(index: &[SpanObjects]) -> (Vec<u64>, Vec<u8>) {
 }
 
 /// Where each span's objects sit in the object table: what
-/// [`Heap::find`] reads, 32 bytes a span (the span itself is kept apart).
+/// [`Heap::find`] reads, 32 bytes a span (so an entry never straddles two
+/// cache lines; the span itself is kept apart).
 #[derive(Clone, Copy, Debug)]
 struct SpanObjects {
     start: u64,
     /// Slot size.
     size: u64,
     first: u32,
-    count: u32,
     /// `⌈2³² / size⌉`: slot = offset × div_mul >> 32, as the runtime
     /// divides (exact for offsets within small-object spans); 0 for spans
     /// where that does not hold.
     div_mul: u32,
-    /// Slots in the span.
-    nelems: u32,
     /// A span with free slots: where its allocation words start in
     /// `alloc_words` (NO_RANK for a full span).
     rank: u32,
+    /// Objects in the span (at most [`MAX_SPAN_OBJECTS`])…
+    count: u16,
+    /// …and slots.
+    nelems: u16,
+}
+
+impl SpanObjects {
+    /// The span's objects in the object table.
+    fn objects(&self) -> std::ops::Range<u32> {
+        self.first..self.first + u32::from(self.count)
+    }
 }
 
 /// [`SpanObjects::rank`] of a full span.
@@ -98,7 +108,8 @@ pub struct Heap {
     alloc_words: Vec<u64>,
     /// …and the span's objects before each word.
     alloc_prefix: Vec<u32>,
-    /// The span of each `index` entry.
+    /// The span of each `index` entry (without its allocation state,
+    /// which only the listing above reads).
     span_info: Vec<Span>,
     /// For each heap page, the `index` entry of the span covering it.
     pages: PageTable,
@@ -107,7 +118,7 @@ pub struct Heap {
 impl Heap {
     /// Walks the heap of `p`.
     pub fn build(p: &Process) -> Result<Heap, Error> {
-        let Spans { arenas, spans, bad_spans, bad_bytes } = read_spans(p)?;
+        let Spans { arenas, spans, alloc, bad_spans, bad_bytes } = read_spans(p)?;
         let mut warnings = Vec::new();
         if bad_spans > 0 {
             warnings.push(format!(
@@ -121,11 +132,12 @@ impl Heap {
 
         // Pass 1: allocated slots per span, counted, then written in place
         // (each span its own part of the tables, in parallel).
-        let counts: Vec<Result<usize, String>> = spans.par_iter().map(|s| allocated_count(p, s)).collect();
+        let counts: Vec<Result<usize, String>> = spans.par_iter().zip(&alloc).map(|(s, a)| allocated_count(p, s, a)).collect();
         let mut index = Vec::with_capacity(spans.len());
         let mut span_info = Vec::with_capacity(spans.len());
+        let mut span_alloc = Vec::with_capacity(spans.len());
         let mut total = 0usize;
-        for (s, n) in spans.iter().zip(counts) {
+        for ((s, a), n) in spans.iter().zip(&alloc).zip(counts) {
             let n = match n {
                 Ok(n) => n,
                 Err(e) => {
@@ -136,6 +148,8 @@ impl Heap {
                 }
             };
             let first = u32::try_from(total).ok().filter(|f| f.checked_add(n as u32).is_some());
+            // Both at most MAX_SPAN_OBJECTS (alloc_bits checked).
+            let (n16, nelems) = (n as u16, s.nelems as u16);
             let first = first.ok_or_else(|| Error::Corrupt("more than 4G objects".into()))?;
             let div_mul = if s.elemsize > 0 && s.elemsize <= u64::from(u32::MAX) && s.end(page) - s.start <= 1 << 20 {
                 (u64::from(u32::MAX) / s.elemsize + 1) as u32
@@ -146,12 +160,13 @@ impl Heap {
                 start: s.start,
                 size: s.elemsize,
                 first,
-                count: n as u32,
+                count: n16,
                 div_mul,
-                nelems: s.nelems as u32,
+                nelems,
                 rank: NO_RANK,
             });
             span_info.push(*s);
+            span_alloc.push(*a);
             total += n;
         }
         if let Some(e) = first_problem {
@@ -166,14 +181,14 @@ impl Heap {
         {
             let mut jobs = Vec::with_capacity(index.len());
             let (mut rest_a, mut rest_s) = (&mut low[..], &mut sizes[..]);
-            for ((so, span), &code) in index.iter().zip(&span_info).zip(&codes) {
+            for (((so, span), sa), &code) in index.iter().zip(&span_info).zip(&span_alloc).zip(&codes) {
                 let (a, ra) = rest_a.split_at_mut(so.count as usize);
                 let (z, rs) = rest_s.split_at_mut(so.count as usize);
                 (rest_a, rest_s) = (ra, rs);
-                jobs.push((span, a, z, code));
+                jobs.push((span, sa, a, z, code));
             }
-            jobs.into_par_iter().for_each(|(span, a, z, code)| {
-                if let Ok(objs) = allocated(p, span) {
+            jobs.into_par_iter().for_each(|(span, sa, a, z, code)| {
+                if let Ok(objs) = allocated(p, span, sa) {
                     for (d, o) in a.iter_mut().zip(objs) {
                         *d = Addrs::low_bits(base, o);
                     }
@@ -181,10 +196,10 @@ impl Heap {
                 z.fill(code);
             });
         }
-        let addrs = Addrs::new(base, low, index.iter().map(|so| (so.start, so.first, so.count)));
+        let addrs = Addrs::new(base, low, index.iter().map(|so| (so.start, so.first, u32::from(so.count))));
         let (alloc_words, alloc_prefix) = rank_tables(&addrs, &mut index);
         for (so, _) in index.iter().zip(&codes).filter(|&(_, &c)| c == BIG_SIZE) {
-            big_sizes.extend((so.first..so.first + so.count).map(|k| (k, so.size)));
+            big_sizes.extend(so.objects().map(|k| (k, so.size)));
         }
 
         let pages = PageTable::new(&arenas, &span_info, page, p.layout.arena_bytes);
@@ -275,7 +290,7 @@ impl Heap {
             }
             return Some(so.first + self.alloc_prefix[w] + (bits & (bit - 1)).count_ones());
         }
-        self.addrs.search(so.first..so.first + so.count, so.start + slot * size)
+        self.addrs.search(so.objects(), so.start + slot * size)
     }
 
     /// Every span that holds objects, by address.
@@ -286,7 +301,7 @@ impl Heap {
     /// Every span that holds objects, by address, with the indices of its
     /// objects.
     pub fn span_objects(&self) -> impl Iterator<Item = (&Span, std::ops::Range<u32>)> {
-        self.span_info.iter().zip(&self.index).map(|(s, so)| (s, so.first..so.first + so.count))
+        self.span_info.iter().zip(&self.index).map(|(s, so)| (s, so.objects()))
     }
 
     /// The span holding object `i`.
@@ -311,7 +326,7 @@ fn rank_tables(addrs: &Addrs, index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>)
         .filter(|(_, so)| so.count > 0 && so.count < so.nelems)
         .map(|(k, so)| {
             let mut words = vec![0u64; (so.nelems as usize).div_ceil(64)];
-            for a in (so.first..so.first + so.count).map(|k| addrs.get(k)) {
+            for a in so.objects().map(|k| addrs.get(k)) {
                 let slot = ((a - so.start) / so.size) as usize;
                 words[slot / 64] |= 1 << (slot % 64);
             }
@@ -334,16 +349,16 @@ fn rank_tables(addrs: &Addrs, index: &mut [SpanObjects]) -> (Vec<u64>, Vec<u32>)
 }
 
 /// Addresses of the allocated slots of a span.
-fn allocated<'m>(p: &'m Process, s: &Span) -> Result<impl Iterator<Item = u64> + 'm, String> {
-    let bits = alloc_bits(p, s)?;
-    let (start, size, free) = (s.start, s.elemsize, s.freeindex);
+fn allocated<'m>(p: &'m Process, s: &Span, a: &SpanAlloc) -> Result<impl Iterator<Item = u64> + 'm, String> {
+    let bits = alloc_bits(p, s, a)?;
+    let (start, size, free) = (s.start, s.elemsize, a.freeindex);
     Ok((0..s.nelems).filter(move |&i| i < free || bits[(i / 8) as usize] >> (i % 8) & 1 != 0).map(move |i| start + i * size))
 }
 
 /// How many slots of a span are allocated: [`allocated`]'s count, a byte
 /// of the allocation bits at a time.
-fn allocated_count(p: &Process, s: &Span) -> Result<usize, String> {
-    Ok(count_allocated(alloc_bits(p, s)?, s.nelems, s.freeindex) as usize)
+fn allocated_count(p: &Process, s: &Span, a: &SpanAlloc) -> Result<usize, String> {
+    Ok(count_allocated(alloc_bits(p, s, a)?, s.nelems, a.freeindex) as usize)
 }
 
 /// Slots below `free` plus the set bits of `bits` from `free` to `nelems`.
@@ -361,7 +376,7 @@ fn count_allocated(bits: &[u8], nelems: u64, free: u64) -> u64 {
 
 /// A span's allocation bits, after checking that its fields describe
 /// objects the object table can hold.
-fn alloc_bits<'m>(p: &'m Process, s: &Span) -> Result<&'m [u8], String> {
+fn alloc_bits<'m>(p: &'m Process, s: &Span, a: &SpanAlloc) -> Result<&'m [u8], String> {
     if s.nelems > MAX_SPAN_OBJECTS {
         return Err(format!("span {:#x} claims {} objects; skipped", s.start, s.nelems));
     }
@@ -372,7 +387,7 @@ fn alloc_bits<'m>(p: &'m Process, s: &Span) -> Result<&'m [u8], String> {
     }
     let bits = p
         .image
-        .slice(s.alloc_bits, s.nelems.div_ceil(8) as usize)
+        .slice(a.alloc_bits, s.nelems.div_ceil(8) as usize)
         .map_err(|e| format!("span {:#x}: allocation bits unreadable ({e}); skipped", s.start))?;
     Ok(bits)
 }
@@ -396,10 +411,10 @@ mod tests {
     /// rarest not; a size spread over several spans counts them all.
     #[test]
     fn codes_go_to_the_sizes_of_the_most_objects() {
-        let span = |size: u64, count: u32| SpanObjects { start: 0, size, first: 0, count, div_mul: 0, nelems: count, rank: NO_RANK };
+        let span = |size: u64, count: u16| SpanObjects { start: 0, size, first: 0, count, div_mul: 0, nelems: count, rank: NO_RANK };
         // Size 8·k holds 1000 + k objects; size 8 comes in two spans, 700
         // objects each, so it ranks first.
-        let mut index: Vec<SpanObjects> = (2..=300u64).map(|k| span(8 * k, 1000 + k as u32)).collect();
+        let mut index: Vec<SpanObjects> = (2..=300u64).map(|k| span(8 * k, 1000 + k as u16)).collect();
         index.push(span(8, 700));
         index.push(span(8, 700));
         let (sizes, codes) = size_codes(&index);

@@ -18,6 +18,10 @@ pub(super) struct PageTable {
     lo: u64,
     arena_bytes: u64,
     page_size: u64,
+    /// log2 of `arena_bytes` and `page_size` where both are powers of two
+    /// (always, for the runtime's constants): shifts instead of divisions
+    /// on the walk's hottest path.
+    shifts: Option<(u32, u32)>,
     /// Pages per arena.
     per_arena: usize,
     /// Per arena-sized window from `lo`: its block in `spans`, or NONE.
@@ -39,10 +43,12 @@ impl PageTable {
         bases.sort_unstable();
         bases.dedup();
         let lo = bases.first().copied().unwrap_or(0);
+        let shifts = (arena_bytes.is_power_of_two() && page_size.is_power_of_two()).then(|| (arena_bytes.trailing_zeros(), page_size.trailing_zeros()));
         let mut t = PageTable {
             lo,
             arena_bytes,
             page_size,
+            shifts,
             per_arena,
             windows: Vec::new(),
             bases: bases.iter().enumerate().map(|(k, &b)| (b, k as u32)).collect(),
@@ -70,6 +76,15 @@ impl PageTable {
     /// Where in `spans` the entry of `addr`'s page is.
     #[inline]
     fn slot(&self, addr: u64) -> Option<usize> {
+        if let (Some((arena, page)), false) = (self.shifts, self.windows.is_empty()) {
+            let w = addr.checked_sub(self.lo)? >> arena;
+            let block = *self.windows.get(usize::try_from(w).ok()?)?;
+            if block == NONE {
+                return None;
+            }
+            let off = (addr - self.lo) & (self.arena_bytes - 1);
+            return Some(block as usize * self.per_arena + (off >> page) as usize);
+        }
         let (block, base) = if self.windows.is_empty() {
             let k = self.bases.partition_point(|&(b, _)| b <= addr).checked_sub(1)?;
             (self.bases[k].1, self.bases[k].0)
@@ -91,7 +106,7 @@ impl PageTable {
     /// The position of the span covering `addr`, if any.
     #[inline]
     pub(super) fn get(&self, addr: u64) -> Option<usize> {
-        let k = self.spans[self.slot(addr)?];
+        let k = *self.spans.get(self.slot(addr)?)?;
         (k != NONE).then_some(k as usize)
     }
 }

@@ -18,7 +18,7 @@ pub use self::goroutines::{read_goroutines, Goroutine, GoroutineStatus};
 pub use self::layout::{Field, Layout, LayoutError, LayoutSource, PointerMaps, TypeLayout};
 pub use self::process::Process;
 pub use self::ptrmap::PointerFinder;
-pub use self::spans::{read_spans, Span, Spans};
+pub use self::spans::{read_spans, Span, SpanAlloc, Spans};
 pub use self::stack::{var_covering, walk_goroutine, Frame, FrameSlot, Interrupted, StackWalker};
 pub use self::structs::Structs;
 pub use self::types::{

@@ -44,12 +44,12 @@ fn aims(core: &[u8], exe: &[u8]) -> Aims {
     for &(base, ha) in &spans.arenas {
         let table = ha + l.arena_spans.off;
         regions.push(("arena span table", table, 8 * (l.arena_bytes / l.page_size)));
-        for s in spans.spans.iter().filter(|s| s.start >= base && s.start < base + l.arena_bytes).take(400) {
+        for (s, a) in spans.spans.iter().zip(&spans.alloc).filter(|(s, _)| s.start >= base && s.start < base + l.arena_bytes).take(400) {
             let page = (s.start - base) / l.page_size;
             if let Ok(mspan) = image.u64(table + 8 * page) {
                 regions.push(("mspan", mspan, 160));
             }
-            regions.push(("allocation bits", s.alloc_bits, s.nelems.div_ceil(8)));
+            regions.push(("allocation bits", a.alloc_bits, s.nelems.div_ceil(8)));
         }
     }
     let heap = Heap::build(&p).unwrap();

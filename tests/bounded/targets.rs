@@ -259,7 +259,7 @@ fn fuzz_runtime_structures() {
             let heap = Heap::build(&p).unwrap();
             addrs.extend((0..heap.len() as u32).step_by((heap.len() / 64).max(1)).map(|i| heap.addr(i)));
             let spans = read_spans(&p).unwrap();
-            addrs.extend(spans.spans.iter().take(64).map(|s| s.alloc_bits));
+            addrs.extend(spans.alloc.iter().take(64).map(|a| a.alloc_bits));
             addrs.extend(spans.arenas.iter().map(|a| a.1));
             let goroutines = read_goroutines(&p).unwrap();
             addrs.extend(goroutines.iter().flat_map(|g| [g.addr, g.stack.0, g.stack.1 - 64]));
