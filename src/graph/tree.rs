@@ -401,16 +401,16 @@ impl Tree {
         small.resize(first, 0);
         small.par_extend(self.obj[first..].par_iter().map(|&o| size(o).min(BIG_TOTAL.into()) as u32));
         let mut totals = Totals { small, big: Default::default() };
-        for (i, &o) in self.obj.iter().enumerate().skip(first) {
-            if totals.small[i] == BIG_TOTAL {
-                totals.set(i, size(o));
-            }
-        }
-        // The children of node i end where those of node i+1 begin.
+        // The children of node i end where those of node i+1 begin. Each
+        // node is reached after its children; an object of 4 GiB or more
+        // gets its own size then.
         let mut end = self.obj.len();
         let carrier = self.carrier.map_or(usize::MAX, |c| c as usize);
         for (i, c) in (0..self.obj.len()).rev().zip(self.kids.iter_rev()) {
             let start = end - c as usize;
+            if totals.small[i] == BIG_TOTAL {
+                totals.big.insert(i as u32, size(self.obj[i]));
+            }
             if i != carrier {
                 let t = (start..end).fold(totals.get(i), |t, k| t + totals.get(k));
                 totals.set(i, t);
@@ -584,4 +584,36 @@ pub struct LinkCursor {
     first: u32,
     /// The last child asked for, and the offset of its claim.
     last: Option<(u32, u32)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Subtree totals of 4 GiB and more: an object of 5 GiB under a root,
+    /// with a child of 3 GiB and one of 8 bytes, and a sibling of 16 bytes
+    /// whose own child is 2 GiB: each total is its own size plus its
+    /// descendants', the root's and group's all of them.
+    #[test]
+    fn totals_of_4_gib_and_more_add_up() {
+        const GIB: u64 = 1 << 30;
+        let mut t = Tree::new(Labels::new());
+        let g = t.push_head(NodeKind::Group, NO_PARENT, NO_LINK);
+        let r = t.push_head(NodeKind::Root, g, NO_LINK);
+        let big = t.push_root_target(r, 0, NO_LINK);
+        let small = t.push_root_target(r, 1, NO_LINK);
+        let a = t.push_object(big, 2, 0);
+        let b = t.push_object(big, 3, 8);
+        let c = t.push_object(small, 4, 0);
+        t.seal();
+        let sizes = [5 * GIB, 16, 3 * GIB, 8, 2 * GIB];
+        t.sum(|o| sizes[o as usize]);
+        assert_eq!(t.total(a), 3 * GIB);
+        assert_eq!(t.total(b), 8);
+        assert_eq!(t.total(c), 2 * GIB);
+        assert_eq!(t.total(big), 8 * GIB + 8);
+        assert_eq!(t.total(small), 2 * GIB + 16);
+        assert_eq!(t.total(r), 10 * GIB + 24);
+        assert_eq!((t.total(g), t.grand_total()), (10 * GIB + 24, 10 * GIB + 24));
+    }
 }
