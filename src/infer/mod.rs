@@ -593,12 +593,15 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// What the pointer word at `word`, of kind `leaf`, says about object
     /// `obj` (which it points into).
     fn candidate(&self, leaf: Leaf, word: u64, obj: u32) -> Option<Cand> {
-        self.candidate_in(leaf, word, obj, None)
+        self.candidate_in(leaf, word, obj, None, false)
     }
 
     /// [`Inference::candidate`], reading words of the object holding the
     /// pointer from `src` (its bytes and address) when it covers them.
-    fn candidate_in(&self, leaf: Leaf, word: u64, obj: u32, src: Option<(&[u8], u64)>) -> Option<Cand> {
+    /// With `at_start` the pointer is known to be `obj`'s address (the
+    /// edge table's mark), so neither it nor the address is read unless
+    /// needed (a func value's code pointer at it).
+    fn candidate_in(&self, leaf: Leaf, word: u64, obj: u32, src: Option<(&[u8], u64)>, at_start: bool) -> Option<Cand> {
         let mem = self.p.image;
         let read = |a: u64| -> Option<u64> {
             if let Some((bytes, base)) = src {
@@ -609,13 +612,19 @@ impl<'p, 'a> Inference<'p, 'a> {
             }
             mem.u64(a).ok()
         };
-        let v = read(word)?;
-        let off = v.checked_sub(self.heap.addr(obj))?;
+        // The pointer and where in `obj` it lands.
+        let (v, off) = if at_start {
+            (None, 0)
+        } else {
+            let v = read(word)?;
+            (Some(v), v.checked_sub(self.heap.addr(obj))?)
+        };
         let fact = |key, array| Some(Cand::Fact { key, off, array });
         match leaf {
             Leaf::Word(Target::Value(k)) => fact(k, false),
             Leaf::Word(Target::Elems(k)) => fact(k, true),
             Leaf::Word(Target::Func) => {
+                let v = v.unwrap_or_else(|| self.heap.addr(obj));
                 let entry = self.types.func_entry(mem.u64(v).ok()?)?;
                 fact(self.closure_key(obj, off, entry), false)
             }
@@ -687,7 +696,7 @@ impl<'p, 'a> Inference<'p, 'a> {
                 prefetch(self.state.word(ahead));
                 prefetch(&self.fixed[(ahead / 64) as usize]);
             }
-            let (e, t) = (edges.offset(i), edges.target(i));
+            let ((e, at_start), t) = (edges.offset_marked(i), edges.target(i));
             let Some(mut rel) = e.checked_sub(f.off) else {
                 continue;
             };
@@ -699,7 +708,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             let Some(leaf) = memo.resolve(&self.types, f.ty, rel) else {
                 continue;
             };
-            let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)));
+            let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)), at_start);
             match cand.and_then(|c| self.prepare(t, c, Some(memo))) {
                 Some(Cand::Ready { id, off, array }) if self.fact(t) == Some(Fact { ty: id, off, array }) => {}
                 Some(cand) => out(t, cand),
