@@ -395,7 +395,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// lists, say), `at` being the place of the object expanded next: the
     /// edge counts eight places on; four places on, the edges (their
     /// range kept in `ranges`) and the object's first bytes; two places on,
-    /// the state, address and size of the first targets.
+    /// the state and size of the first targets.
     fn prefetch_queued(&self, edges: &Edges, queue: &[u32], at: usize, ranges: &mut Ranges) {
         if let Some(&o) = queue.get(at + 8) {
             edges.prefetch_range(o);
@@ -416,7 +416,6 @@ impl<'p, 'a> Inference<'p, 'a> {
             if k == o {
                 for &t in edges.targets(a, b.min(a + 4)) {
                     prefetch(self.state.word(t));
-                    self.heap.prefetch_addr(t);
                     self.heap.prefetch_size(t);
                 }
             }
@@ -674,7 +673,9 @@ impl<'p, 'a> Inference<'p, 'a> {
 
     /// Proposals for what object `o`'s pointer words point at: its edges
     /// in `range` (indices into `edges`).
-    /// With `ahead`, asks for the targets of the edges eight on (a wide
+    /// With `ahead`, asks for the state and size of the targets of the
+    /// edges eight on (not their addresses: an edge marked as pointing at
+    /// its target's start needs none, and those are nearly all; a wide
     /// level's edges are expanded in order; a narrow level's queue reads
     /// ahead itself). `memo` caches the type table's answers (a key not interned
     /// yet is left to the merge). A proposal of the fact its object
@@ -691,7 +692,6 @@ impl<'p, 'a> Inference<'p, 'a> {
         for i in range {
             if ahead && i + 8 < edges.len() {
                 let ahead = edges.target(i + 8);
-                self.heap.prefetch_addr(ahead);
                 self.heap.prefetch_size(ahead);
                 prefetch(self.state.word(ahead));
                 prefetch(&self.fixed[(ahead / 64) as usize]);
