@@ -63,6 +63,44 @@ fn every_pointer_slot_holds_nil_or_a_mapped_address() {
     });
 }
 
+/// Each edge's mark (its pointer is its target's address, not inside it)
+/// against the pointer word read from the core and the target's address;
+/// the fixtures hold both kinds (slices of arrays, substrings, fields
+/// pointed at).
+#[test]
+fn edge_marks_tell_start_pointers_from_interior_ones() {
+    let fx = fixtures();
+    let (mut starts, mut interior) = (0u64, 0u64);
+    each(&fx, |f| {
+        let image = open_image(f)?;
+        let p = Process::new(&image).map_err(|e| e.to_string())?;
+        let heap = Heap::build(&p).map_err(|e| e.to_string())?;
+        let edges = Edges::build(&p, &heap);
+        for i in 0..heap.len() as u32 {
+            let (a, b) = edges.range(i);
+            for k in a..b {
+                let (off, start) = edges.offset_marked(k);
+                let t = edges.target(k);
+                let v = image.u64(heap.addr(i) + off).map_err(|e| e.to_string())?;
+                if start != (v == heap.addr(t)) || !(heap.addr(t)..heap.addr(t) + heap.size(t)).contains(&v) {
+                    return Err(format!("object {:#x} +{off}: {v:#x} marked {start}, target at {:#x}", heap.addr(i), heap.addr(t)));
+                }
+                if heap.locate(v) != Some((t, start)) {
+                    return Err(format!("{v:#x}: located {:?}, edge says {t} {start}", heap.locate(v)));
+                }
+                if start {
+                    starts += 1;
+                } else {
+                    interior += 1;
+                }
+            }
+        }
+        Ok(())
+    });
+    println!("{starts} start pointers, {interior} interior ones");
+    assert!(starts > 0 && interior > 0, "{starts} start pointers, {interior} interior ones");
+}
+
 #[test]
 fn goroutines_include_the_programs_own() {
     let fx = fixtures();

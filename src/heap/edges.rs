@@ -28,8 +28,9 @@ const TASK_SPANS: usize = 16;
 struct Out {
     /// Edges per object.
     counts: Vec<u32>,
-    /// (offset, target) of each edge, by object.
-    edges: Vec<(u32, u32)>,
+    /// (offset, target, whether it points at the target's start) of each
+    /// edge, by object.
+    edges: Vec<(u32, u32, bool)>,
     /// Pointer words read.
     slots: u64,
     /// Spans whose pointers could not all be read, and the first reason.
@@ -70,10 +71,10 @@ impl Tables {
             for &c in &o.counts {
                 self.counts.push(u64::from(c));
             }
-            for &(off, _) in &o.edges {
-                self.offsets.push(off);
+            for &(off, _, start) in &o.edges {
+                self.offsets.push(off, start);
             }
-            self.targets.extend(o.edges.iter().map(|&(_, t)| t));
+            self.targets.extend(o.edges.iter().map(|&(_, t, _)| t));
         }
     }
 
@@ -133,7 +134,8 @@ impl Edges {
                             let mut error = None;
                             for i in so.objects() {
                                 let before = out.edges.len();
-                                let (slots, e) = object_pointers(p, finder, heap, span, i, &mut out.edges);
+                                let (slots, e) =
+                                    heap_pointers(p, finder, heap, span, i, &mut |off, t, start| out.edges.push((off, t, start)));
                                 out.slots += slots;
                                 error = error.or(e);
                                 out.counts.push((out.edges.len() - before) as u32);
@@ -213,6 +215,13 @@ impl Edges {
     pub fn offset(&self, i: usize) -> u64 {
         self.offsets.get(i)
     }
+
+    /// [`Edges::offset`], and whether edge `i`'s pointer is its target's
+    /// address (points at its first byte) rather than inside it.
+    #[inline]
+    pub fn offset_marked(&self, i: usize) -> (u64, bool) {
+        self.offsets.get_marked(i)
+    }
 }
 
 /// Appends object `i`'s (in `span`) pointers into the heap to `out`:
@@ -227,6 +236,19 @@ pub fn object_pointers(
     span: &Span,
     i: u32,
     out: &mut Vec<(u32, u32)>,
+) -> (u64, Option<String>) {
+    heap_pointers(p, finder, heap, span, i, &mut |off, t, _| out.push((off, t)))
+}
+
+/// [`object_pointers`], passing each to `out`: (offset, target object,
+/// whether the pointer is the target's address).
+fn heap_pointers(
+    p: &Process,
+    finder: &mut PointerFinder,
+    heap: &Heap,
+    span: &Span,
+    i: u32,
+    out: &mut impl FnMut(u32, u32, bool),
 ) -> (u64, Option<String>) {
     let base = heap.addr(i);
     let bytes = p.image.slice(base, span.elemsize as usize).ok();
@@ -247,8 +269,8 @@ pub fn object_pointers(
         if v == 0 {
             return;
         }
-        if let Some(t) = heap.find(v) {
-            out.push(((a - base) as u32, t));
+        if let Some((t, start)) = heap.locate(v) {
+            out((a - base) as u32, t, start);
         }
     });
     let error = match r {
@@ -268,7 +290,7 @@ pub(super) mod tests {
         let mut tables = Tables::new(objects.len());
         let outs = objects
             .chunks(7)
-            .map(|c| Out { counts: c.iter().map(|t| t.len() as u32).collect(), edges: c.iter().flatten().map(|&t| (0, t)).collect(), ..Out::default() })
+            .map(|c| Out { counts: c.iter().map(|t| t.len() as u32).collect(), edges: c.iter().flatten().map(|&t| (0, t, true)).collect(), ..Out::default() })
             .collect();
         tables.append(outs);
         tables.finish()
@@ -276,11 +298,12 @@ pub(super) mod tests {
 
     /// Objects with every kind of count (none, few, exactly and far above
     /// the byte's mark) and offset (small, misaligned, beyond 512 KiB),
-    /// over several blocks and appends: ranges and offsets come back as
+    /// some pointers inside their targets rather than at their start, over
+    /// several blocks and appends: ranges, offsets and marks come back as
     /// given.
     #[test]
     fn ranges_and_offsets_round_trip() {
-        let mut objects: Vec<Vec<(u32, u32)>> = Vec::new();
+        let mut objects: Vec<Vec<(u32, u32, bool)>> = Vec::new();
         for i in 0..200u32 {
             let n = match i % 41 {
                 7 => 255,
@@ -293,7 +316,7 @@ pub(super) mod tests {
                 4 => (1 << 20) + k * 8,
                 _ => k * 8,
             };
-            objects.push((0..n).map(|k| (offset(k), i * 7 + k)).collect());
+            objects.push((0..n).map(|k| (offset(k), i * 7 + k, (i + k) % 11 != 3)).collect());
         }
         let mut tables = Tables::new(objects.len());
         for chunk in objects.chunks(37) {
@@ -315,7 +338,7 @@ pub(super) mod tests {
             next = b;
             assert_eq!(edges.targets(a, b), want.iter().map(|e| e.1).collect::<Vec<_>>().as_slice());
             for (k, e) in want.iter().enumerate() {
-                assert_eq!(edges.offset(a + k), u64::from(e.0), "object {i} edge {k}");
+                assert_eq!(edges.offset_marked(a + k), (u64::from(e.0), e.2), "object {i} edge {k}");
             }
         }
         assert_eq!(edges.len(), next);

@@ -263,7 +263,13 @@ impl Heap {
     }
 
     /// The object containing `addr`, if `addr` lies inside an allocated slot.
+    #[inline]
     pub fn find(&self, addr: u64) -> Option<u32> {
+        self.locate(addr).map(|(o, _)| o)
+    }
+
+    /// [`Heap::find`], and whether `addr` is the object's first byte.
+    pub fn locate(&self, addr: u64) -> Option<(u32, bool)> {
         let so = &self.index[self.span_index(addr)?];
         if so.count == 0 {
             return None;
@@ -277,9 +283,11 @@ impl Heap {
         if slot >= u64::from(so.nelems) {
             return None;
         }
+        // An object starts where its slot does.
+        let start = off == slot * size;
         // A full span holds an object in every slot: no search.
         if so.count == so.nelems {
-            return Some(so.first + slot as u32);
+            return Some((so.first + slot as u32, start));
         }
         // Else the object's rank among the allocated slots.
         if so.rank != NO_RANK {
@@ -288,9 +296,9 @@ impl Heap {
             if bits & bit == 0 {
                 return None;
             }
-            return Some(so.first + self.alloc_prefix[w] + (bits & (bit - 1)).count_ones());
+            return Some((so.first + self.alloc_prefix[w] + (bits & (bit - 1)).count_ones(), start));
         }
-        self.addrs.search(so.objects(), so.start + slot * size)
+        self.addrs.search(so.objects(), so.start + slot * size).map(|o| (o, start))
     }
 
     /// Every span that holds objects, by address.

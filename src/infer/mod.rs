@@ -395,7 +395,7 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// lists, say), `at` being the place of the object expanded next: the
     /// edge counts eight places on; four places on, the edges (their
     /// range kept in `ranges`) and the object's first bytes; two places on,
-    /// the state, address and size of the first targets.
+    /// the state and size of the first targets.
     fn prefetch_queued(&self, edges: &Edges, queue: &[u32], at: usize, ranges: &mut Ranges) {
         if let Some(&o) = queue.get(at + 8) {
             edges.prefetch_range(o);
@@ -416,7 +416,6 @@ impl<'p, 'a> Inference<'p, 'a> {
             if k == o {
                 for &t in edges.targets(a, b.min(a + 4)) {
                     prefetch(self.state.word(t));
-                    self.heap.prefetch_addr(t);
                     self.heap.prefetch_size(t);
                 }
             }
@@ -593,12 +592,15 @@ impl<'p, 'a> Inference<'p, 'a> {
     /// What the pointer word at `word`, of kind `leaf`, says about object
     /// `obj` (which it points into).
     fn candidate(&self, leaf: Leaf, word: u64, obj: u32) -> Option<Cand> {
-        self.candidate_in(leaf, word, obj, None)
+        self.candidate_in(leaf, word, obj, None, false)
     }
 
     /// [`Inference::candidate`], reading words of the object holding the
     /// pointer from `src` (its bytes and address) when it covers them.
-    fn candidate_in(&self, leaf: Leaf, word: u64, obj: u32, src: Option<(&[u8], u64)>) -> Option<Cand> {
+    /// With `at_start` the pointer is known to be `obj`'s address (the
+    /// edge table's mark), so neither it nor the address is read unless
+    /// needed (a func value's code pointer at it).
+    fn candidate_in(&self, leaf: Leaf, word: u64, obj: u32, src: Option<(&[u8], u64)>, at_start: bool) -> Option<Cand> {
         let mem = self.p.image;
         let read = |a: u64| -> Option<u64> {
             if let Some((bytes, base)) = src {
@@ -609,13 +611,19 @@ impl<'p, 'a> Inference<'p, 'a> {
             }
             mem.u64(a).ok()
         };
-        let v = read(word)?;
-        let off = v.checked_sub(self.heap.addr(obj))?;
+        // The pointer and where in `obj` it lands.
+        let (v, off) = if at_start {
+            (None, 0)
+        } else {
+            let v = read(word)?;
+            (Some(v), v.checked_sub(self.heap.addr(obj))?)
+        };
         let fact = |key, array| Some(Cand::Fact { key, off, array });
         match leaf {
             Leaf::Word(Target::Value(k)) => fact(k, false),
             Leaf::Word(Target::Elems(k)) => fact(k, true),
             Leaf::Word(Target::Func) => {
+                let v = v.unwrap_or_else(|| self.heap.addr(obj));
                 let entry = self.types.func_entry(mem.u64(v).ok()?)?;
                 fact(self.closure_key(obj, off, entry), false)
             }
@@ -665,7 +673,9 @@ impl<'p, 'a> Inference<'p, 'a> {
 
     /// Proposals for what object `o`'s pointer words point at: its edges
     /// in `range` (indices into `edges`).
-    /// With `ahead`, asks for the targets of the edges eight on (a wide
+    /// With `ahead`, asks for the state and size of the targets of the
+    /// edges eight on (not their addresses: an edge marked as pointing at
+    /// its target's start needs none, and those are nearly all; a wide
     /// level's edges are expanded in order; a narrow level's queue reads
     /// ahead itself). `memo` caches the type table's answers (a key not interned
     /// yet is left to the merge). A proposal of the fact its object
@@ -682,12 +692,11 @@ impl<'p, 'a> Inference<'p, 'a> {
         for i in range {
             if ahead && i + 8 < edges.len() {
                 let ahead = edges.target(i + 8);
-                self.heap.prefetch_addr(ahead);
                 self.heap.prefetch_size(ahead);
                 prefetch(self.state.word(ahead));
                 prefetch(&self.fixed[(ahead / 64) as usize]);
             }
-            let (e, t) = (edges.offset(i), edges.target(i));
+            let ((e, at_start), t) = (edges.offset_marked(i), edges.target(i));
             let Some(mut rel) = e.checked_sub(f.off) else {
                 continue;
             };
@@ -699,7 +708,7 @@ impl<'p, 'a> Inference<'p, 'a> {
             let Some(leaf) = memo.resolve(&self.types, f.ty, rel) else {
                 continue;
             };
-            let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)));
+            let cand = self.candidate_in(leaf, base + e, t, bytes.map(|b| (b, base)), at_start);
             match cand.and_then(|c| self.prepare(t, c, Some(memo))) {
                 Some(Cand::Ready { id, off, array }) if self.fact(t) == Some(Fact { ty: id, off, array }) => {}
                 Some(cand) => out(t, cand),
