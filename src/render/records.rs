@@ -206,11 +206,11 @@ fn walk(
     let mut frames: Vec<String> = Vec::new();
     let mut texts = Texts::default();
     let mut scratch = Scratch::default();
-    let mut enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
+    let mut enter = |mut fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
         let mark = path.len();
         // At the deepest level, no child is printed.
         let deep = stack.len() as u32 + 1 >= opt.max_depth.max(1);
-        let (label, kids) = expand(tree, names, opt, &objs, &fr, texts, &mut scratch, shown, !deep);
+        let (label, kids) = expand(tree, names, opt, &objs, &mut fr, texts, &mut scratch, shown, !deep);
         if fr.link != 0 {
             path.push(texts.get(fr.link).to_string());
         }
@@ -514,7 +514,8 @@ fn label(texts: &Texts, fr: &Frame, chain: Option<u32>, count: u64) -> String {
 
 /// Frame `fr`'s label and, if `want` them, its children that print, as
 /// frames in the order of their first members: map machinery looked
-/// through, a chain along one link folded into the frame.
+/// through, a chain along one link folded into the frame. Its members
+/// are used up (they become the list of nodes to look into).
 ///
 /// Every child is looked at, as its bytes may add to a sibling's; but the
 /// text of its link only where the frame it would merge into can print:
@@ -527,7 +528,7 @@ fn expand(
     names: &dyn Names,
     opt: RecordOptions,
     objs: &dyn Fn(u32) -> u64,
-    fr: &Frame,
+    fr: &mut Frame,
     texts: &mut Texts,
     scratch: &mut Scratch,
     shown: Shown,
@@ -538,7 +539,8 @@ fn expand(
     }
     let is_object = |n: u32| matches!(tree.kind(n), NodeKind::Object(_));
     let objects = fr.members.iter().filter(|&&n| is_object(n)).count() as u64;
-    let mut work = fr.members.clone();
+    // The members become the work list (they are not needed after).
+    let mut work = std::mem::take(&mut fr.members);
     // The chain's link (None: unknown), once a first link to an object of
     // the frame's type was found.
     let mut chain: Option<u32> = None;
