@@ -21,6 +21,7 @@
 //! nodes ahead; then merged one by one in order, each distinct pair of an
 //! object's name key and link key resolved once.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::ops::Range;
@@ -205,11 +206,11 @@ fn walk(
     let mut frames: Vec<String> = Vec::new();
     let mut texts = Texts::default();
     let mut scratch = Scratch::default();
-    let mut enter = |fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
+    let mut enter = |mut fr: Frame, stack: &mut Vec<Level>, path: &mut Vec<String>, texts: &mut Texts| {
         let mark = path.len();
         // At the deepest level, no child is printed.
         let deep = stack.len() as u32 + 1 >= opt.max_depth.max(1);
-        let (label, kids) = expand(tree, names, opt, &objs, &fr, texts, &mut scratch, shown, !deep);
+        let (label, kids) = expand(tree, names, opt, &objs, &mut fr, texts, &mut scratch, shown, !deep);
         if fr.link != 0 {
             path.push(texts.get(fr.link).to_string());
         }
@@ -260,6 +261,12 @@ struct Scratch {
     protos: Vec<Proto>,
     /// Each child not in the chain: (proto, node).
     members: Vec<(u32, u32)>,
+    /// The buffers of [`see`].
+    seen: Vec<Vec<Seen>>,
+    /// Without `print_addr`: the proto of each link, name, whether an
+    /// object and index, so that children that would make equal protos
+    /// (many children of one node under one named link) share one.
+    same: FxMap<(Pending, u32, bool, Option<u64>), u32>,
     /// Where the object children with a pair of keys went.
     went: WentCache,
     /// Whether the links of a second key of [`Names::link_index`] have a
@@ -357,7 +364,7 @@ impl WentCache {
 }
 
 /// A link whose text may not be looked up yet.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Pending {
     /// Its [`Texts`] id.
     Text(u32),
@@ -398,10 +405,13 @@ const TASK: usize = 1 << 8;
 const PARTS: usize = 4;
 /// Units between one prefetching step and the next ([`see`]).
 const AHEAD: usize = 4;
+/// Units seen in one parallel step: bounds the [`Seen`] held at once when
+/// a node has many children (a slice of a million pointers).
+const STEP: usize = 1 << 11;
 
-/// The children of `nodes`, in order: the nodes' in theirs, each node's
-/// children in tree order; in parts.
-fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
+/// The children of `nodes` as units of at most [`UNIT`] children, in
+/// order: the nodes' in theirs, each node's children in tree order.
+fn units(tree: &Tree, nodes: &[u32]) -> Vec<(u32, Range<u32>)> {
     // Each node's children, the place of the next ones asked for ahead.
     let ranges = |nodes: &[u32]| -> Vec<(u32, Range<u32>)> {
         let mut out = Vec::with_capacity(nodes.len());
@@ -424,6 +434,13 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
             a = b;
         }
     }
+    units
+}
+
+/// The children of `units` ([`units`]), in order, in parts: the first
+/// buffers of `out` (added if too few), whose memory is kept from one
+/// call to the next.
+fn see<'a>(tree: &Tree, names: &dyn Names, units: &[(u32, Range<u32>)], out: &'a mut Vec<Vec<Seen>>) -> &'a mut [Vec<Seen>] {
     // What the units ahead need is asked for while these are seen, in
     // steps (each needs what the one before read): their children's tree
     // entries, then their objects' entries in the heap's tables.
@@ -441,8 +458,9 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
             }
         }
     };
-    let part = |part: &[(u32, Range<u32>)]| {
-        let mut out = Vec::with_capacity(part.iter().map(|(_, kids)| kids.len()).sum());
+    let part = |part: &[(u32, Range<u32>)], out: &mut Vec<Seen>| {
+        out.clear();
+        out.reserve(part.iter().map(|(_, kids)| kids.len()).sum());
         // Where the links of the node whose children are seen are.
         let mut cursor = LinkCursor::default();
         for j in 0..part.len() + 2 * AHEAD {
@@ -464,14 +482,18 @@ fn see(tree: &Tree, names: &dyn Names, nodes: &[u32]) -> Vec<Vec<Seen>> {
                 });
             }
         }
-        out
     };
-    if units.len() <= TASK {
-        return vec![part(&units)];
-    }
     // A few parts a thread at most.
-    let per = units.len().div_ceil(PARTS * rayon::current_num_threads()).max(TASK);
-    units.par_chunks(per).map(part).collect()
+    let per = if units.len() <= TASK { units.len().max(1) } else { units.len().div_ceil(PARTS * rayon::current_num_threads()).max(TASK) };
+    let parts = units.len().div_ceil(per);
+    if out.len() < parts {
+        out.resize_with(parts, Vec::new);
+    }
+    match &mut out[..parts] {
+        [one] => part(units, one),
+        many => many.par_iter_mut().zip(units.par_chunks(per)).for_each(|(out, units)| part(units, out)),
+    }
+    &mut out[..parts]
 }
 
 /// The label of frame `fr`: its name, the length and link of its chain
@@ -492,7 +514,8 @@ fn label(texts: &Texts, fr: &Frame, chain: Option<u32>, count: u64) -> String {
 
 /// Frame `fr`'s label and, if `want` them, its children that print, as
 /// frames in the order of their first members: map machinery looked
-/// through, a chain along one link folded into the frame.
+/// through, a chain along one link folded into the frame. Its members
+/// are used up (they become the list of nodes to look into).
 ///
 /// Every child is looked at, as its bytes may add to a sibling's; but the
 /// text of its link only where the frame it would merge into can print:
@@ -505,7 +528,7 @@ fn expand(
     names: &dyn Names,
     opt: RecordOptions,
     objs: &dyn Fn(u32) -> u64,
-    fr: &Frame,
+    fr: &mut Frame,
     texts: &mut Texts,
     scratch: &mut Scratch,
     shown: Shown,
@@ -516,14 +539,16 @@ fn expand(
     }
     let is_object = |n: u32| matches!(tree.kind(n), NodeKind::Object(_));
     let objects = fr.members.iter().filter(|&&n| is_object(n)).count() as u64;
-    let mut work = fr.members.clone();
+    // The members become the work list (they are not needed after).
+    let mut work = std::mem::take(&mut fr.members);
     // The chain's link (None: unknown), once a first link to an object of
     // the frame's type was found.
     let mut chain: Option<u32> = None;
     let mut chained = 0u64;
-    let Scratch { protos, members, went, named, by_name, by_index, index, kid_of } = scratch;
+    let Scratch { protos, members, seen, same, went, named, by_name, by_index, index, kid_of } = scratch;
     protos.clear();
     members.clear();
+    same.clear();
     // Without addresses, where an object child goes depends on its
     // object key and link key alone: each pair is resolved once.
     went.next_frame();
@@ -539,80 +564,97 @@ fn expand(
     while i < work.len() {
         let block = i..work.len().min(i + BLOCK);
         i = block.end;
-        for seen in see(tree, names, &work[block]).into_iter().flatten() {
-            let (c, proto, total, inner, pair) = match seen {
-                Seen::Through(c) => {
-                    work.push(c);
-                    continue;
-                }
-                Seen::Object(c, o, key, link, total, inner) => {
-                    let pair = match (&link, opt.print_addr) {
-                        (None, false) => Some((key, None)),
-                        (Some(Link::Key(_, _, k)), false) => Some((key, Some(*k))),
-                        _ => None,
-                    };
-                    match pair.and_then(|p| went.get(p)) {
-                        Some(Went::Chain) => {
-                            chained += 1;
-                            work.push(c);
-                            continue;
-                        }
-                        Some(Went::Proto(p)) => {
-                            add(protos, members, p, c, total, inner);
-                            continue;
-                        }
-                        None => {}
+        let units = units(tree, &work[block]);
+        for step in units.chunks(STEP) {
+            let parts = see(tree, names, step, seen);
+            for seen in parts.iter_mut().flat_map(|b| b.drain(..)) {
+                let (c, proto, total, inner, pair) = match seen {
+                    Seen::Through(c) => {
+                        work.push(c);
+                        continue;
                     }
-                    let name = texts.object(names, o, key);
-                    let link = if objects > 0 && name == fr.name {
-                        let link = texts.link(names, link);
-                        if chain.is_none_or(|l| l == link) {
-                            chain = Some(link);
-                            chained += 1;
-                            work.push(c);
-                            if let Some(p) = pair {
-                                went.insert(p, Went::Chain);
+                    Seen::Object(c, o, key, link, total, inner) => {
+                        let pair = match (&link, opt.print_addr) {
+                            (None, false) => Some((key, None)),
+                            (Some(Link::Key(_, _, k)), false) => Some((key, Some(*k))),
+                            _ => None,
+                        };
+                        match pair.and_then(|p| went.get(p)) {
+                            Some(Went::Chain) => {
+                                chained += 1;
+                                work.push(c);
+                                continue;
                             }
-                            continue;
+                            Some(Went::Proto(p)) => {
+                                add(protos, members, p, c, total, inner);
+                                continue;
+                            }
+                            None => {}
                         }
-                        Pending::Text(link)
-                    } else {
-                        match link {
-                            None => Pending::Text(0),
-                            Some(Link::Name(s)) => Pending::Text(texts.id(&s)),
-                            Some(Link::Key(src, offset, k)) => Pending::Key(src, offset, k),
+                        let name = texts.object(names, o, key);
+                        let link = if objects > 0 && name == fr.name {
+                            let link = texts.link(names, link);
+                            if chain.is_none_or(|l| l == link) {
+                                chain = Some(link);
+                                chained += 1;
+                                work.push(c);
+                                if let Some(p) = pair {
+                                    went.insert(p, Went::Chain);
+                                }
+                                continue;
+                            }
+                            Pending::Text(link)
+                        } else {
+                            match link {
+                                None => Pending::Text(0),
+                                Some(Link::Name(s)) => Pending::Text(texts.id(&s)),
+                                Some(Link::Key(src, offset, k)) => Pending::Key(src, offset, k),
+                            }
+                        };
+                        let index = match link {
+                            Pending::Key(src, offset, k) => names
+                                .link_index(k)
+                                .filter(|&(_, second)| *named.entry(second).or_insert_with(|| names.link(src, offset).is_some())),
+                            Pending::Text(_) => None,
+                        };
+                        let extra = if opt.print_addr { names.addr(o) } else { 0 };
+                        let proto = Proto { link, name, extra, object: true, index: index.map(|(i, _)| i), total: 0, leaf: true };
+                        (c, proto, total, inner, pair)
+                    }
+                    Seen::Other(c, link, total, inner) => {
+                        let tag = tree.tags.get(&c).filter(|_| opt.print_addr);
+                        let proto = Proto {
+                            link: Pending::Text(texts.link(names, link)),
+                            name: texts.id(&tree.name(c, names)),
+                            extra: tag.map_or(0, |&t| u64::from(t)),
+                            object: false,
+                            index: None,
+                            total: 0,
+                            leaf: true,
+                        };
+                        (c, proto, total, inner, None)
+                    }
+                };
+                // Children that would make equal protos share one: they print
+                // as one frame if either does. (Those with a pair of keys are
+                // shared through `went`.)
+                let p = if opt.print_addr || pair.is_some() {
+                    protos.push(proto);
+                    protos.len() as u32 - 1
+                } else {
+                    match same.entry((proto.link, proto.name, proto.object, proto.index)) {
+                        Entry::Occupied(e) => *e.get(),
+                        Entry::Vacant(e) => {
+                            protos.push(proto);
+                            *e.insert(protos.len() as u32 - 1)
                         }
-                    };
-                    let index = match link {
-                        Pending::Key(src, offset, k) => names
-                            .link_index(k)
-                            .filter(|&(_, second)| *named.entry(second).or_insert_with(|| names.link(src, offset).is_some())),
-                        Pending::Text(_) => None,
-                    };
-                    let extra = if opt.print_addr { names.addr(o) } else { 0 };
-                    let proto = Proto { link, name, extra, object: true, index: index.map(|(i, _)| i), total: 0, leaf: true };
-                    (c, proto, total, inner, pair)
+                    }
+                };
+                if let Some(pair) = pair {
+                    went.insert(pair, Went::Proto(p));
                 }
-                Seen::Other(c, link, total, inner) => {
-                    let tag = tree.tags.get(&c).filter(|_| opt.print_addr);
-                    let proto = Proto {
-                        link: Pending::Text(texts.link(names, link)),
-                        name: texts.id(&tree.name(c, names)),
-                        extra: tag.map_or(0, |&t| u64::from(t)),
-                        object: false,
-                        index: None,
-                        total: 0,
-                        leaf: true,
-                    };
-                    (c, proto, total, inner, None)
-                }
-            };
-            let p = protos.len() as u32;
-            protos.push(proto);
-            if let Some(pair) = pair {
-                went.insert(pair, Went::Proto(p));
+                add(protos, members, p, c, total, inner);
             }
-            add(protos, members, p, c, total, inner);
         }
     }
     let label = label(texts, fr, chain, objects + chained);
@@ -669,7 +711,12 @@ fn expand(
     // A large frame's tables are not kept for the next frames: they would
     // add to the peak of all that follows.
     if scratch.members.capacity() > KEEP || scratch.protos.capacity() > KEEP {
-        *scratch = Scratch { named: std::mem::take(&mut scratch.named), went: std::mem::take(&mut scratch.went), ..Scratch::default() };
+        *scratch = Scratch {
+            named: std::mem::take(&mut scratch.named),
+            went: std::mem::take(&mut scratch.went),
+            seen: std::mem::take(&mut scratch.seen),
+            ..Scratch::default()
+        };
     }
     (label, kids)
 }
