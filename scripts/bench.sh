@@ -260,7 +260,7 @@ bench_size() {
 	local go_objects go_alloc core_bytes
 	go_objects=$(awk '$1 == "heap_objects" {print $2}' "$out")
 	go_alloc=$(awk '$1 == "heap_alloc" {print $2}' "$out")
-	core_bytes=$(stat -c %s "$core")
+	core_bytes=$(stat -L -c %s "$core")
 	measure_core "$n"
 	{
 		printf 'objects\t%s\n' "$n"
