@@ -435,7 +435,9 @@ mod tests {
         fn object(&self, _: u32) -> std::borrow::Cow<'_, str> {
             "T".into()
         }
-        fn pointers_into(&self, _: u32, _: &mut Vec<(u32, u64)>) {}
+        fn pointers(&self, _: u32) -> Vec<(u32, u64)> {
+            Vec::new()
+        }
         fn size(&self, _: u32) -> u64 {
             8
         }

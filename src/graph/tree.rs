@@ -107,13 +107,7 @@ pub trait Names: Sync {
     fn object(&self, obj: u32) -> Cow<'_, str>;
     /// Object `src`'s non-zero pointer words: (byte offset, value), in
     /// offset order.
-    fn pointers(&self, src: u32) -> Vec<(u32, u64)> {
-        let mut out = Vec::new();
-        self.pointers_into(src, &mut out);
-        out
-    }
-    /// As [`Names::pointers`], appended to `out` (whose room is reused).
-    fn pointers_into(&self, src: u32, out: &mut Vec<(u32, u64)>);
+    fn pointers(&self, src: u32) -> Vec<(u32, u64)>;
     /// The size of object `obj`'s slot.
     fn size(&self, obj: u32) -> u64;
     /// The link name of the pointer at byte `offset` of object `src`.

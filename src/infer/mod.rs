@@ -1022,7 +1022,8 @@ impl Names for Inference<'_, '_> {
         self.name(obj)
     }
 
-    fn pointers_into(&self, src: u32, out: &mut Vec<(u32, u64)>) {
+    fn pointers(&self, src: u32) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
         let mut finder = PointerFinder::new(self.p, &self.heap.arena_list);
         let span = self.heap.span_of(src);
         let base = self.heap.addr(src);
@@ -1036,6 +1037,7 @@ impl Names for Inference<'_, '_> {
                 out.push(((a - base) as u32, v));
             }
         });
+        out
     }
 
     fn size(&self, obj: u32) -> u64 {

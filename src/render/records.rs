@@ -747,8 +747,8 @@ mod tests {
         fn object(&self, obj: u32) -> Cow<'_, str> {
             Cow::Borrowed(self.names[obj as usize])
         }
-        fn pointers_into(&self, src: u32, out: &mut Vec<(u32, u64)>) {
-            out.extend(self.kids[src as usize].iter().enumerate().map(|(i, &k)| (8 * i as u32, self.addr(k))));
+        fn pointers(&self, src: u32) -> Vec<(u32, u64)> {
+            self.kids[src as usize].iter().enumerate().map(|(i, &k)| (8 * i as u32, self.addr(k))).collect()
         }
         fn size(&self, obj: u32) -> u64 {
             self.sizes[obj as usize]
